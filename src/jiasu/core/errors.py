@@ -1,0 +1,38 @@
+"""User-facing errors.
+
+Every error a user can cause (a bad file, a bad config value, a missing extra) is a
+`JiasuError`: its message is one sentence naming the problem and the fix. The CLI
+prints it without a traceback and exits non-zero; library callers can catch it.
+"""
+
+from __future__ import annotations
+
+
+class JiasuError(Exception):
+    """Base class for errors caused by the user's input or environment."""
+
+    exit_code: int = 2
+
+
+class ConfigError(JiasuError, ValueError):
+    """A configuration value is invalid (bad option, unknown name, bad recipe)."""
+
+
+class DataError(JiasuError):
+    """A data file is missing, corrupt, truncated or fails its checksum."""
+
+
+class MissingExtraError(JiasuError, ImportError):
+    """An optional dependency is not installed."""
+
+    def __init__(self, module: str, extra: str, purpose: str) -> None:
+        super().__init__(
+            f"{purpose} needs the Python package '{module}', which is not installed; "
+            f"install it with: pip install 'jiasu[{extra}]'"
+        )
+        self.module = module
+        self.extra = extra
+
+
+class CheckpointError(JiasuError):
+    """A checkpoint or saved model cannot be read or does not match the model."""
