@@ -1,0 +1,50 @@
+# Quick start: `make demo` and `make test` on a fresh clone (only Python ≥ 3.10 needed).
+PYTHON ?= python3
+VENV ?= .venv
+# torch is pinned first: an unpinned torch resolves to a multi-GB CUDA build on CPU machines.
+# Override for another accelerator, e.g. `make demo TORCH_SPEC="torch==2.13.0 --index-url ..."`.
+TORCH_SPEC ?= torch==2.13.0
+BIN := $(VENV)/bin
+PIP := $(BIN)/python -m pip --disable-pip-version-check -q
+
+.PHONY: demo test check lint format typecheck bench clean setup setup-dev
+
+demo: $(VENV)/.setup
+	$(BIN)/jiasu demo
+
+test: $(VENV)/.setup-dev
+	$(BIN)/python -m pytest
+
+check: lint typecheck
+
+lint: $(VENV)/.setup-dev
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
+
+format: $(VENV)/.setup-dev
+	$(BIN)/ruff format src tests benchmarks
+	$(BIN)/ruff check --fix src tests benchmarks
+
+typecheck: $(VENV)/.setup-dev
+	$(BIN)/mypy
+
+bench: $(VENV)/.setup-dev
+	$(BIN)/python benchmarks/train_mnist.py
+
+setup: $(VENV)/.setup
+setup-dev: $(VENV)/.setup-dev
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.setup: pyproject.toml | $(BIN)/python
+	$(PIP) install $(TORCH_SPEC)
+	$(PIP) install -e '.[digits]'
+	touch $@
+
+$(VENV)/.setup-dev: pyproject.toml $(VENV)/.setup
+	$(PIP) install -e '.[dev,digits]'
+	touch $@
+
+clean:
+	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,47 @@
+"""The `jiasu` command. Each command lives in its own module; this one only wires them."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from jiasu import __version__
+from jiasu.cli.demo import demo
+from jiasu.core.errors import JiasuError
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="jiasu")
+def cli() -> None:
+    """jiasu (加速): make PyTorch models train and serve faster — measured and verified.
+
+    Every speed-up is measured on this machine against a baseline from the same run,
+    and an accelerated model is accepted only if it is still right.
+    """
+
+
+cli.add_command(demo)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: user errors become one line on stderr and a non-zero exit, no traceback."""
+    try:
+        cli.main(args=argv, prog_name="jiasu", standalone_mode=False)
+    except JiasuError as exc:
+        click.secho(f"error: {exc}", fg="red", err=True)
+        return exc.exit_code
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        return 130
+    except click.ClickException as exc:
+        exc.show()
+        return exc.exit_code
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,24 @@
+"""Options shared by several commands, defined once."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+data_dir_option = click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Folder with the MNIST IDX files (else $JIASU_DATA_DIR, the cache, then a download).",
+)
+json_option = click.option(
+    "--json",
+    "json_path",
+    type=click.Path(dir_okay=False, writable=True, path_type=Path),
+    default=None,
+    help="Also write the results as JSON to this file.",
+)
+quiet_option = click.option(
+    "--quiet", "-q", is_flag=True, help="No progress bars or progress messages."
+)

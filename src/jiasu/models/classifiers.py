@@ -1,0 +1,61 @@
+"""The founding example's classifier and a small CNN, both for 28×28 single-channel images.
+
+Both return logits (no softmax): the loss is cross-entropy on logits, which is what the
+founding document's ``from_logits=True`` meant. Inputs are (B, 1, 28, 28) floats in [0, 1].
+"""
+
+from __future__ import annotations
+
+from torch import nn
+
+from jiasu.core.errors import ConfigError
+
+
+def _positive(name: str, value: int) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ConfigError(f"{name} must be a positive integer, got {value!r}")
+
+
+def mlp(hidden: int = 128, num_classes: int = 10, dropout: float = 0.2) -> nn.Sequential:
+    """The founding document's dense classifier, corrected.
+
+    The document applied ``Dense(8)`` to a (28, 28) input with no Flatten and fed a
+    softmax into a ``from_logits=True`` loss; this is the intended model:
+    Flatten → Linear(784, H) → ReLU → Dropout(0.2) → Linear(H, 10), returning logits.
+    """
+    _positive("hidden", hidden)
+    _positive("num_classes", num_classes)
+    if not 0.0 <= dropout < 1.0:
+        raise ConfigError(f"dropout must be in [0, 1), got {dropout!r}")
+    return nn.Sequential(
+        nn.Flatten(),  # (B, 1, 28, 28) → (B, 784)
+        nn.Linear(28 * 28, hidden),
+        nn.ReLU(),
+        nn.Dropout(dropout),
+        nn.Linear(hidden, num_classes),
+    )
+
+
+def cnn(num_classes: int = 10, width: int = 16) -> nn.Sequential:
+    """A small CNN: two conv–BN–ReLU–pool blocks and a two-layer head.
+
+    With width 16: about 106k parameters and 1.1 M multiply-adds per image forward
+    (≈ 6.7 MFLOP per training sample counting forward and backward).
+    """
+    _positive("num_classes", num_classes)
+    _positive("width", width)
+    w1, w2 = width, 2 * width
+    return nn.Sequential(
+        nn.Conv2d(1, w1, kernel_size=3, padding=1, bias=False),  # (B, w1, 28, 28)
+        nn.BatchNorm2d(w1),
+        nn.ReLU(),
+        nn.MaxPool2d(2),  # (B, w1, 14, 14)
+        nn.Conv2d(w1, w2, kernel_size=3, padding=1, bias=False),  # (B, w2, 14, 14)
+        nn.BatchNorm2d(w2),
+        nn.ReLU(),
+        nn.MaxPool2d(2),  # (B, w2, 7, 7)
+        nn.Flatten(),
+        nn.Linear(w2 * 7 * 7, 64),
+        nn.ReLU(),
+        nn.Linear(64, num_classes),
+    )

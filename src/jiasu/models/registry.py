@@ -1,0 +1,53 @@
+"""The model registry: names → factories, plus a serialisable `ModelSpec`."""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from torch import nn
+
+from jiasu.core.errors import ConfigError
+from jiasu.core.registry import Registry
+from jiasu.models import classifiers
+
+ModelFactory = Callable[..., nn.Module]
+
+MODELS: Registry[ModelFactory] = Registry("model")
+MODELS.add("mlp", classifiers.mlp)
+MODELS.add("cnn", classifiers.cnn)
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelSpec:
+    """A registry name and its keyword arguments: enough to rebuild the model.
+
+    >>> ModelSpec("mlp", {"hidden": 64}).build().__class__.__name__
+    'Sequential'
+    """
+
+    name: str
+    kwargs: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+
+    def build(self) -> nn.Module:
+        return create_model(self.name, **self.kwargs)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "kwargs": dict(self.kwargs)}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ModelSpec:
+        return cls(str(data["name"]), dict(data.get("kwargs", {})))
+
+
+def create_model(name: str, **kwargs: Any) -> nn.Module:
+    """Build a registered model; unknown names or arguments give a clear `ConfigError`."""
+    factory = MODELS.get(name)
+    accepted = inspect.signature(factory).parameters
+    unknown = sorted(set(kwargs) - set(accepted))
+    if unknown:
+        names = ", ".join(accepted) or "none"
+        raise ConfigError(f"model {name!r} has no argument {unknown[0]!r}; accepted: {names}")
+    return factory(**kwargs)

@@ -1,0 +1,1 @@
+"""Terminal output shared by the library and the CLI: console and progress bars."""
