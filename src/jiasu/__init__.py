@@ -1,5 +1,15 @@
-"""jiasu (加速): make PyTorch models train and serve faster, measured and verified."""
+"""jiasu (加速): make PyTorch models train and serve faster, measured and verified.
+
+>>> import jiasu
+>>> from jiasu.models import create_model
+>>> history = jiasu.fit(create_model("mlp"), data, epochs=3)  # doctest: +SKIP
+"""
 
 from __future__ import annotations
 
 __version__ = "0.1.0"
+
+from jiasu.core.recipe import Recipe
+from jiasu.train import History, fit
+
+__all__ = ["History", "Recipe", "__version__", "fit"]

@@ -1,0 +1,129 @@
+"""Model directories: what `jiasu train --save` writes and later commands load.
+
+Layout::
+
+    DIR/model.safetensors   weights (state_dict), loaded without unpickling anything
+    DIR/model.json          {"format": "jiasu-model", "format_version": 1,
+                             "model_spec": {"name": ..., "kwargs": {...}},
+                             "input_shape": [1, 28, 28], "num_classes": 10,
+                             "recipe": {...} | null, "metrics": {...}}
+
+The folder is written under a temporary name and renamed into place, so a reader
+never sees half a model; an existing folder is replaced only once the new one is complete.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from jiasu.core.errors import CheckpointError, ConfigError
+from jiasu.models.registry import ModelSpec
+
+FORMAT = "jiasu-model"
+FORMAT_VERSION = 1
+WEIGHTS = "model.safetensors"
+META = "model.json"
+
+
+@dataclass(frozen=True)
+class SavedModel:
+    """A model read back from a model directory."""
+
+    path: Path
+    model: nn.Module  # in eval mode, on the CPU
+    spec: ModelSpec
+    input_shape: tuple[int, ...]  # per sample, e.g. (1, 28, 28)
+    meta: Mapping[str, Any] = field(default_factory=dict)
+
+
+def save_model_dir(
+    directory: str | Path,
+    model: nn.Module,
+    spec: ModelSpec,
+    *,
+    input_shape: tuple[int, ...] = (1, 28, 28),
+    num_classes: int = 10,
+    recipe: Mapping[str, Any] | None = None,
+    metrics: Mapping[str, Any] | None = None,
+) -> Path:
+    """Write `model` (built from `spec`) to `directory` atomically; return the path."""
+    directory = Path(directory)
+    if directory.exists() and not directory.is_dir():
+        raise ConfigError(f"{directory} exists and is not a folder; choose another --save path")
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
+    try:
+        state = {k: v.detach().cpu().contiguous().clone() for k, v in model.state_dict().items()}
+        save_file(state, str(staging / WEIGHTS))
+        meta = {
+            "format": FORMAT,
+            "format_version": FORMAT_VERSION,
+            "model_spec": spec.to_dict(),
+            "input_shape": list(input_shape),
+            "num_classes": num_classes,
+            "recipe": dict(recipe) if recipe else None,
+            "metrics": dict(metrics or {}),
+        }
+        (staging / META).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+        if directory.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{directory.name}.old.", dir=directory.parent))
+            os.replace(directory, old / directory.name)
+            os.replace(staging, directory)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(staging, directory)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return directory
+
+
+def is_model_dir(path: str | Path) -> bool:
+    return (Path(path) / META).is_file()
+
+
+def load_model_dir(directory: str | Path) -> SavedModel:
+    """Rebuild the model of a model directory and load its weights (no unpickling)."""
+    from jiasu.train.checkpoint import load_model_weights
+
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise CheckpointError(f"model directory {directory} does not exist; check the path")
+    try:
+        meta = json.loads((directory / META).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise CheckpointError(
+            f"{directory} is not a jiasu model directory ({META} is missing); "
+            "create one with `jiasu train --save DIR`"
+        ) from None
+    except (ValueError, OSError) as exc:
+        raise CheckpointError(f"{directory / META} is corrupt ({exc})") from None
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise CheckpointError(f"{directory / META} is not a jiasu model description")
+    if meta.get("format_version") != FORMAT_VERSION:
+        raise CheckpointError(
+            f"{directory} has format version {meta.get('format_version')!r}; "
+            f"this jiasu reads version {FORMAT_VERSION}"
+        )
+    try:
+        state = load_file(str(directory / WEIGHTS))
+    except FileNotFoundError:
+        raise CheckpointError(f"{directory / WEIGHTS} is missing") from None
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise CheckpointError(f"{directory / WEIGHTS} is corrupt ({exc})") from None
+    spec = ModelSpec.from_dict(meta["model_spec"])
+    model = spec.build()
+    load_model_weights(model, state, directory / WEIGHTS)
+    model.eval()
+    return SavedModel(directory, model, spec, tuple(meta.get("input_shape", (1, 28, 28))), meta)
