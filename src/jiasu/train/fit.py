@@ -7,7 +7,7 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias
 
 import torch
 import torch.nn.functional as F
@@ -28,7 +28,7 @@ from jiasu.train.optimizers import create_optimizer
 from jiasu.train.setup import TrainSetup, TrainTechnique
 from jiasu.ui.progress import TaskProgress, progress_enabled
 
-Data = ImageDataset | tuple[torch.Tensor, torch.Tensor]
+Data: TypeAlias = ImageDataset | tuple[torch.Tensor, torch.Tensor]
 
 
 @dataclass(frozen=True)
