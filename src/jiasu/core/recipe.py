@@ -75,13 +75,19 @@ class Recipe:
 
     # --- serialisation -------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "techniques": [
-                {"name": t.name, **{k: v for k, v in t.params().items() if v is not None}}
-                for t in self.techniques
-            ],
-        }
+        """Plain values only; a technique holding a Python object cannot be saved."""
+        entries = []
+        for technique in self.techniques:
+            params = {k: v for k, v in technique.params().items() if v is not None}
+            for key, value in params.items():
+                if not isinstance(value, str | int | float | bool | list):
+                    raise ConfigError(
+                        f"recipe {self.name!r}: technique {technique.name!r} parameter {key!r} "
+                        f"holds a Python object ({type(value).__name__}); to save the recipe, "
+                        "give it as a 'package.module:function' string"
+                    )
+            entries.append({"name": technique.name, **params})
+        return {"name": self.name, "techniques": entries}
 
     @classmethod
     def from_dict(cls, data: object, *, source: str = "recipe") -> Recipe:

@@ -4,37 +4,26 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Any, TypeAlias
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from jiasu.core.errors import ConfigError
 from jiasu.core.recipe import Recipe
-from jiasu.data import ImageDataset
-from jiasu.hardware.device import resolve_device, synchronize
+from jiasu.hardware.device import resolve_device
 from jiasu.hardware.threads import set_threads
 from jiasu.models import ModelSpec
-from jiasu.train import checkpoint as ckpt
+from jiasu.train import resume
 from jiasu.train.callbacks import Callback, RunState
-from jiasu.train.evaluate import evaluate
+from jiasu.train.data import Arrays, Data, as_arrays, split_validation
 from jiasu.train.history import EpochRecord, History
 from jiasu.train.loaders import Batch, DeviceBatches, dataloader_batches
+from jiasu.train.loop import LiveRun, TargetCheck, compile_warmup, finish, run_epoch
 from jiasu.train.optimizers import create_optimizer
-from jiasu.train.setup import TrainSetup, TrainTechnique
+from jiasu.train.setup import BoundRun, TrainSetup, TrainTechnique
 from jiasu.ui.progress import TaskProgress, progress_enabled
-
-Data: TypeAlias = ImageDataset | tuple[torch.Tensor, torch.Tensor]
-
-
-@dataclass(frozen=True)
-class _Arrays:
-    images: torch.Tensor  # (N, 1, 28, 28) float32
-    labels: torch.Tensor  # (N,) int64
 
 
 def fit(
@@ -54,22 +43,31 @@ def fit(
     quiet: bool = False,
     resume_from: str | Path | None = None,
     model_spec: ModelSpec | None = None,
+    target_accuracy: float | None = None,
+    target_data: Data | None = None,
+    target_checks_per_epoch: int = 1,
 ) -> History:
     """Train a classifier with cross-entropy on logits; return the per-epoch `History`.
 
     With no recipe this is plain PyTorch: torch's DataLoader, eager fp32, the chosen
-    optimizer. A `Recipe` of training techniques changes how the same maths is run.
+    optimizer. A `Recipe` of training techniques changes how the same maths is run
+    (exact and numeric techniques) or what is run (approximate ones). Each technique
+    that does not apply is skipped, and `History.techniques_skipped` says why.
+
     `validation_split` takes the *last* fraction of `data` as validation, as Keras does.
+    With `target_accuracy`, training stops once accuracy on `target_data` reaches it,
+    checked `target_checks_per_epoch` times per epoch with the checking time excluded.
     A seeded run is reproducible on the same machine; `resume_from` continues from a
-    `ModelCheckpoint` folder as if the run had not stopped.
+    `ModelCheckpoint` folder exactly as if the run had not stopped.
 
     >>> from jiasu.models import create_model
     >>> history = fit(create_model("mlp"), (x, y), epochs=1)  # doctest: +SKIP
     """
     _check_positive_int("epochs", epochs)
     _check_positive_int("batch_size", batch_size)
-    train, val = _split(data, validation_split, validation_data)
-    techniques = _training_techniques(recipe)
+    _check_positive_int("target_checks_per_epoch", target_checks_per_epoch)
+    train, val = split_validation(data, validation_split, validation_data)
+    target = _target(target_accuracy, target_data, target_checks_per_epoch)
     torch.manual_seed(seed)
     dev, device_reason = resolve_device(device)
     setup = TrainSetup(
@@ -78,9 +76,118 @@ def fit(
         batch_size=batch_size,
         lr=lr,
         optimizer=optimizer.lower(),
-        num_train_samples=int(train.labels.shape[0]),
+        num_train_samples=len(train),
+        epochs=epochs,
     )
     history = History(device=str(dev), device_reason=device_reason)
+    setup, active = _apply_techniques(setup, _training_techniques(recipe), history)
+    history.device = str(setup.device)
+    if target is not None:
+        history.target_accuracy = target.accuracy
+
+    with _process_settings(setup):
+        model = setup.model.to(setup.device)
+        if setup.channels_last:
+            model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+        opt = create_optimizer(
+            setup.optimizer, model.parameters(), lr=setup.lr, options=setup.optimizer_options
+        )
+        bound = BoundRun(model, opt, setup)
+        hooks = [(t.name, h) for t in active if (h := t.start(bound)) is not None]
+        step_model = torch.compile(model, mode=setup.compile_mode) if setup.compile_mode else model
+        batches, shuffle_generator = _batches(setup, train, seed)
+        live = LiveRun(setup, model, step_model, opt, hooks, batches)  # type: ignore[arg-type]
+        _loop(live, train, val, history, target, epochs, callbacks, quiet, shuffle_generator,
+              resume_from, recipe, model_spec)  # fmt: skip
+    return history
+
+
+def _loop(
+    live: LiveRun,
+    train: Arrays,
+    val: Arrays | None,
+    history: History,
+    target: TargetCheck | None,
+    epochs: int,
+    callbacks: Sequence[Callback],
+    quiet: bool,
+    shuffle_generator: torch.Generator,
+    resume_from: str | Path | None,
+    recipe: Recipe | None,
+    model_spec: ModelSpec | None,
+) -> None:
+    def save(directory: Path, keep: int) -> None:
+        resume.save(directory, keep, run, live, callbacks, shuffle_generator, recipe, model_spec)
+
+    run = RunState(live.model, live.optimizer, history, val is not None, save_checkpoint=save)
+    if resume_from is not None:
+        resume.restore(resume_from, run, live, callbacks, shuffle_generator)
+        live.clock_s = history.train_seconds + history.compile_seconds
+    for callback in callbacks:
+        callback.on_train_begin(run)
+    if live.setup.compile_mode and run.epoch < epochs:
+        history.compile_seconds += compile_warmup(live, train)
+        live.clock_s += history.compile_seconds
+
+    with TaskProgress(enabled=progress_enabled(quiet)) as bar:
+        run.log = bar.log if bar.enabled else (lambda message: None)
+        for epoch in range(run.epoch + 1, epochs + 1):
+            bar.start(f"epoch {epoch}/{epochs}", total=len(live.batches))  # type: ignore[arg-type]
+            lr = float(live.optimizer.param_groups[0]["lr"])
+            figures = run_epoch(live, bar, target)
+            val_loss = val_accuracy = None
+            val_seconds = 0.0
+            if val is not None:
+                val_start = time.perf_counter()
+                val_loss, val_accuracy = live.evaluate(val)
+                val_seconds = time.perf_counter() - val_start
+            record = EpochRecord(
+                epoch=epoch,
+                train_loss=figures.train_loss,
+                train_accuracy=figures.train_accuracy,
+                val_loss=val_loss,
+                val_accuracy=val_accuracy,
+                lr=lr,
+                train_seconds=figures.train_seconds,
+                val_seconds=val_seconds,
+                samples_per_s=figures.samples / figures.train_seconds,
+            )
+            history.epochs.append(record)
+            run.epoch = epoch
+            bar.log(_epoch_line(record, epochs))
+            for callback in callbacks:
+                callback.on_epoch_end(run, record)
+            if figures.reached_target:
+                run.log(f"target accuracy {target.accuracy:.2%} reached")  # type: ignore[union-attr]
+                run.stop_training = True
+            if run.stop_training:
+                history.stopped_early = epoch < epochs or figures.reached_target
+                break
+    if target is not None:
+        history.time_to_target_s = target.reached_at_s
+        history.accuracy_curve = list(target.curve)
+    finish(live)
+    for callback in callbacks:
+        callback.on_train_end(run)
+
+
+@contextlib.contextmanager
+def _process_settings(setup: TrainSetup) -> Iterator[None]:
+    """Process-wide settings a technique asked for, restored when training ends."""
+    previous_threads = set_threads(setup.num_threads) if setup.num_threads else None
+    previous_cudnn = torch.backends.cudnn.benchmark
+    torch.backends.cudnn.benchmark = setup.cudnn_benchmark or previous_cudnn
+    try:
+        yield
+    finally:
+        torch.backends.cudnn.benchmark = previous_cudnn
+        if previous_threads is not None:
+            set_threads(previous_threads)
+
+
+def _apply_techniques(
+    setup: TrainSetup, techniques: list[TrainTechnique], history: History
+) -> tuple[TrainSetup, list[TrainTechnique]]:
     active: list[TrainTechnique] = []
     for technique in techniques:
         answer = technique.applies_to(setup)
@@ -90,124 +197,7 @@ def fit(
             history.techniques_applied.append(technique.describe())
         else:
             history.techniques_skipped.append({"name": technique.name, "reason": answer.reason})
-
-    previous_threads = set_threads(setup.num_threads) if setup.num_threads else None
-    try:
-        return _train(
-            setup, active, train, val, history,
-            epochs=epochs, callbacks=callbacks, seed=seed, quiet=quiet,
-            resume_from=resume_from, recipe=recipe, model_spec=model_spec,
-        )  # fmt: skip
-    finally:
-        if previous_threads is not None:
-            set_threads(previous_threads)
-
-
-def _train(
-    setup: TrainSetup,
-    techniques: list[TrainTechnique],
-    train: _Arrays,
-    val: _Arrays | None,
-    history: History,
-    *,
-    epochs: int,
-    callbacks: Sequence[Callback],
-    seed: int,
-    quiet: bool,
-    resume_from: str | Path | None,
-    recipe: Recipe | None,
-    model_spec: ModelSpec | None,
-) -> History:
-    model = setup.model.to(setup.device)
-    optimizer = create_optimizer(
-        setup.optimizer, model.parameters(), lr=setup.lr, options=setup.optimizer_options
-    )
-    batches, shuffle_generator = _batches(setup, train, seed)
-
-    def save(directory: Path, keep: int) -> None:
-        _save_checkpoint(
-            directory, keep, run, techniques, callbacks, shuffle_generator, recipe, model_spec
-        )
-
-    run = RunState(model, optimizer, history, has_validation=val is not None, save_checkpoint=save)
-    if resume_from is not None:
-        _resume(resume_from, run, techniques, callbacks, shuffle_generator)
-    for callback in callbacks:
-        callback.on_train_begin(run)
-
-    forward_context = _combined_context(techniques, setup)
-    with TaskProgress(enabled=progress_enabled(quiet)) as bar:
-        run.log = bar.log if bar.enabled else (lambda message: None)
-        for epoch in range(run.epoch + 1, epochs + 1):
-            bar.start(f"epoch {epoch}/{epochs}", total=len(batches))  # type: ignore[arg-type]
-            record = _run_epoch(
-                epoch, model, optimizer, batches, techniques, forward_context, val, setup, bar
-            )
-            history.epochs.append(record)
-            run.epoch = epoch
-            bar.log(_epoch_line(record, epochs))
-            for callback in callbacks:
-                callback.on_epoch_end(run, record)
-            if run.stop_training:
-                history.stopped_early = epoch < epochs
-                break
-    for callback in callbacks:
-        callback.on_train_end(run)
-    return history
-
-
-def _run_epoch(
-    epoch: int,
-    model: nn.Module,
-    optimizer: torch.optim.Optimizer,
-    batches: Iterable[Batch],
-    techniques: list[TrainTechnique],
-    forward_context: Any,
-    val: _Arrays | None,
-    setup: TrainSetup,
-    bar: TaskProgress,
-) -> EpochRecord:
-    lr = float(optimizer.param_groups[0]["lr"])
-    model.train()
-    loss_sum = torch.zeros((), device=setup.device)  # kept on device: no sync per step
-    correct = torch.zeros((), device=setup.device, dtype=torch.long)
-    seen = 0
-    start = time.perf_counter()
-    for x, y in batches:
-        with forward_context():
-            logits = model(x)  # (B, classes)
-            loss = F.cross_entropy(logits, y)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        proceed = [t.after_backward(model) for t in techniques]
-        if all(proceed):
-            optimizer.step()
-            for t in techniques:
-                t.after_step(model)
-        n = y.shape[0]
-        loss_sum += loss.detach() * n
-        correct += (logits.detach().argmax(dim=1) == y).sum()
-        seen += n
-        bar.advance()
-    synchronize(setup.device)
-    train_seconds = time.perf_counter() - start
-
-    val_loss = val_accuracy = None
-    val_start = time.perf_counter()
-    if val is not None:
-        val_loss, val_accuracy = evaluate(model, val.images, val.labels, device=setup.device)
-    val_seconds = time.perf_counter() - val_start if val is not None else 0.0
-    return EpochRecord(
-        epoch=epoch,
-        train_loss=loss_sum.item() / seen,
-        train_accuracy=correct.item() / seen,
-        val_loss=val_loss,
-        val_accuracy=val_accuracy,
-        lr=lr,
-        train_seconds=train_seconds,
-        val_seconds=val_seconds,
-        samples_per_s=seen / train_seconds,
-    )
+    return setup, active
 
 
 def _epoch_line(record: EpochRecord, epochs: int) -> str:
@@ -220,19 +210,8 @@ def _epoch_line(record: EpochRecord, epochs: int) -> str:
     return line + f"  {record.train_seconds:.1f}s  {record.samples_per_s:,.0f} samples/s"
 
 
-def _combined_context(techniques: list[TrainTechnique], setup: TrainSetup) -> Any:
-    @contextlib.contextmanager
-    def context() -> Any:
-        with contextlib.ExitStack() as stack:
-            for t in techniques:
-                stack.enter_context(t.forward_context(setup))
-            yield
-
-    return context
-
-
 def _batches(
-    setup: TrainSetup, train: _Arrays, seed: int
+    setup: TrainSetup, train: Arrays, seed: int
 ) -> tuple[Iterable[Batch], torch.Generator]:
     if setup.loader == "device":
         generator = torch.Generator(device=setup.device).manual_seed(seed)
@@ -241,51 +220,24 @@ def _batches(
         return DeviceBatches(images, labels, setup.batch_size, generator=generator), generator
     generator = torch.Generator().manual_seed(seed)
     loader = dataloader_batches(
-        train.images, train.labels, setup.batch_size, generator=generator, device=setup.device
-    )
+        train.images, train.labels, setup.batch_size, generator=generator, device=setup.device,
+        pin_memory=setup.pin_memory,
+    )  # fmt: skip
     return loader, generator
 
 
-# --- data ------------------------------------------------------------------------------
-def _as_arrays(data: Data, what: str) -> _Arrays:
-    if isinstance(data, ImageDataset):
-        return _Arrays(data.images, data.labels)
-    if isinstance(data, tuple) and len(data) == 2:
-        images, labels = (torch.as_tensor(a) for a in data)
-        if images.ndim == 3:  # (N, 28, 28) → (N, 1, 28, 28)
-            images = images.unsqueeze(1)
-        if images.ndim != 4 or labels.ndim != 1 or images.shape[0] != labels.shape[0]:
-            raise ConfigError(
-                f"{what} must be images (N, C, H, W) and labels (N,), got shapes "
-                f"{tuple(images.shape)} and {tuple(labels.shape)}"
-            )
-        if images.dtype == torch.uint8:
-            images = images.float() / 255.0
-        return _Arrays(images.float(), labels.long())
-    raise ConfigError(
-        f"{what} must be an ImageDataset or a tuple (images, labels), got {type(data).__name__}"
-    )
-
-
-def _split(
-    data: Data, validation_split: float, validation_data: Data | None
-) -> tuple[_Arrays, _Arrays | None]:
-    arrays = _as_arrays(data, "data")
-    if validation_data is not None:
-        if validation_split:
-            raise ConfigError("give validation_split or validation_data, not both")
-        return arrays, _as_arrays(validation_data, "validation_data")
-    if not isinstance(validation_split, int | float) or not 0.0 <= validation_split < 1.0:
-        raise ConfigError(f"validation_split must be in [0, 1), got {validation_split!r}")
-    n = arrays.labels.shape[0]
-    n_val = int(n * validation_split)
-    if n_val == 0:
-        return arrays, None
-    cut = n - n_val  # Keras: the last fraction, before any shuffling
-    return (
-        _Arrays(arrays.images[:cut], arrays.labels[:cut]),
-        _Arrays(arrays.images[cut:], arrays.labels[cut:]),
-    )
+def _target(accuracy: float | None, data: Data | None, per_epoch: int) -> TargetCheck | None:
+    if accuracy is None:
+        if data is not None:
+            raise ConfigError("target_data was given without target_accuracy")
+        return None
+    if not isinstance(accuracy, int | float) or not 0.0 < accuracy <= 1.0:
+        raise ConfigError(f"target_accuracy must be in (0, 1], got {accuracy!r}")
+    if data is None:
+        raise ConfigError(
+            "target_accuracy needs target_data (e.g. the test split) to check against"
+        )
+    return TargetCheck(float(accuracy), as_arrays(data, "target_data"), per_epoch)
 
 
 def _training_techniques(recipe: Recipe | None) -> list[TrainTechnique]:
@@ -305,72 +257,3 @@ def _training_techniques(recipe: Recipe | None) -> list[TrainTechnique]:
 def _check_positive_int(name: str, value: object) -> None:
     if not isinstance(value, int) or isinstance(value, bool) or value < 1:
         raise ConfigError(f"{name} must be a positive integer, got {value!r}")
-
-
-# --- checkpoints -----------------------------------------------------------------------
-def _save_checkpoint(
-    directory: Path,
-    keep: int,
-    run: RunState,
-    techniques: list[TrainTechnique],
-    callbacks: Sequence[Callback],
-    shuffle_generator: torch.Generator,
-    recipe: Recipe | None,
-    model_spec: ModelSpec | None,
-) -> None:
-    optimizer_meta, training_state = ckpt.flatten_optimizer_state(run.optimizer.state_dict())
-    training_state["rng.torch"] = torch.get_rng_state()
-    training_state["rng.shuffle"] = shuffle_generator.get_state()
-    if torch.cuda.is_available():
-        training_state["rng.cuda"] = torch.cuda.get_rng_state()
-    for t in techniques:
-        for key, tensor in t.state_dict().items():
-            training_state[f"technique.{t.name}.{key}"] = tensor
-    meta = {
-        "history": run.history.to_dict(),
-        "optimizer": optimizer_meta,
-        "callbacks": [{"type": type(c).__name__, "state": c.state_dict()} for c in callbacks],
-        "recipe": recipe.to_dict() if recipe else None,
-        "model_spec": model_spec.to_dict() if model_spec else None,
-    }
-    ckpt.write_checkpoint(
-        directory,
-        epoch=run.epoch,
-        model_state=run.model.state_dict(),
-        training_state=training_state,
-        meta=meta,
-        keep=keep,
-    )
-
-
-def _resume(
-    path: str | Path,
-    run: RunState,
-    techniques: list[TrainTechnique],
-    callbacks: Sequence[Callback],
-    shuffle_generator: torch.Generator,
-) -> None:
-    checkpoint = ckpt.read_checkpoint(path)
-    ckpt.load_model_weights(run.model, checkpoint.model_state, checkpoint.path)
-    try:
-        run.optimizer.load_state_dict(checkpoint.optimizer_state())
-    except (ValueError, KeyError, RuntimeError) as exc:
-        raise ckpt.CheckpointError(
-            f"optimizer state in {checkpoint.path} does not fit this optimizer ({exc}); "
-            "resume with the same optimizer and model"
-        ) from None
-    state = checkpoint.training_state
-    torch.set_rng_state(state["rng.torch"])
-    shuffle_generator.set_state(state["rng.shuffle"])
-    if "rng.cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state(state["rng.cuda"])
-    for t in techniques:
-        prefix = f"technique.{t.name}."
-        t.load_state_dict({k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)})
-    saved = checkpoint.meta.get("callbacks", [])
-    for callback, entry in zip(callbacks, saved, strict=False):
-        if entry.get("type") == type(callback).__name__:
-            callback.load_state_dict(entry["state"])
-    restored = History.from_dict(checkpoint.meta["history"])
-    run.history.epochs[:] = restored.epochs
-    run.epoch = checkpoint.epoch

@@ -42,6 +42,11 @@ class History:
     device: str = "cpu"
     device_reason: str = ""
     stopped_early: bool = False
+    compile_seconds: float = 0.0  # torch.compile before the first step; not in train_seconds
+    target_accuracy: float | None = None
+    time_to_target_s: float | None = None  # training time incl. compilation; None: not reached
+    # (training seconds incl. compilation, test accuracy) at each target check
+    accuracy_curve: list[tuple[float, float]] = dataclasses.field(default_factory=list)
 
     @property
     def train_seconds(self) -> float:
@@ -70,6 +75,10 @@ class History:
             "device": self.device,
             "device_reason": self.device_reason,
             "stopped_early": self.stopped_early,
+            "compile_seconds": self.compile_seconds,
+            "target_accuracy": self.target_accuracy,
+            "time_to_target_s": self.time_to_target_s,
+            "accuracy_curve": [list(point) for point in self.accuracy_curve],
             "train_seconds": self.train_seconds,
             "samples_per_s": self.samples_per_s,
         }
@@ -83,4 +92,8 @@ class History:
             device=data.get("device", "cpu"),
             device_reason=data.get("device_reason", ""),
             stopped_early=bool(data.get("stopped_early", False)),
+            compile_seconds=float(data.get("compile_seconds", 0.0)),
+            target_accuracy=data.get("target_accuracy"),
+            time_to_target_s=data.get("time_to_target_s"),
+            accuracy_curve=[(float(s), float(a)) for s, a in data.get("accuracy_curve", [])],
         )

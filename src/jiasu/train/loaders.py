@@ -70,10 +70,15 @@ def dataloader_batches(
     shuffle: bool = True,
     generator: torch.Generator | None = None,
     device: torch.device | None = None,
+    pin_memory: bool = False,
 ) -> Iterable[Batch]:
     """torch's standard DataLoader over a TensorDataset, batches moved to `device`."""
     loader = DataLoader(
-        TensorDataset(images, labels), batch_size=batch_size, shuffle=shuffle, generator=generator
+        TensorDataset(images, labels),
+        batch_size=batch_size,
+        shuffle=shuffle,
+        generator=generator,
+        pin_memory=pin_memory,
     )
     if device is None or device.type == "cpu":
         return loader
@@ -91,4 +96,4 @@ class _MovedBatches:
 
     def __iter__(self) -> Iterator[Batch]:
         for x, y in self.loader:
-            yield x.to(self.device), y.to(self.device)
+            yield x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)

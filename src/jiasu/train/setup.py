@@ -2,18 +2,23 @@
 
 `TrainSetup` is a frozen description of the run before the loop starts; a technique's
 `configure` returns a modified copy (``dataclasses.replace``), optax-style, so the
-effect of every technique is visible and composable. During the loop, techniques get
-five hook points and nothing else: forward context, after backward, after the
-optimizer step, and state (save/restore) — enough for precision, the gradient
-pipeline and weight averaging, without an event bus.
+effect of every technique is visible in one place and composes. Precision, compilation,
+layout, batch size and data placement are all just fields here.
+
+During the loop a technique gets a few hook points and nothing else: `bind` (once, with
+the model and optimizer), `scale_loss`, `after_backward` (the gradient pipeline: step,
+defer or skip), `step`, `after_step`, `eval_weights` (which weights evaluation sees),
+`on_train_end`, and state for checkpoints. Techniques run in recipe order; when one
+answers DEFER or SKIP in `after_backward`, the ones after it are not called for that
+micro-batch — exactly like a chain of gradient transformations.
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
-from collections.abc import Mapping
-from contextlib import AbstractContextManager
+import enum
+from collections.abc import Iterator, Mapping
 from typing import Any, Literal
 
 import torch
@@ -41,10 +46,79 @@ class TrainSetup:
     loader: LoaderKind = "dataloader"
     num_threads: int | None = None  # None: leave torch's setting alone
     num_train_samples: int = 0
+    epochs: int = 1
+    autocast_dtype: torch.dtype | None = None  # forward pass and loss under autocast
+    compile_mode: str | None = None  # torch.compile mode; None: eager
+    channels_last: bool = False  # model and inputs in NHWC memory layout
+    label_smoothing: float = 0.0
+    pin_memory: bool = False  # page-locked host batches, non-blocking copies (CUDA)
+    cudnn_benchmark: bool = False
+
+    @property
+    def steps_per_epoch(self) -> int:
+        return -(-self.num_train_samples // self.batch_size)
+
+    def has_conv(self) -> bool:
+        return any(isinstance(m, nn.Conv2d | nn.Conv1d | nn.Conv3d) for m in self.model.modules())
+
+
+class StepAction(enum.Enum):
+    """What the gradient pipeline decides after a backward pass."""
+
+    STEP = "step"  # take an optimizer step with the gradients as they are now
+    DEFER = "defer"  # keep accumulating; no step yet, gradients kept
+    SKIP = "skip"  # drop these gradients; no step
+
+
+@dataclasses.dataclass
+class BoundRun:
+    """What `bind` gives a technique once the model and optimizer exist."""
+
+    model: nn.Module
+    optimizer: torch.optim.Optimizer
+    setup: TrainSetup
+
+
+class StepHooks:
+    """The live, stateful side of a technique during one run. Every hook defaults to nothing.
+
+    Techniques themselves are frozen configuration; `TrainTechnique.start` creates one of
+    these per run, so recipes stay pure values and state lives only as long as the run.
+    """
+
+    def scale_loss(self, loss: torch.Tensor) -> torch.Tensor:
+        """Transform the loss before backward (e.g. 1/k for accumulation, fp16 scaling)."""
+        return loss
+
+    def after_backward(self, model: nn.Module, last_in_epoch: bool) -> StepAction:
+        """Inspect or transform gradients and decide: STEP, DEFER or SKIP."""
+        return StepAction.STEP
+
+    def step(self, optimizer: torch.optim.Optimizer) -> bool:
+        """Take the optimizer step yourself and return True (e.g. a GradScaler); else False."""
+        return False
+
+    def after_step(self, model: nn.Module) -> None:
+        """Called after each optimizer step (e.g. to update a weight average or a schedule)."""
+
+    @contextlib.contextmanager
+    def eval_weights(self, model: nn.Module) -> Iterator[None]:
+        """Context in which evaluation runs (e.g. with averaged weights swapped in)."""
+        yield
+
+    def on_train_end(self, model: nn.Module) -> None:
+        """Called once after the last epoch (e.g. to leave the averaged weights in the model)."""
+
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        """Tensors to checkpoint with the run."""
+        return {}
+
+    def load_state_dict(self, state: Mapping[str, torch.Tensor]) -> None:
+        """Restore what `state_dict` returned."""
 
 
 class TrainTechnique(Technique):
-    """A technique that acts on training. Every hook defaults to doing nothing."""
+    """A technique that acts on training: configuration, plus optional per-run hooks."""
 
     def applies_to(self, setup: TrainSetup) -> Applicability:
         return Applicability.yes()
@@ -53,20 +127,6 @@ class TrainTechnique(Technique):
         """Return the setup with this technique's changes (before the loop starts)."""
         return setup
 
-    def forward_context(self, setup: TrainSetup) -> AbstractContextManager[Any]:
-        """Context around forward pass and loss (e.g. autocast)."""
-        return contextlib.nullcontext()
-
-    def after_backward(self, model: nn.Module) -> bool:
-        """Inspect or transform gradients; return False to skip this optimizer step."""
-        return True
-
-    def after_step(self, model: nn.Module) -> None:
-        """Called after each optimizer step (e.g. to update a weight average)."""
-
-    def state_dict(self) -> dict[str, torch.Tensor]:
-        """Tensors to checkpoint with the run."""
-        return {}
-
-    def load_state_dict(self, state: Mapping[str, torch.Tensor]) -> None:
-        """Restore what `state_dict` returned."""
+    def start(self, run: BoundRun) -> StepHooks | None:
+        """Create this run's hooks once the model and optimizer exist (None: no hooks)."""
+        return None
