@@ -6,6 +6,7 @@ founding document's ``from_logits=True`` meant. Inputs are (B, 1, 28, 28) floats
 
 from __future__ import annotations
 
+import torch
 from torch import nn
 
 from jiasu.core.errors import ConfigError
@@ -58,4 +59,82 @@ def cnn(num_classes: int = 10, width: int = 16) -> nn.Sequential:
         nn.Linear(w2 * 7 * 7, 64),
         nn.ReLU(),
         nn.Linear(64, num_classes),
+    )
+
+
+class _ResidualBlock(nn.Module):
+    """conv–BN–ReLU–conv–BN plus a shortcut (1×1 conv when the shape changes), then ReLU."""
+
+    def __init__(self, c_in: int, c_out: int, stride: int) -> None:
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.Conv2d(c_in, c_out, 3, stride=stride, padding=1, bias=False),
+            nn.BatchNorm2d(c_out),
+            nn.ReLU(),
+            nn.Conv2d(c_out, c_out, 3, padding=1, bias=False),
+            nn.BatchNorm2d(c_out),
+        )
+        self.shortcut: nn.Module = nn.Identity()
+        if stride != 1 or c_in != c_out:
+            self.shortcut = nn.Sequential(
+                nn.Conv2d(c_in, c_out, 1, stride=stride, bias=False), nn.BatchNorm2d(c_out)
+            )
+        self.act = nn.ReLU()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.act(self.body(x) + self.shortcut(x))
+
+
+def resnet(num_classes: int = 10, width: int = 16) -> nn.Sequential:
+    """A small ResNet-style net (the founding document suggests ResNet): three stages.
+
+    (B, 1, 28, 28) → stem (w, 28, 28) → block (w, 28, 28) → block (2w, 14, 14)
+    → block (4w, 7, 7) → global average pool → Linear(4w, classes). About 78k
+    parameters at width 16.
+    """
+    _positive("num_classes", num_classes)
+    _positive("width", width)
+    w = width
+    return nn.Sequential(
+        nn.Conv2d(1, w, 3, padding=1, bias=False),
+        nn.BatchNorm2d(w),
+        nn.ReLU(),
+        _ResidualBlock(w, w, 1),
+        _ResidualBlock(w, 2 * w, 2),
+        _ResidualBlock(2 * w, 4 * w, 2),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+        nn.Linear(4 * w, num_classes),
+    )
+
+
+def vgg(num_classes: int = 10, width: int = 16) -> nn.Sequential:
+    """A small VGG-style net (the founding document suggests VGG): stacked 3×3 convs.
+
+    Two stages of conv–BN–ReLU ×2 then max-pool: (B, 1, 28, 28) → (2w, 7, 7), then a
+    two-layer classifier head with dropout.
+    """
+    _positive("num_classes", num_classes)
+    _positive("width", width)
+
+    def stage(c_in: int, c_out: int) -> list[nn.Module]:
+        return [
+            nn.Conv2d(c_in, c_out, 3, padding=1, bias=False),
+            nn.BatchNorm2d(c_out),
+            nn.ReLU(),
+            nn.Conv2d(c_out, c_out, 3, padding=1, bias=False),
+            nn.BatchNorm2d(c_out),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+        ]
+
+    w = width
+    return nn.Sequential(
+        *stage(1, w),  # (B, w, 14, 14)
+        *stage(w, 2 * w),  # (B, 2w, 7, 7)
+        nn.Flatten(),
+        nn.Linear(2 * w * 7 * 7, 128),
+        nn.ReLU(),
+        nn.Dropout(0.3),
+        nn.Linear(128, num_classes),
     )

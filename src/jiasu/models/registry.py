@@ -18,6 +18,8 @@ ModelFactory = Callable[..., nn.Module]
 MODELS: Registry[ModelFactory] = Registry("model")
 MODELS.add("mlp", classifiers.mlp)
 MODELS.add("cnn", classifiers.cnn)
+MODELS.add("resnet", classifiers.resnet)
+MODELS.add("vgg", classifiers.vgg)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -80,26 +80,34 @@ def fit(
         epochs=epochs,
     )
     history = History(device=str(dev), device_reason=device_reason)
-    setup, active = _apply_techniques(setup, _training_techniques(recipe), history)
+    setup, active = apply_techniques(setup, _training_techniques(recipe), history)
     history.device = str(setup.device)
     if target is not None:
         history.target_accuracy = target.accuracy
 
-    with _process_settings(setup):
-        model = setup.model.to(setup.device)
-        if setup.channels_last:
-            model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
-        opt = create_optimizer(
-            setup.optimizer, model.parameters(), lr=setup.lr, options=setup.optimizer_options
-        )
-        bound = BoundRun(model, opt, setup)
-        hooks = [(t.name, h) for t in active if (h := t.start(bound)) is not None]
-        step_model = torch.compile(model, mode=setup.compile_mode) if setup.compile_mode else model
-        batches, shuffle_generator = _batches(setup, train, seed)
-        live = LiveRun(setup, model, step_model, opt, hooks, batches)  # type: ignore[arg-type]
+    with process_settings(setup):
+        live, shuffle_generator = build_live_run(setup, active, train, seed)
         _loop(live, train, val, history, target, epochs, callbacks, quiet, shuffle_generator,
               resume_from, recipe, model_spec)  # fmt: skip
     return history
+
+
+def build_live_run(
+    setup: TrainSetup, active: Sequence[TrainTechnique], train: Arrays, seed: int
+) -> tuple[LiveRun, torch.Generator]:
+    """Model on its device (in its layout), optimizer, technique hooks, compiled step, batches."""
+    model = setup.model.to(setup.device)
+    if setup.channels_last:
+        model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+    opt = create_optimizer(
+        setup.optimizer, model.parameters(), lr=setup.lr, options=setup.optimizer_options
+    )
+    bound = BoundRun(model, opt, setup)
+    hooks = [(t.name, h) for t in active if (h := t.start(bound)) is not None]
+    step_model = torch.compile(model, mode=setup.compile_mode) if setup.compile_mode else model
+    batches, shuffle_generator = _batches(setup, train, seed)
+    live = LiveRun(setup, model, step_model, opt, hooks, batches)  # type: ignore[arg-type]
+    return live, shuffle_generator
 
 
 def _loop(
@@ -172,7 +180,7 @@ def _loop(
 
 
 @contextlib.contextmanager
-def _process_settings(setup: TrainSetup) -> Iterator[None]:
+def process_settings(setup: TrainSetup) -> Iterator[None]:
     """Process-wide settings a technique asked for, restored when training ends."""
     previous_threads = set_threads(setup.num_threads) if setup.num_threads else None
     previous_cudnn = torch.backends.cudnn.benchmark
@@ -185,7 +193,7 @@ def _process_settings(setup: TrainSetup) -> Iterator[None]:
             set_threads(previous_threads)
 
 
-def _apply_techniques(
+def apply_techniques(
     setup: TrainSetup, techniques: list[TrainTechnique], history: History
 ) -> tuple[TrainSetup, list[TrainTechnique]]:
     active: list[TrainTechnique] = []

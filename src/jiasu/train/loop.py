@@ -120,6 +120,33 @@ def run_epoch(run: LiveRun, bar: TaskProgress, target: TargetCheck | None) -> Ep
     )
 
 
+def train_steps(run: LiveRun, steps: int, *, record: bool = True) -> list[float]:
+    """Run `steps` training steps from a fresh pass over the batches; return their losses.
+
+    Used to probe a configuration's step time and numerics without a whole epoch.
+    With ``record=False`` no loss is read back (no per-step sync), only the final sync.
+    """
+    run.model.train()
+    losses: list[float] = []
+    done = 0
+    while done < steps:
+        for x, y in run.batches:
+            if run.setup.channels_last:
+                x = x.contiguous(memory_format=torch.channels_last)
+            with run.autocast():
+                loss = F.cross_entropy(
+                    run.step_model(x), y, label_smoothing=run.setup.label_smoothing
+                )
+            _step(run, loss, last_in_epoch=False)
+            if record:
+                losses.append(loss.item())
+            done += 1
+            if done == steps:
+                break
+    synchronize(run.setup.device)
+    return losses
+
+
 def _step(run: LiveRun, loss: torch.Tensor, *, last_in_epoch: bool) -> None:
     for _, hook in run.hooks:
         loss = hook.scale_loss(loss)

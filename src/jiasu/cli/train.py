@@ -1,0 +1,132 @@
+"""`jiasu train`: train a registered model with a recipe, measured and reported."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from jiasu.cli.options import data_dir_option, json_option, quiet_option
+
+
+@click.command()
+@click.option(
+    "--model",
+    "model_name",
+    default="cnn",
+    show_default=True,
+    help="Registered model: mlp, cnn, resnet, vgg.",
+)
+@click.option(
+    "--recipe",
+    "recipe_spec",
+    default="baseline",
+    show_default=True,
+    help="baseline (the founding document's), fast, auto (measured here), or a .toml/.json file.",
+)
+@click.option("--epochs", type=click.IntRange(min=1), default=5, show_default=True)
+@click.option(
+    "--target-accuracy",
+    type=click.FloatRange(0, 1, min_open=True),
+    default=None,
+    help="Stop once test accuracy reaches this (e.g. 0.99); time to it is reported.",
+)
+@click.option(
+    "--batch-size",
+    type=click.IntRange(min=1),
+    default=32,
+    show_default=True,
+    help="Starting batch size (a recipe may change it).",
+)
+@click.option("--lr", type=click.FloatRange(0, min_open=True), default=1e-3, show_default=True)
+@click.option(
+    "--optimizer", default="adam", show_default=True, help="adam, adamw, nadam, adamax or sgd."
+)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option(
+    "--device", default="cpu", show_default=True, help="cpu, cuda, cuda:N, mps, xla or auto."
+)
+@click.option(
+    "--save",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Write the trained model directory here (safetensors + model.json).",
+)
+@data_dir_option
+@json_option
+@quiet_option
+def train(
+    model_name: str,
+    recipe_spec: str,
+    epochs: int,
+    target_accuracy: float | None,
+    batch_size: int,
+    lr: float,
+    optimizer: str,
+    seed: int,
+    device: str,
+    save: Path | None,
+    data_dir: Path | None,
+    json_path: Path | None,
+    quiet: bool,
+) -> None:
+    """Train MODEL on MNIST with a recipe and report time, speed and accuracy.
+
+    Examples:
+
+      jiasu train --model cnn --recipe auto --target-accuracy 0.99 --save runs/cnn
+
+      jiasu train --model mlp --recipe baseline --json baseline.json
+    """
+    from jiasu.core.atomic import atomic_write_text
+    from jiasu.data import load_mnist
+    from jiasu.models import ModelSpec, create_model
+    from jiasu.train.session import TrainSettings, train_session
+
+    create_model(model_name)  # unknown name → clear error before loading any data
+    err = Console(stderr=True)
+    splits = load_mnist(data_dir)
+    if not quiet:
+        err.print(f"data: {splits.source}")
+    settings = TrainSettings(epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer,
+                             seed=seed, device=device, target_accuracy=target_accuracy)  # fmt: skip
+    result = train_session(ModelSpec(model_name), splits, recipe_spec, settings, quiet=quiet,
+                           save=save, log=None if quiet else err.print)  # fmt: skip
+    _print_summary(Console(), result)
+    if json_path is not None:
+        atomic_write_text(json_path, json.dumps(result.to_dict(), indent=2) + "\n")
+        if not quiet:
+            err.print(f"wrote {json_path}")
+    if save is not None and not quiet:
+        err.print(f"saved model to {save}")
+
+
+def _print_summary(console: Console, result: object) -> None:
+    from jiasu.train.session import TrainResult
+
+    assert isinstance(result, TrainResult)
+    history = result.history
+    table = Table(title=f"jiasu train — {result.spec.name}, recipe {result.recipe.name!r}")
+    table.add_column("figure")
+    table.add_column("value", justify="right")
+    table.add_row("epochs run", str(len(history.epochs)))
+    table.add_row("training seconds", f"{history.train_seconds:.2f}")
+    if history.compile_seconds:
+        table.add_row("compile seconds (separate)", f"{history.compile_seconds:.2f}")
+    table.add_row("samples/s", f"{history.samples_per_s:,.0f}")
+    table.add_row("test accuracy", f"{result.test_accuracy:.2%}")
+    if history.target_accuracy is not None:
+        reached = history.time_to_target_s
+        table.add_row(
+            f"time to {history.target_accuracy:.2%}",
+            "not reached" if reached is None else f"{reached:.2f} s",
+        )
+    console.print(table)
+    techniques = result.techniques()
+    if techniques["kept"]:
+        console.print("[bold]kept:[/] " + ", ".join(t["name"] for t in techniques["kept"]))
+    for dropped in techniques["dropped"]:
+        console.print(f"[dim]dropped {dropped['name']}: {dropped['reason']}[/]")

@@ -1,0 +1,151 @@
+"""One training session as `jiasu train` runs it: recipe resolution, fit, test, save, JSON.
+
+Kept out of the CLI so that Python users, the benchmarks and the engines get the same
+behaviour as the command line.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from jiasu.core.recipe import Recipe
+from jiasu.data import DatasetSplits
+from jiasu.hardware.device import resolve_device
+from jiasu.models import ModelSpec, save_model_dir
+from jiasu.train.auto import AutoRecipe, auto_recipe
+from jiasu.train.callbacks import Callback, ReduceLROnPlateau
+from jiasu.train.data import as_arrays
+from jiasu.train.evaluate import evaluate
+from jiasu.train.fit import fit
+from jiasu.train.history import History
+from jiasu.train.recipes import resolve_recipe
+
+SCHEMA_VERSION = 1
+SCHEDULE_TECHNIQUES = frozenset({"one_cycle", "lr_warmup"})
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainSettings:
+    """The founding document's hyper-parameters, which every recipe starts from."""
+
+    epochs: int = 5
+    batch_size: int = 32
+    lr: float = 1e-3
+    optimizer: str = "adam"
+    validation_split: float = 0.2
+    seed: int = 0
+    device: str = "cpu"
+    target_accuracy: float | None = None
+    target_checks_per_epoch: int = 4
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainResult:
+    spec: ModelSpec
+    recipe: Recipe
+    history: History
+    test_accuracy: float
+    auto: AutoRecipe | None
+    data_source: str
+    settings: TrainSettings
+
+    def techniques(self) -> dict[str, list[dict[str, str]]]:
+        kept = [{"name": name, "why": ""} for name in self.history.techniques_applied]
+        dropped = [
+            {"name": s["name"], "reason": s["reason"]} for s in self.history.techniques_skipped
+        ]
+        if self.auto is not None:
+            kept = self.auto.kept()
+            dropped = self.auto.dropped() + dropped
+        return {"kept": kept, "dropped": dropped}
+
+    def to_dict(self) -> dict[str, Any]:
+        from jiasu.measure import capture_environment
+
+        history = self.history.to_dict()
+        return {
+            "schema_version": SCHEMA_VERSION,
+            "kind": "train",
+            "model": self.spec.to_dict(),
+            "recipe": self.recipe.to_dict(),
+            "techniques": self.techniques(),
+            "probes": [p.to_dict() for p in self.auto.probes] if self.auto else [],
+            "settings": dataclasses.asdict(self.settings),
+            "epochs_run": len(self.history.epochs),
+            "train_seconds": self.history.train_seconds,
+            "compile_seconds": self.history.compile_seconds,
+            "time_to_target_s": self.history.time_to_target_s,
+            "target_accuracy": self.history.target_accuracy,
+            "test_accuracy": self.test_accuracy,
+            "samples_per_s": self.history.samples_per_s,
+            "history": history["epochs"],
+            "accuracy_curve": history["accuracy_curve"],
+            "data_source": self.data_source,
+            "environment": capture_environment(self.history.device),
+        }
+
+
+def train_session(
+    spec: ModelSpec,
+    splits: DatasetSplits,
+    recipe_spec: str | Recipe,
+    settings: TrainSettings,
+    *,
+    quiet: bool = False,
+    save: Path | None = None,
+    log: Any = None,
+) -> TrainResult:
+    """Resolve the recipe (probing for ``auto``), train, test, and optionally save the model."""
+    train_arrays = as_arrays(splits.train, "training data")
+    n_train = len(train_arrays) - int(len(train_arrays) * settings.validation_split)
+    auto = None
+    if isinstance(recipe_spec, Recipe):
+        recipe = recipe_spec
+    elif recipe_spec == "auto":
+        if log:
+            log("probing techniques on this machine (a few training steps each)...")
+        subset = as_arrays(splits.train.take(n_train), "training data")
+        auto = auto_recipe(spec, subset, epochs=settings.epochs, batch_size=settings.batch_size,
+                           lr=settings.lr, optimizer=settings.optimizer, seed=settings.seed,
+                           device=resolve_device(settings.device)[0],
+                           quiet=quiet)  # fmt: skip
+        recipe = auto.recipe
+    else:
+        recipe = resolve_recipe(recipe_spec)
+    callbacks: list[Callback] = []
+    if settings.validation_split > 0 and not SCHEDULE_TECHNIQUES & set(recipe.names()):
+        # the founding document's schedule, unless the recipe brings its own
+        callbacks.append(ReduceLROnPlateau("val_loss", factor=0.1, patience=3))
+    torch.manual_seed(settings.seed)
+    model = spec.build()
+    history = fit(
+        model,
+        splits.train,
+        epochs=settings.epochs,
+        batch_size=settings.batch_size,
+        optimizer=settings.optimizer,
+        lr=settings.lr,
+        validation_split=settings.validation_split,
+        callbacks=callbacks,
+        recipe=recipe,
+        seed=settings.seed,
+        device=settings.device,
+        quiet=quiet,
+        model_spec=spec,
+        target_accuracy=settings.target_accuracy,
+        target_data=splits.test if settings.target_accuracy is not None else None,
+        target_checks_per_epoch=settings.target_checks_per_epoch,
+    )
+    _, test_accuracy = evaluate(model, splits.test.images, splits.test.labels)
+    result = TrainResult(spec, recipe, history, test_accuracy, auto, splits.source, settings)
+    if save is not None:
+        save_model_dir(save, model.cpu(), spec, recipe=recipe.to_dict(), metrics={
+            "test_accuracy": test_accuracy,
+            "train_seconds": history.train_seconds,
+            "time_to_target_s": history.time_to_target_s,
+        })  # fmt: skip
+    return result
