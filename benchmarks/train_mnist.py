@@ -33,6 +33,7 @@ from rich.table import Table
 from jiasu.core.atomic import atomic_write_text
 from jiasu.core.recipe import Recipe
 from jiasu.data import DatasetSplits, load_mnist
+from jiasu.hardware.device import resolve_device
 from jiasu.measure import capture_environment, compare, render_comparison
 from jiasu.models import ModelSpec
 from jiasu.train.auto import auto_recipe
@@ -53,6 +54,7 @@ from jiasu.train.techniques import (
 )
 
 console = Console()
+DEVICE = "cpu"  # set from --device in main()
 
 
 def spread(values: list[float]) -> str:
@@ -63,7 +65,8 @@ def spread(values: list[float]) -> str:
 
 def find_recipe(spec: ModelSpec, splits: DatasetSplits, epochs: int) -> tuple[Recipe, Any]:
     n_train = len(splits.train) - int(len(splits.train) * 0.2)
-    result = auto_recipe(spec, as_arrays(splits.train.take(n_train), "train"), epochs=epochs)
+    train = as_arrays(splits.train.take(n_train), "train")
+    result = auto_recipe(spec, train, epochs=epochs, device=resolve_device(DEVICE)[0])
     return result.recipe, result
 
 
@@ -79,7 +82,9 @@ def time_to_accuracy(
     ):
         times, accuracies, reached = [], [], 0
         for seed in range(seeds):
-            settings = TrainSettings(epochs=epochs, seed=seed, target_accuracy=target)
+            settings = TrainSettings(
+                epochs=epochs, seed=seed, target_accuracy=target, device=DEVICE
+            )
             result = train_session(ModelSpec(model), splits, recipe_spec, settings, quiet=True)
             h = result.history
             ttt = h.time_to_target_s
@@ -122,7 +127,7 @@ class StepRunner:
 
     def __init__(self, model: str, techniques: list[TrainTechnique], train: Any, seed: int = 0):
         torch.manual_seed(seed)
-        setup = TrainSetup(ModelSpec(model).build(), torch.device("cpu"), 32, 1e-3, "adam",
+        setup = TrainSetup(ModelSpec(model).build(), resolve_device(DEVICE)[0], 32, 1e-3, "adam",
                            num_train_samples=len(train), epochs=1)  # fmt: skip
         self.setup, active = apply_techniques(setup, techniques, History())
         with process_settings(self.setup):
@@ -168,7 +173,7 @@ def technique_table(
     for name, techniques in configs.items():
         result = train_session(
             ModelSpec(model), splits, Recipe(name.replace(" ", "_"), tuple(techniques)),
-            TrainSettings(epochs=1), quiet=True,
+            TrainSettings(epochs=1, device=DEVICE), quiet=True,
         )  # fmt: skip
         accuracy[name] = result.test_accuracy
     table = Table(title=f"test accuracy after 1 epoch — {model}")
@@ -202,7 +207,7 @@ def mlp_five_epochs(splits: DatasetSplits, recipe: Recipe, seeds: int) -> dict[s
                 ModelSpec("mlp"),
                 splits,
                 recipe_spec,
-                TrainSettings(epochs=5, seed=seed),
+                TrainSettings(epochs=5, seed=seed, device=DEVICE),
                 quiet=True,
             )
             speeds.append(result.history.samples_per_s)
@@ -245,15 +250,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fast-epochs", type=int, default=2)
     parser.add_argument("--samples", type=int, default=4096, help="samples per timed call")
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--device", default="cpu", help="cpu, cuda, mps or auto")
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args(argv)
+    global DEVICE
+    DEVICE = args.device
     splits = load_mnist(args.data_dir)
     sections = set(args.sections.split(","))
     results: dict[str, Any] = {
         "schema_version": 1,
         "kind": "benchmark",
         "name": "train_mnist",
-        "environment": capture_environment("cpu"),
+        "environment": capture_environment(args.device),
         "args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
     }
     started = time.perf_counter()
