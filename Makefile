@@ -7,7 +7,7 @@ TORCH_SPEC ?= torch==2.13.0
 BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip --disable-pip-version-check -q
 
-.PHONY: demo test check lint format typecheck bench clean setup setup-dev
+.PHONY: demo test check lint format typecheck bench clean setup setup-dev browser
 
 demo: $(VENV)/.setup
 	$(BIN)/jiasu demo
@@ -43,8 +43,15 @@ $(VENV)/.setup: pyproject.toml | $(BIN)/python
 	touch $@
 
 $(VENV)/.setup-dev: pyproject.toml $(VENV)/.setup
-	$(PIP) install -e '.[dev,digits]'
+	$(PIP) install -e '.[dev,digits,onnx,openvino]'
 	touch $@
+
+# Debian's Chromium for the HTML report's browser test (tests/report/test_browser.py);
+# Playwright drives /usr/bin/chromium, so no browser download is needed.
+browser:
+	@if [ ! -x /usr/bin/chromium ]; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; \
+	fi
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -54,6 +54,7 @@ class DemoResult:
     data_source: str
     is_fallback: bool
     environment: dict[str, Any]
+    model: ModelSpec
 
     @property
     def speedup(self) -> float:
@@ -64,6 +65,8 @@ class DemoResult:
         return {
             "schema_version": SCHEMA_VERSION,
             "kind": "demo",
+            "model": self.model.to_dict(),
+            "input_shape": [1, 28, 28],
             "baseline": self.baseline.to_dict(),
             "accelerated": self.accelerated.to_dict(),
             "speedup": self.speedup,
@@ -104,6 +107,7 @@ def run_demo(
         data_source=splits.source,
         is_fallback=splits.is_fallback,
         environment=capture_environment("cpu"),
+        model=spec,
     )
 
 

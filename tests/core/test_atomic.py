@@ -21,3 +21,13 @@ def test_write_creates_missing_folders(tmp_path: Path) -> None:
     target = tmp_path / "a" / "b" / "out.txt"
     atomic_write_text(target, "ok")
     assert target.read_text() == "ok"
+
+
+def test_written_files_get_the_usual_permissions(tmp_path: Path) -> None:
+    import os
+
+    target = tmp_path / "report.html"
+    atomic_write_text(target, "<html></html>")
+    mask = os.umask(0)
+    os.umask(mask)
+    assert target.stat().st_mode & 0o777 == 0o666 & ~mask

@@ -29,6 +29,13 @@ from jiasu.cli.options import data_dir_option, json_option, quiet_option
 @click.option("--seed", type=int, default=0, show_default=True, help="Random seed for both sides.")
 @data_dir_option
 @json_option
+@click.option(
+    "--html",
+    "html_path",
+    type=click.Path(dir_okay=False, writable=True, path_type=Path),
+    default=None,
+    help="Also write a self-contained HTML report with plots (needs jiasu[report]).",
+)
 @quiet_option
 def demo(
     quick: bool,
@@ -37,6 +44,7 @@ def demo(
     seed: int,
     data_dir: Path | None,
     json_path: Path | None,
+    html_path: Path | None,
     quiet: bool,
 ) -> None:
     """Train the founding example (MNIST classifier) the plain way and jiasu's way.
@@ -93,3 +101,10 @@ def demo(
     if json_path is not None:
         write_json(result, json_path)
         err.print(f"wrote {json_path}")
+    if html_path is not None:
+        from jiasu.models import ModelSpec
+        from jiasu.report import flops_per_sample, from_demo, write_html
+
+        flops = flops_per_sample(ModelSpec(model).build(), (1, 28, 28), training=True)
+        write_html(from_demo(result.to_dict(), flops_per_sample=flops), html_path)
+        err.print(f"wrote {html_path}")

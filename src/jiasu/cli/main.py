@@ -8,6 +8,9 @@ import click
 
 from jiasu import __version__
 from jiasu.cli.demo import demo
+from jiasu.cli.doctor import doctor
+from jiasu.cli.report import report
+from jiasu.cli.train import train
 from jiasu.core.errors import JiasuError
 
 
@@ -22,6 +25,9 @@ def cli() -> None:
 
 
 cli.add_command(demo)
+cli.add_command(doctor)
+cli.add_command(report)
+cli.add_command(train)
 
 
 def main(argv: list[str] | None = None) -> int:

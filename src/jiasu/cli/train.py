@@ -57,6 +57,13 @@ from jiasu.cli.options import data_dir_option, json_option, quiet_option
 )
 @data_dir_option
 @json_option
+@click.option(
+    "--html",
+    "html_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Also write a self-contained HTML report with plots (needs jiasu[report]).",
+)
 @quiet_option
 def train(
     model_name: str,
@@ -71,6 +78,7 @@ def train(
     save: Path | None,
     data_dir: Path | None,
     json_path: Path | None,
+    html_path: Path | None,
     quiet: bool,
 ) -> None:
     """Train MODEL on MNIST with a recipe and report time, speed and accuracy.
@@ -100,6 +108,13 @@ def train(
         atomic_write_text(json_path, json.dumps(result.to_dict(), indent=2) + "\n")
         if not quiet:
             err.print(f"wrote {json_path}")
+    if html_path is not None:
+        from jiasu.report import flops_per_sample, from_train, write_html
+
+        flops = flops_per_sample(ModelSpec(model_name).build(), (1, 28, 28), training=True)
+        write_html(from_train(result.to_dict(), flops_per_sample=flops), html_path)
+        if not quiet:
+            err.print(f"wrote {html_path}")
     if save is not None and not quiet:
         err.print(f"saved model to {save}")
 

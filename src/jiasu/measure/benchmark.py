@@ -250,6 +250,7 @@ def compare(
     items_per_call: int = 1,
     sync: Callable[[], None] | None = None,
     interleave: bool = True,
+    progress: Callable[[str], None] | None = None,
 ) -> Comparison:
     """Measure every case and its speedup over `baseline` (baseline median / case median).
 
@@ -258,6 +259,9 @@ def compare(
     background load) hits all cases alike, and the per-round ratios baseline/case give
     `speedup_summary`. With `interleave=False` each case runs all its repeats in turn and
     the ratios pair the i-th call of each.
+
+    `progress` (e.g. a `TaskProgress` advance) is called with the case name after each
+    timed call: `repeats × len(cases)` times, fewer when a case fails.
 
     A case that raises is recorded with its one-line error and dropped; the others go
     on. If the baseline raises, `BenchmarkError` is raised at once.
@@ -293,6 +297,8 @@ def compare(
         def action() -> None:
             call_order.append(name)
             timings[name].append(_time_call(cases[name], sync))
+            if progress is not None:
+                progress(name)
 
         return action
 

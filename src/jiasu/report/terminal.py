@@ -1,0 +1,166 @@
+"""Render a `Report` as rich tables: speedups and accuracy deltas at a glance.
+
+Only the columns some entry fills are shown; anything slower than its baseline, over
+the accuracy budget, rejected or failed is red and says so.
+
+>>> from rich.console import Console
+>>> from jiasu.report.model import Entry, Report, Run
+>>> run = Run("benchmark", "t", "a", (Entry("a", speedup=1.0), Entry("b", speedup=0.5)))
+>>> Console(width=100).print(*render_report(Report((run,))))  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from rich.console import Group, RenderableType
+from rich.table import Table
+from rich.text import Text
+
+from jiasu.hardware.peak import Peak
+from jiasu.report.model import Entry, Report, Run
+
+BAD_VERDICTS = frozenset({"rejected", "failed", "over budget"})
+
+
+def format_rate(value: float, unit: str) -> str:
+    """A rate with an SI prefix: format_rate(6.8e8, "FLOP/s") == "680 MFLOP/s"."""
+    for factor, prefix in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if value >= factor:
+            return f"{value / factor:.3g} {prefix}{unit}"
+    return f"{value:.3g} {unit}"
+
+
+def speedup_text(entry: Entry, baseline: str) -> str:
+    """ "1.27× (p10 1.2–p90 1.3)", "1.00× baseline" or "0.80× slower"."""
+    if entry.name == baseline:
+        return "1.00× baseline"
+    if entry.speedup is None:
+        return "—"
+    text = f"{entry.speedup:.2f}×"
+    if entry.speedup_interval is not None:
+        text += f" ({entry.speedup_interval.low:.2f}–{entry.speedup_interval.high:.2f})"
+    if entry.speedup < 1:
+        text += " slower"
+    return text
+
+
+def delta_text(entry: Entry) -> str:
+    if entry.accuracy_delta_points is None:
+        return "—"
+    text = f"{entry.accuracy_delta_points:+.2f}"
+    if entry.accuracy_delta_interval is not None:
+        i = entry.accuracy_delta_interval
+        text += f" [{i.low:+.2f}, {i.high:+.2f}]"
+    return text
+
+
+def time_text(entry: Entry) -> str:
+    if entry.latency_ms_p50 is not None:
+        p99 = f" / {entry.latency_ms_p99:.3g}" if entry.latency_ms_p99 is not None else ""
+        return f"{entry.latency_ms_p50:.3g}{p99}"
+    return "—"
+
+
+def peak_text(entry: Entry, peak: Peak | None) -> str:
+    fraction = entry.peak_fraction(peak)
+    achieved = entry.achieved_flops_per_s
+    if achieved is None:
+        return "—"
+    if fraction is None:
+        return format_rate(achieved, "FLOP/s")
+    return f"{format_rate(achieved, 'FLOP/s')} = {fraction * 100:.2g}%"
+
+
+def _opt(value: float | None, fmt: str) -> str:
+    return "—" if value is None else format(value, fmt)
+
+
+# (header, cell, justify): a column is shown when any entry has a value in it.
+Column = tuple[str, Callable[[Entry, Run, Peak | None], str], str]
+COLUMNS: tuple[Column, ...] = (
+    ("what", lambda e, r, p: e.label or "—", "left"),
+    ("speedup ×", lambda e, r, p: speedup_text(e, r.baseline), "right"),
+    ("train s", lambda e, r, p: _opt(e.train_seconds, ".1f"), "right"),
+    ("to target s", lambda e, r, p: _opt(e.time_to_target_s, ".1f"), "right"),
+    ("latency ms p50 / p99", lambda e, r, p: time_text(e), "right"),
+    ("samples/s", lambda e, r, p: _opt(e.samples_per_s, ",.0f"), "right"),
+    ("accuracy", lambda e, r, p: _opt(e.accuracy, ".2%"), "right"),
+    ("Δ acc. points", lambda e, r, p: delta_text(e), "right"),
+    ("achieved / peak", lambda e, r, p: peak_text(e, p), "right"),
+    ("verdict", lambda e, r, p: e.verdict or "—", "left"),
+)
+
+
+def row_style(entry: Entry, run: Run) -> str:
+    if entry.name == run.baseline:
+        return "bold"
+    if entry.verdict in BAD_VERDICTS or (entry.speedup is not None and entry.speedup < 1):
+        return "red"
+    if entry.speedup is not None and entry.speedup > 1:
+        return "green"
+    return ""
+
+
+def run_table(run: Run, peak: Peak | None = None) -> Table:
+    """One row per entry, baseline first; only columns with a value somewhere."""
+    cells = {header: [cell(e, run, peak) for e in run.entries] for header, cell, _ in COLUMNS}
+    shown = [(h, j) for h, _, j in COLUMNS if any(v != "—" for v in cells[h])]
+    caption = f"speedup: baseline {run.metric} / this {run.metric}"
+    if run.accuracy_budget_points is not None:
+        caption += f"; accuracy budget −{run.accuracy_budget_points:g} points"
+    table = Table(title=run.title, caption=caption, caption_justify="left")
+    table.add_column("entry", no_wrap=True)
+    for header, justify in shown:
+        table.add_column(header, justify=justify)  # type: ignore[arg-type]
+    for index, entry in enumerate(run.entries):
+        name = entry.name + (
+            " ★" if entry.name == run.chosen and run.chosen != run.baseline else ""
+        )
+        row = [Text(name)] + [Text(cells[h][index]) for h, _ in shown]
+        table.add_row(*row, style=row_style(entry, run))
+    return table
+
+
+def skipped_table(run: Run) -> Table | None:
+    if not run.skipped:
+        return None
+    table = Table(title=f"{run.kind}: not used, and why", title_justify="left")
+    table.add_column("name", no_wrap=True)
+    table.add_column("status")
+    table.add_column("reason")
+    for item in run.skipped:
+        table.add_row(Text(item.name), Text(item.status), Text(item.reason), style="yellow")
+    return table
+
+
+def peak_line(report: Report) -> Text:
+    peak = report.peak
+    if peak is None:
+        return Text(
+            "distance to the limit: no measured peak; run `jiasu doctor --measure` once",
+            style="dim",
+        )
+    bf16 = peak.matmul_bf16_flops_per_s
+    when = f", {peak.measured_at[:10]}" if peak.measured_at else ""
+    return Text(
+        f"measured peak ({peak.threads} threads{when}): "
+        f"fp32 {peak.matmul_fp32_flops_per_s / 1e9:,.0f} GFLOP/s, "
+        f"bf16 {'—' if bf16 is None else f'{bf16 / 1e9:,.0f}'} GFLOP/s, "
+        f"memory {peak.memory_bytes_per_s / 1e9:,.1f} GB/s",
+        style="dim",
+    )
+
+
+def render_report(report: Report) -> list[RenderableType]:
+    """Renderables to print in order: per run its table, notes and skipped items."""
+    out: list[RenderableType] = []
+    for run in report.runs:
+        parts: list[RenderableType] = [run_table(run, report.peak)]
+        parts.extend(Text(note, style="dim") for note in run.notes)
+        skipped = skipped_table(run)
+        if skipped is not None:
+            parts.append(skipped)
+        out.append(Group(*parts))
+    out.append(peak_line(report))
+    return out
