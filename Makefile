@@ -43,7 +43,7 @@ $(VENV)/.setup: pyproject.toml | $(BIN)/python
 	touch $@
 
 $(VENV)/.setup-dev: pyproject.toml $(VENV)/.setup
-	$(PIP) install -e '.[dev,digits,onnx,openvino]'
+	$(PIP) install -e '.[dev,digits,onnx,openvino,ray,spark]'
 	touch $@
 
 # Debian's Chromium for the HTML report's browser test (tests/report/test_browser.py);

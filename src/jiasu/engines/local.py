@@ -1,0 +1,108 @@
+"""The `local` engine: torch.distributed on this machine, started by torch's elastic launcher.
+
+This is what ``torchrun --standalone --nproc-per-node N`` does, called as a library:
+the launcher spawns N processes, sets up a c10d rendezvous on 127.0.0.1, and on a
+worker failure restarts every worker (up to `max_failures` times); they resume from
+the last checkpoint in the storage folder.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from pathlib import Path
+from typing import TypeVar
+
+from jiasu.core.errors import ConfigError
+from jiasu.engines.base import (
+    ENGINES,
+    EngineError,
+    EngineOptions,
+    FolderStore,
+    WorkerContext,
+    WorkerFn,
+    process_group,
+    scratch_for,
+    set_worker_threads,
+)
+
+T = TypeVar("T")
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+def _worker(fn: WorkerFn[T], backend: str, threads: int, storage: str) -> T:
+    """Entry point in each spawned process; torchrun's environment names the rank."""
+    set_worker_threads(threads)
+    rank, local_rank = int(os.environ["RANK"]), int(os.environ["LOCAL_RANK"])
+    root = Path(storage)
+    ctx = WorkerContext(
+        rank=rank,
+        world_size=int(os.environ["WORLD_SIZE"]),
+        local_rank=local_rank,
+        threads=threads,
+        backend=backend,
+        store=FolderStore(root / "checkpoints"),
+        scratch_dir=scratch_for(root, rank),
+    )
+    with process_group(backend):
+        return fn(ctx)
+
+
+class LocalEngine:
+    """N processes on this machine (gloo on CPUs, nccl with one GPU per process)."""
+
+    name = "local"
+
+    def run(self, fn: WorkerFn[T], options: EngineOptions) -> T:
+        from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
+        from torch.distributed.launcher.api import LaunchConfig, elastic_launch
+
+        if options.address is not None:
+            raise ConfigError(
+                f"the local engine runs on this machine only, got address {options.address!r}; "
+                "use --engine ray or --engine spark for a cluster"
+            )
+        storage = options.storage_path()
+        config = LaunchConfig(
+            min_nodes=1,
+            max_nodes=1,
+            nproc_per_node=options.workers,
+            run_id=f"{options.run_name}-{uuid.uuid4().hex[:8]}",
+            rdzv_backend="c10d",
+            rdzv_endpoint=f"127.0.0.1:{free_port()}",
+            max_restarts=options.max_failures,
+            monitor_interval=0.1,
+            start_method="spawn",
+        )
+        previous = os.environ.get("OMP_NUM_THREADS")
+        os.environ["OMP_NUM_THREADS"] = str(options.threads)  # for the spawned processes
+        try:
+            outputs = elastic_launch(config, _worker)(
+                fn, options.backend, options.threads, str(storage)
+            )
+        except ChildFailedError as exc:
+            rank, failure = exc.get_first_failure()
+            how = (
+                f"was killed by {failure.signal_name()}"
+                if failure.exitcode < 0
+                else f"exited with code {failure.exitcode}"
+            )
+            raise EngineError(
+                f"local worker rank {rank} {how} after {options.max_failures} restart(s); "
+                "see its traceback above"
+            ) from None
+        finally:
+            if previous is None:
+                os.environ.pop("OMP_NUM_THREADS", None)
+            else:
+                os.environ["OMP_NUM_THREADS"] = previous
+        return outputs[0]
+
+
+ENGINES.add("local", LocalEngine)

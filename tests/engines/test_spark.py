@@ -1,0 +1,71 @@
+"""Spark: TorchDistributor and predict_batch_udf on a local[2] session started here."""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from jiasu.engines import (
+    CrashOnce,
+    DistributedResult,
+    TrainJob,
+    predict_distributed,
+    train_distributed,
+)
+
+from .conftest import same_weights
+
+pytest.importorskip("pyspark")
+if shutil.which("java") is None:
+    pytest.skip("Spark needs Java (17); none on PATH", allow_module_level=True)
+
+
+@pytest.fixture(scope="module")
+def spark() -> Iterator[Any]:
+    from jiasu.engines.spark_torch import spark_session
+
+    with spark_session(None, cores=2) as session:  # stopped when the module ends
+        yield session
+
+
+@pytest.mark.timeout(240)
+def test_spark_training_matches_local(
+    spark: Any, small_job: TrainJob, local_result: DistributedResult, tmp_path: Path
+) -> None:
+    result = train_distributed(
+        small_job, engine="spark", workers=2, threads_per_worker=1, storage_dir=tmp_path
+    )
+    assert same_weights(result.model, local_result.model)
+
+
+@pytest.mark.timeout(300)
+def test_spark_resubmits_after_a_killed_worker(
+    spark: Any, small_job: TrainJob, local_result: DistributedResult, tmp_path: Path
+) -> None:
+    crash = CrashOnce(str(tmp_path / "killed-once"), rank=1, epoch=2, step=10)
+    result = train_distributed(
+        dataclasses.replace(small_job, crash=crash), engine="spark", workers=2,
+        threads_per_worker=1, max_failures=1, storage_dir=tmp_path / "s",
+    )  # fmt: skip
+    assert (tmp_path / "killed-once").exists()
+    assert result.resumed_from_epoch == 1
+    reference = local_result.history.last.val_accuracy
+    assert result.history.last.val_accuracy == pytest.approx(reference, abs=0.002)
+    assert same_weights(result.model, local_result.model)
+
+
+@pytest.mark.timeout(180)
+def test_spark_predictions_equal_one_process(
+    spark: Any, local_result: DistributedResult, tmp_path: Path, mnist: object
+) -> None:
+    model_dir = local_result.save(tmp_path / "model")
+    images = mnist.test.take(2000).images  # type: ignore[attr-defined]
+    expected = predict_distributed(model_dir, images, engine="local")
+    got = predict_distributed(model_dir, images, engine="spark", workers=2)
+    assert np.array_equal(got, expected)
