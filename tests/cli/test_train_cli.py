@@ -86,3 +86,18 @@ def test_bad_train_arguments_are_one_clear_line(
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
     assert message in result.stderr
+
+
+@pytest.mark.slow
+def test_train_on_the_local_engine_with_two_workers(tmp_path: Path, mnist_dir: Path) -> None:
+    out, model_dir = tmp_path / "ddp.json", tmp_path / "model"
+    result = jiasu(
+        "train", "--model", "mlp", "--recipe", "fast", "--epochs", "1", "--engine", "local",
+        "--workers", "2", "--train-samples", "4000", "--data-dir", str(mnist_dir),
+        "--json", str(out), "--save", str(model_dir), "--quiet",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    report = json.loads(out.read_text())
+    assert report["epochs_run"] == 1
+    assert report["test_accuracy"] > 0.8
+    assert load_model_dir(model_dir).meta["metrics"]["workers"] == 2

@@ -55,6 +55,30 @@ from jiasu.cli.options import data_dir_option, json_option, quiet_option
     default=None,
     help="Write the trained model directory here (safetensors + model.json).",
 )
+@click.option(
+    "--engine",
+    type=click.Choice(["local", "ray", "spark"]),
+    default=None,
+    help="Train data-parallel on this engine (torch.distributed, Ray Train, Spark).",
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=2,
+    show_default=True,
+    help="Workers for --engine; each gets CPUs / workers threads.",
+)
+@click.option(
+    "--address",
+    default=None,
+    help="Cluster to join for --engine ray|spark (e.g. ray://host:10001).",
+)
+@click.option(
+    "--train-samples",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Train on the first N training images only (quick runs).",
+)
 @data_dir_option
 @json_option
 @click.option(
@@ -76,6 +100,10 @@ def train(
     seed: int,
     device: str,
     save: Path | None,
+    engine: str | None,
+    workers: int,
+    address: str | None,
+    train_samples: int | None,
     data_dir: Path | None,
     json_path: Path | None,
     html_path: Path | None,
@@ -89,6 +117,8 @@ def train(
 
       jiasu train --model mlp --recipe baseline --json baseline.json
     """
+    import dataclasses
+
     from jiasu.core.atomic import atomic_write_text
     from jiasu.data import load_mnist
     from jiasu.models import ModelSpec, create_model
@@ -97,12 +127,24 @@ def train(
     create_model(model_name)  # unknown name → clear error before loading any data
     err = Console(stderr=True)
     splits = load_mnist(data_dir)
+    if train_samples is not None:
+        splits = dataclasses.replace(splits, train=splits.train.take(train_samples))
     if not quiet:
         err.print(f"data: {splits.source}")
     settings = TrainSettings(epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer,
                              seed=seed, device=device, target_accuracy=target_accuracy)  # fmt: skip
-    result = train_session(ModelSpec(model_name), splits, recipe_spec, settings, quiet=quiet,
-                           save=save, log=None if quiet else err.print)  # fmt: skip
+    log = None if quiet else err.print
+    if engine is None:
+        result = train_session(
+            ModelSpec(model_name), splits, recipe_spec, settings, quiet=quiet, save=save, log=log
+        )
+    else:
+        from jiasu.train.distributed_session import distributed_session
+
+        result = distributed_session(ModelSpec(model_name), splits, recipe_spec, settings,
+                                     engine=engine, workers=workers, address=address,
+                                     data_dir=data_dir, train_samples=train_samples,
+                                     quiet=quiet, save=save, log=log)  # fmt: skip
     _print_summary(Console(), result)
     if json_path is not None:
         atomic_write_text(json_path, json.dumps(result.to_dict(), indent=2) + "\n")

@@ -89,6 +89,38 @@ class TrainResult:
         }
 
 
+def resolve_session_recipe(
+    spec: ModelSpec,
+    splits: DatasetSplits,
+    recipe_spec: str | Recipe,
+    settings: TrainSettings,
+    *,
+    quiet: bool = False,
+    log: Any = None,
+) -> tuple[Recipe, AutoRecipe | None]:
+    """A Recipe as given, a preset or file by name, or ``auto`` (probed on this machine)."""
+    if isinstance(recipe_spec, Recipe):
+        return recipe_spec, None
+    if recipe_spec != "auto":
+        return resolve_recipe(recipe_spec), None
+    if log:
+        log("probing techniques on this machine (a few training steps each)...")
+    train_arrays = as_arrays(splits.train, "training data")
+    n_train = len(train_arrays) - int(len(train_arrays) * settings.validation_split)
+    auto = auto_recipe(
+        spec,
+        as_arrays(splits.train.take(n_train), "training data"),
+        epochs=settings.epochs,
+        batch_size=settings.batch_size,
+        lr=settings.lr,
+        optimizer=settings.optimizer,
+        seed=settings.seed,
+        device=resolve_device(settings.device)[0],
+        quiet=quiet,
+    )
+    return auto.recipe, auto
+
+
 def train_session(
     spec: ModelSpec,
     splits: DatasetSplits,
@@ -100,22 +132,7 @@ def train_session(
     log: Any = None,
 ) -> TrainResult:
     """Resolve the recipe (probing for ``auto``), train, test, and optionally save the model."""
-    train_arrays = as_arrays(splits.train, "training data")
-    n_train = len(train_arrays) - int(len(train_arrays) * settings.validation_split)
-    auto = None
-    if isinstance(recipe_spec, Recipe):
-        recipe = recipe_spec
-    elif recipe_spec == "auto":
-        if log:
-            log("probing techniques on this machine (a few training steps each)...")
-        subset = as_arrays(splits.train.take(n_train), "training data")
-        auto = auto_recipe(spec, subset, epochs=settings.epochs, batch_size=settings.batch_size,
-                           lr=settings.lr, optimizer=settings.optimizer, seed=settings.seed,
-                           device=resolve_device(settings.device)[0],
-                           quiet=quiet)  # fmt: skip
-        recipe = auto.recipe
-    else:
-        recipe = resolve_recipe(recipe_spec)
+    recipe, auto = resolve_session_recipe(spec, splits, recipe_spec, settings, quiet=quiet, log=log)
     callbacks: list[Callback] = []
     if settings.validation_split > 0 and not SCHEDULE_TECHNIQUES & set(recipe.names()):
         # the founding document's schedule, unless the recipe brings its own
