@@ -10,6 +10,7 @@ from __future__ import annotations
 __version__ = "0.1.0"
 
 from jiasu.core.recipe import Recipe
+from jiasu.infer.artifact import load
 from jiasu.train import History, fit
 
-__all__ = ["History", "Recipe", "__version__", "fit"]
+__all__ = ["History", "Recipe", "__version__", "fit", "load"]

@@ -9,6 +9,8 @@ import click
 from jiasu import __version__
 from jiasu.cli.demo import demo
 from jiasu.cli.doctor import doctor
+from jiasu.cli.optimize import optimize
+from jiasu.cli.predict import predict
 from jiasu.cli.report import report
 from jiasu.cli.train import train
 from jiasu.core.errors import JiasuError
@@ -26,6 +28,8 @@ def cli() -> None:
 
 cli.add_command(demo)
 cli.add_command(doctor)
+cli.add_command(optimize)
+cli.add_command(predict)
 cli.add_command(report)
 cli.add_command(train)
 

@@ -1,0 +1,185 @@
+"""`jiasu optimize`: the fastest inference artifact within an accuracy budget, with evidence."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from jiasu.cli.options import data_dir_option, json_option, quiet_option
+from jiasu.core.errors import ConfigError
+from jiasu.infer.backends import BACKENDS
+
+
+def _shape(text: str | None) -> tuple[int, ...] | None:
+    if text is None:
+        return None
+    try:
+        shape = tuple(int(part) for part in text.split(","))
+    except ValueError:
+        shape = ()
+    if not shape or any(d < 1 for d in shape):
+        raise ConfigError(f"--input-shape {text!r} is invalid; write it as C,H,W, e.g. 1,28,28")
+    return shape
+
+
+def _names(text: str | None) -> tuple[str, ...] | None:
+    if text is None:
+        return None
+    names = tuple(n.strip() for n in text.split(",") if n.strip())
+    if not names:
+        raise ConfigError("--backends is empty; name at least one backend, e.g. onnxruntime")
+    return names
+
+
+@click.command()
+@click.argument("model")
+@click.option(
+    "--weights",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Weights for a registry model or factory: .safetensors, a checkpoint folder, "
+    "or a torch file (read with weights_only=True).",
+)
+@click.option("--input-shape", default=None, help="Per-sample input shape, e.g. 1,28,28.")
+@data_dir_option
+@click.option(
+    "--target",
+    type=click.Choice(["latency", "throughput"]),
+    default="latency",
+    show_default=True,
+    help="What to minimise: median latency per call, or maximise samples/s.",
+)
+@click.option(
+    "--batch-size",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Batch size to measure (default 1 for latency, 256 for throughput).",
+)
+@click.option(
+    "--budget",
+    type=float,
+    default=0.005,
+    show_default=True,
+    help="Allowed top-1 accuracy drop: a fraction (0.005 = 0.5 points), or with "
+    "--budget-kind relative a fraction of fp32 accuracy (0.01 = keep 99%).",
+)
+@click.option(
+    "--budget-kind",
+    type=click.Choice(["absolute", "relative"]),
+    default="absolute",
+    show_default=True,
+)
+@click.option(
+    "--backends",
+    default=None,
+    help=f"Comma-separated backends to try (default all: {', '.join(BACKENDS.names())}).",
+)
+@click.option(
+    "--eval-samples",
+    type=click.IntRange(min=100),
+    default=10_000,
+    show_default=True,
+    help="Labelled MNIST test images used to verify every candidate.",
+)
+@click.option(
+    "--calibration-samples",
+    type=click.IntRange(min=16),
+    default=300,
+    show_default=True,
+    help="MNIST training images used to calibrate static int8.",
+)
+@click.option("--threads", type=click.IntRange(min=1), default=None, help="Threads per runtime.")
+@click.option(
+    "--measure-s",
+    type=click.FloatRange(min=0.1),
+    default=6.0,
+    show_default=True,
+    help="About how long all timed calls take together.",
+)
+@click.option("--out", type=click.Path(path_type=Path), default=None, help="Artifact folder.")
+@json_option
+@quiet_option
+def optimize(
+    model: str,
+    weights: Path | None,
+    input_shape: str | None,
+    data_dir: Path | None,
+    target: str,
+    batch_size: int | None,
+    budget: float,
+    budget_kind: str,
+    backends: str | None,
+    eval_samples: int,
+    calibration_samples: int,
+    threads: int | None,
+    measure_s: float,
+    out: Path | None,
+    json_path: Path | None,
+    quiet: bool,
+) -> None:
+    """Find the fastest inference backend for MODEL that stays within an accuracy budget.
+
+    MODEL is a model directory from `jiasu train --save`, an .onnx file, a registry
+    name (mlp, cnn) with --weights, or package.module:factory with --weights. Every
+    candidate (PyTorch eager, optimized, compiled; ONNX Runtime fp32 and int8; OpenVINO)
+    is verified against eager fp32 on MNIST test images and timed on this machine.
+    """
+    from jiasu.data import load_mnist
+    from jiasu.infer import AccuracyBudget, OptimizeConfig, resolve_model
+    from jiasu.infer import optimize as run_optimize
+    from jiasu.infer.report import TABLE_COLUMNS, reason_lines, summary_line
+    from jiasu.ui.progress import TaskProgress, progress_enabled
+
+    config = OptimizeConfig(
+        target=target,  # type: ignore[arg-type]  # click.Choice guarantees the literal
+        batch_size=batch_size,
+        budget=AccuracyBudget(budget_kind, budget),  # type: ignore[arg-type]
+        backends=_names(backends),
+        threads=threads,
+        measure_s=measure_s,
+    )
+    err = Console(stderr=True)
+    source = resolve_model(model, weights=weights, input_shape=_shape(input_shape))
+    if source.input_shape != (1, 28, 28):
+        raise ConfigError(
+            f"{source.description} takes inputs of shape {source.input_shape}, but jiasu "
+            "optimize verifies on MNIST images (1, 28, 28); pass a model for 28×28 images"
+        )
+    splits = load_mnist(data_dir)
+    test, train = splits.test.take(eval_samples), splits.train
+    calibration = train.images[-calibration_samples:].numpy()  # disjoint from the test set
+    if not quiet:
+        err.print(f"model: {source.description}; data: {splits.source}")
+    with TaskProgress(enabled=progress_enabled(quiet)) as bar:
+        result = run_optimize(
+            source,
+            test.images.numpy(),
+            test.labels.numpy(),
+            calibration,
+            config,
+            out=out,
+            progress=bar,
+        )
+    table = Table(
+        title=f"jiasu optimize — {result.target} at batch {result.batch_size}, "
+        f"{result.threads} thread(s), budget {result.budget.describe()}"
+    )
+    for column in TABLE_COLUMNS:
+        table.add_column(column, justify="left" if column in ("candidate", "verdict") else "right")
+    for row in result.table_rows():
+        table.add_row(*row)
+    console = Console()
+    if not console.is_terminal:
+        console = Console(width=160)  # a file or pipe: do not wrap rows at 80 columns
+    console.print(table)
+    for line in reason_lines(result):
+        console.print(f"  {line}", highlight=False)
+    console.print(summary_line(result), highlight=False)
+    if json_path is not None:
+        result.write_json(json_path)
+        err.print(f"wrote {json_path}")
+    if out is not None:
+        err.print(f"wrote {out} (load it with jiasu.load or `jiasu predict {out}`)")

@@ -1,0 +1,96 @@
+"""`jiasu predict`: run an artifact written by `jiasu optimize` on a file of inputs."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+import numpy as np
+
+from jiasu.core.atomic import atomic_path
+from jiasu.core.errors import ConfigError, DataError
+
+
+def read_inputs(path: Path) -> np.ndarray:
+    """Inputs from .npy (numbers, no pickles) or an IDX file (raw or .gz), as an array.
+
+    uint8 arrays (IDX images, or .npy saved as uint8) are pixels and are scaled to [0, 1],
+    as the MNIST loaders do; float arrays are used as they are.
+    """
+    from jiasu.data.idx import read_idx
+
+    if not path.is_file():
+        raise DataError(f"input file {path} does not exist; check the path")
+    if path.suffix == ".npy":
+        try:
+            array = np.load(path, allow_pickle=False)
+        except (ValueError, OSError, EOFError) as exc:
+            raise DataError(
+                f"{path} is not a readable .npy array of numbers ({exc}); save it with numpy.save"
+            ) from None
+    else:
+        array = read_idx(path)
+    if array.ndim == 0:
+        raise ConfigError(f"{path} holds a single number; pass a batch of inputs (N, ...)")
+    if array.dtype == np.uint8:
+        return array.astype(np.float32) / 255.0
+    return array
+
+
+def write_output(path: Path, array: np.ndarray) -> None:
+    """Save `array` as .npy atomically (a reader never sees half a file)."""
+    with atomic_path(path) as tmp, open(tmp, "wb") as handle:
+        np.save(handle, array)
+
+
+@click.command()
+@click.argument("artifact", type=click.Path(path_type=Path))
+@click.option(
+    "--input",
+    "input_path",
+    type=click.Path(path_type=Path),
+    required=True,
+    help="Inputs: .npy of shape (N, C, H, W) or (N, H, W), or an MNIST IDX images file.",
+)
+@click.option(
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Write a .npy here (default: print the predicted classes, one per line).",
+)
+@click.option("--classes", is_flag=True, help="Write predicted classes (int64) instead of logits.")
+@click.option(
+    "--batch-size",
+    type=click.IntRange(min=1),
+    default=1024,
+    show_default=True,
+    help="Inputs per call of the runtime.",
+)
+def predict(
+    artifact: Path, input_path: Path, output: Path | None, classes: bool, batch_size: int
+) -> None:
+    """Run the inference ARTIFACT (from `jiasu optimize --out`) on a file of inputs."""
+    from jiasu.infer import load
+
+    if output is not None and output.suffix != ".npy":
+        raise ConfigError(f"--output {output} must end in .npy; predictions are saved with numpy")
+    predictor = load(artifact)
+    inputs = predictor.prepare(read_inputs(input_path))  # a wrong shape fails before any work
+    logits = (
+        np.concatenate(
+            [
+                predictor.predict_numpy(inputs[i : i + batch_size])
+                for i in range(0, len(inputs), batch_size)
+            ]
+        )
+        if len(inputs)
+        else np.zeros((0, predictor.num_classes), dtype=np.float32)
+    )
+    predicted = logits.argmax(axis=1).astype(np.int64)
+    if output is None:
+        sys.stdout.write("".join(f"{c}\n" for c in predicted))
+        return
+    write_output(output, predicted if classes else logits)
+    what = "classes" if classes else "logits"
+    click.echo(f"wrote {what} for {len(predicted)} inputs to {output} ({predictor.name})", err=True)

@@ -1,0 +1,189 @@
+"""What ``jiasu optimize --out DIR`` writes, and `load(DIR)`, which turns it into a predictor.
+
+Layout::
+
+    DIR/artifact.json   {"format": "jiasu-inference", "format_version": 1,
+                         "candidate": {"name", "backend", "settings", "exactness"},
+                         "files": {...}, "input_shape": [1, 28, 28], "num_classes": 10}
+    DIR/model.onnx | model.xml + model.bin | model.safetensors   (by backend)
+    DIR/report.json     the full optimize report
+
+The folder is assembled under a temporary name and renamed into place. Loading reads
+only JSON, ONNX, OpenVINO IR and safetensors: nothing is unpickled.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar, overload
+
+import numpy as np
+import torch
+
+from jiasu.core.errors import CheckpointError, ConfigError
+from jiasu.infer.backends import BACKENDS, Candidate, Runner
+
+FORMAT = "jiasu-inference"
+FORMAT_VERSION = 1
+META = "artifact.json"
+REPORT = "report.json"
+
+ArrayT = TypeVar("ArrayT", np.ndarray, torch.Tensor)
+
+
+def save_artifact(
+    directory: Path,
+    candidate: Candidate,
+    save_files: Callable[[Path], dict[str, Any]],
+    *,
+    input_shape: tuple[int, ...],
+    num_classes: int,
+    report: dict[str, Any],
+) -> Path:
+    """Write the chosen candidate's files, `artifact.json` and `report.json` to `directory`."""
+    directory = Path(directory)
+    if directory.exists():
+        if not directory.is_dir():
+            raise ConfigError(f"--out {directory} exists and is not a folder; choose another")
+        if any(directory.iterdir()) and not (directory / META).is_file():
+            raise ConfigError(
+                f"--out {directory} is a non-empty folder that is not a jiasu artifact; "
+                "choose a new or empty folder"
+            )
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
+    try:
+        files = save_files(staging)
+        meta = {
+            "format": FORMAT,
+            "format_version": FORMAT_VERSION,
+            "candidate": candidate.to_dict(),
+            "files": files,
+            "input_shape": list(input_shape),
+            "num_classes": num_classes,
+            "output": "logits",
+        }
+        (staging / META).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+        (staging / REPORT).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+        if directory.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{directory.name}.old.", dir=directory.parent))
+            os.replace(directory, old / directory.name)
+            os.replace(staging, directory)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(staging, directory)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return directory
+
+
+class Predictor:
+    """A loaded inference artifact: call it on a batch, get logits.
+
+    Accepts a torch tensor or a numpy array of shape (N, *input_shape) (for one-channel
+    images, (N, H, W) too) and returns the same kind: float32 logits of shape
+    (N, num_classes). It pickles as its folder path, so engines such as Ray or Spark
+    can ship it to workers, which load it again there.
+
+    >>> predictor = load("artifacts/mnist")  # doctest: +SKIP
+    >>> predictor(images).argmax(1)  # doctest: +SKIP
+    """
+
+    def __init__(self, path: Path, runner: Runner, meta: dict[str, Any]) -> None:
+        self.path = path
+        self.meta = meta
+        self.input_shape = tuple(int(d) for d in meta["input_shape"])
+        self.num_classes = int(meta.get("num_classes", 0))
+        self.name = str(meta["candidate"]["name"])
+        self.backend = str(meta["candidate"]["backend"])
+        self._runner = runner
+
+    def __repr__(self) -> str:
+        return f"Predictor({str(self.path)!r}, candidate={self.name!r})"
+
+    def __reduce__(self) -> tuple[Callable[[str], Predictor], tuple[str]]:
+        return (load, (str(self.path),))
+
+    @overload
+    def __call__(self, batch: np.ndarray) -> np.ndarray: ...
+    @overload
+    def __call__(self, batch: torch.Tensor) -> torch.Tensor: ...
+    def __call__(self, batch: np.ndarray | torch.Tensor) -> np.ndarray | torch.Tensor:
+        if isinstance(batch, torch.Tensor):
+            array = batch.detach().cpu().numpy()
+            return torch.from_numpy(self.predict_numpy(array))
+        return self.predict_numpy(batch)
+
+    def predict_numpy(self, batch: np.ndarray) -> np.ndarray:
+        """Logits (N, num_classes) float32 for a numpy batch (N, *input_shape)."""
+        return self._runner(self.prepare(batch))
+
+    def predict_classes(self, batch: np.ndarray) -> np.ndarray:
+        """Predicted class indices (N,) int64."""
+        return self.predict_numpy(batch).argmax(axis=1).astype(np.int64)
+
+    def prepare(self, batch: np.ndarray) -> np.ndarray:
+        """Check the shape and return a C-contiguous float32 array the runtimes accept."""
+        if (
+            type(batch) is np.ndarray
+            and batch.dtype == np.float32
+            and batch.shape[1:] == self.input_shape
+            and batch.flags.c_contiguous
+        ):
+            return batch  # the common case, checked in well under a microsecond
+        array = np.asarray(batch)
+        if array.dtype.kind not in "fiub":
+            raise ConfigError(f"input has dtype {array.dtype}; pass numbers (float32 images)")
+        shape = self.input_shape
+        if array.ndim == len(shape) and shape[0] == 1:  # (N, H, W) for one-channel models
+            array = array[:, None]
+        if array.ndim != len(shape) + 1 or tuple(array.shape[1:]) != shape:
+            expected = ", ".join(str(d) for d in shape)
+            raise ConfigError(
+                f"input has shape {tuple(array.shape)}, but this model takes a batch of shape "
+                f"(N, {expected}); reshape the input"
+            )
+        return np.ascontiguousarray(array, dtype=np.float32)
+
+
+def load(directory: str | os.PathLike[str]) -> Predictor:
+    """Load what ``jiasu optimize --out DIR`` wrote; return a callable `Predictor`."""
+    path = Path(directory)
+    try:
+        meta = json.loads((path / META).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        if not path.is_dir():
+            raise CheckpointError(
+                f"artifact folder {path} does not exist; check the path"
+            ) from None
+        raise CheckpointError(
+            f"{path} is not a jiasu inference artifact ({META} is missing); "
+            "create one with `jiasu optimize MODEL --out DIR`"
+        ) from None
+    except (ValueError, OSError) as exc:
+        raise CheckpointError(f"{path / META} is corrupt ({exc})") from None
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise CheckpointError(f"{path / META} is not a jiasu inference artifact description")
+    if meta.get("format_version") != FORMAT_VERSION:
+        raise CheckpointError(
+            f"{path} has artifact format version {meta.get('format_version')!r}; "
+            f"this jiasu reads version {FORMAT_VERSION}"
+        )
+    candidate = meta["candidate"]
+    backend = BACKENDS.get(str(candidate["backend"]))()
+    shape = tuple(int(d) for d in meta["input_shape"])
+    try:
+        runner = backend.load(path, meta["files"], candidate.get("settings", {}), shape)
+    except (ConfigError, CheckpointError, ImportError):
+        raise
+    except Exception as exc:
+        raise CheckpointError(
+            f"the {backend.name} model in {path} cannot be loaded ({exc}); run optimize again"
+        ) from None
+    return Predictor(path, runner, meta)

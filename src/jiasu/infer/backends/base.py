@@ -1,0 +1,190 @@
+"""What every inference backend is: an exporter plus a runtime, chosen by name.
+
+A backend proposes `Candidate`s (one configuration each: its settings and how exact it
+is), builds each into a `Built` (a runner plus the cost of building it and a way to save
+it), and loads a saved candidate back for `jiasu.load`. Every runner has one signature:
+a C-contiguous float32 numpy batch of shape (B, *input_shape) in, float32 logits of shape
+(B, classes) out, so the verifier, the benchmark and the predictor treat all runtimes alike.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+
+import numpy as np
+from torch import nn
+
+from jiasu.core.errors import ConfigError
+from jiasu.core.extras import require
+from jiasu.core.technique import Applicability, Exactness
+
+Runner = Callable[[np.ndarray], np.ndarray]  # (B, *input_shape) float32 → (B, classes) float32
+SourceKind = Literal["torch", "onnx"]
+
+
+@dataclasses.dataclass(frozen=True)
+class Candidate:
+    """One configuration to try: backend name, its settings, and how exact it claims to be."""
+
+    name: str  # unique in a run, e.g. "onnxruntime-int8-static-entropy"
+    backend: str  # registry name of the backend that builds it
+    settings: Mapping[str, Any]
+    exactness: Exactness
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "backend": self.backend,
+            "settings": dict(self.settings),
+            "exactness": self.exactness.value,
+        }
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelSource:
+    """The model to accelerate: a PyTorch module or an ONNX file, and its input shape.
+
+    `reference` says how a saved torch artifact rebuilds the module at load time:
+    ``{"kind": "registry", "spec": {...}}`` or ``{"kind": "factory", "factory": "pkg.mod:fn",
+    "kwargs": {}}``; None when it cannot (a module built in the caller's own code).
+    """
+
+    kind: SourceKind
+    input_shape: tuple[int, ...]  # per sample, e.g. (1, 28, 28)
+    description: str
+    module: nn.Module | None = None
+    onnx_path: Path | None = None
+    reference: Mapping[str, Any] | None = None
+
+    def __post_init__(self) -> None:
+        if self.kind == "torch" and self.module is None:
+            raise ValueError("a torch model source needs its module")
+        if self.kind == "onnx" and self.onnx_path is None:
+            raise ValueError("an onnx model source needs its file")
+
+
+@dataclasses.dataclass
+class BuildContext:
+    """What backends share while building the candidates of one run."""
+
+    source: ModelSource
+    workdir: Path  # scratch folder for exported and quantized files
+    threads: int  # intra-op threads for every runtime, so the comparison is fair
+    batch_size: int  # the batch the run measures (hints latency vs throughput)
+    target: Literal["latency", "throughput"]
+    calibration: np.ndarray  # (N, *input_shape) float32, for static quantization
+    _onnx: tuple[Path | None, float, str] | None = None  # cached (path, export_s, error)
+
+    def onnx_file(self) -> tuple[Path, float]:
+        """The model as an ONNX file with a dynamic batch, exported once per run.
+
+        Returns the path and the seconds the export took (0 for an ONNX source). An
+        export failure is cached, so every ONNX-based candidate fails with the same reason.
+        """
+        if self.source.kind == "onnx":
+            assert self.source.onnx_path is not None
+            return self.source.onnx_path, 0.0
+        if self._onnx is None:
+            from jiasu.infer.export import export_onnx
+
+            assert self.source.module is not None
+            start = time.perf_counter()
+            try:
+                exported = export_onnx(
+                    self.source.module, self.source.input_shape, self.workdir / "model.onnx"
+                )
+                self._onnx = (exported, time.perf_counter() - start, "")
+            except Exception as exc:  # recorded on every ONNX-based candidate
+                self._onnx = (None, 0.0, f"ONNX export failed: {one_line(exc)}")
+        found, seconds, error = self._onnx
+        if found is None:
+            raise ExportFailed(error)
+        return found, seconds
+
+
+class ExportFailed(RuntimeError):
+    """The shared ONNX export failed; the message is the one-line reason."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Built:
+    """A candidate ready to run.
+
+    `export_s`: exporting, converting and quantizing; `compile_s`: creating the session or
+    compiling (for torch.compile, the first calls that trigger compilation).
+    `save(directory)` writes the files `load` needs and returns their JSON-able description.
+    """
+
+    runner: Runner
+    export_s: float
+    compile_s: float
+    save: Callable[[Path], dict[str, Any]]
+
+
+class Backend(ABC):
+    """An exporter plus a runtime. Subclasses are small and final; registered by `name`."""
+
+    name: ClassVar[str]
+    summary: ClassVar[str]
+    module: ClassVar[str | None] = None  # optional package to import, e.g. "onnxruntime"
+    extra: ClassVar[str] = ""  # the jiasu extra that installs it
+    sources: ClassVar[frozenset[str]] = frozenset({"torch"})
+
+    def available(self, source: ModelSource) -> Applicability:
+        """Whether this backend can run here on this kind of model, with the reason if not."""
+        if source.kind not in self.sources:
+            kinds = " or ".join(sorted(self.sources))
+            return Applicability.no(f"needs a {kinds} model; this one is {source.kind}")
+        if self.module is not None:
+            try:
+                require(self.module, extra=self.extra, purpose=f"the {self.name} backend")
+            except ImportError as exc:
+                return Applicability.no(str(exc))
+        return Applicability.yes()
+
+    @abstractmethod
+    def candidates(self, ctx: BuildContext) -> list[Candidate]:
+        """The configurations worth trying for this model, target and machine."""
+
+    @abstractmethod
+    def build(self, candidate: Candidate, ctx: BuildContext) -> Built:
+        """Export/convert/compile `candidate`; exceptions are recorded as a failed candidate."""
+
+    @abstractmethod
+    def load(
+        self,
+        directory: Path,
+        files: Mapping[str, Any],
+        settings: Mapping[str, Any],
+        input_shape: tuple[int, ...],
+    ) -> Runner:
+        """Rebuild the runner that `Built.save` wrote into `directory`."""
+
+
+def one_line(exc: BaseException, limit: int = 240) -> str:
+    """An exception as one short line: ``Type: first line of the message``."""
+    text = str(exc).strip()
+    first = text.splitlines()[0] if text else ""
+    line = f"{type(exc).__name__}: {first}" if first else type(exc).__name__
+    return line if len(line) <= limit else line[: limit - 1] + "…"
+
+
+def setting(settings: Mapping[str, Any], key: str, allowed: tuple[Any, ...]) -> Any:
+    """Read a setting that must be one of `allowed` (a saved artifact may be hand-edited)."""
+    value = settings.get(key, allowed[0])
+    if value not in allowed:
+        choices = ", ".join(repr(a) for a in allowed)
+        raise ConfigError(f"setting {key}={value!r} is not supported; use one of {choices}")
+    return value
+
+
+def timed(fn: Callable[[], Any]) -> tuple[Any, float]:
+    """Call `fn` and return its result with the seconds it took."""
+    start = time.perf_counter()
+    result = fn()
+    return result, time.perf_counter() - start

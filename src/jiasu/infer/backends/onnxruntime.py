@@ -1,0 +1,156 @@
+"""ONNX Runtime on the CPU: fp32 with all graph optimizations, and int8 (dynamic, static QDQ).
+
+The model is exported once to ONNX with a dynamic batch (`jiasu.infer.export`); each
+candidate opens its own session with graph optimization level "all" (constant folding,
+Conv+activation fusion, layout transforms) and a fixed number of intra-op threads.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from jiasu.core.atomic import atomic_write_bytes
+from jiasu.core.extras import require
+from jiasu.core.technique import Exactness
+from jiasu.infer import quantize
+from jiasu.infer.backends.base import (
+    Backend,
+    BuildContext,
+    Built,
+    Candidate,
+    Runner,
+    setting,
+    timed,
+)
+from jiasu.infer.backends.registry import BACKENDS
+
+MODEL_FILE = "model.onnx"
+OPT_LEVELS = ("all", "extended", "basic", "disable")
+
+
+def _ort() -> Any:
+    return require("onnxruntime", extra="onnx", purpose="the onnxruntime backend")
+
+
+def open_session(path: Path, settings: Mapping[str, Any]) -> Any:
+    """An ONNX Runtime CPU session for `path` configured by `settings`."""
+    ort = _ort()
+    levels = {
+        "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
+        "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
+        "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
+        "disable": ort.GraphOptimizationLevel.ORT_DISABLE_ALL,
+    }
+    options = ort.SessionOptions()
+    options.graph_optimization_level = levels[setting(settings, "graph_optimization", OPT_LEVELS)]
+    options.intra_op_num_threads = int(settings.get("threads", 1))
+    options.inter_op_num_threads = 1  # one graph, run sequentially: no inter-op parallelism
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.log_severity_level = 3  # errors only; warnings about unused initializers are noise
+    # Idle pool threads sleep instead of spinning, so they do not steal the cores from
+    # whatever runs next (another model, or the next candidate in an interleaved benchmark).
+    spin = "1" if settings.get("spinning", False) else "0"
+    options.add_session_config_entry("session.intra_op.allow_spinning", spin)
+    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
+def session_runner(session: Any) -> Runner:
+    input_name = session.get_inputs()[0].name
+    output_name = session.get_outputs()[0].name
+
+    def run(batch: np.ndarray) -> np.ndarray:
+        return session.run([output_name], {input_name: batch})[0]  # (B, classes) float32
+
+    return run
+
+
+def _input_name(path: Path) -> str:
+    onnx = require("onnx", extra="onnx", purpose="int8 quantization")
+    model = onnx.load(str(path))
+    initializers = {i.name for i in model.graph.initializer}
+    return next(i.name for i in model.graph.input if i.name not in initializers)
+
+
+def prepare_model(candidate: Candidate, ctx: BuildContext) -> Path:
+    """The ONNX file the candidate runs: the shared export, or a quantized copy of it."""
+    fp32, _ = ctx.onnx_file()
+    mode = setting(candidate.settings, "quantization", ("none", "dynamic", "static"))
+    if mode == "none":
+        return fp32
+    out = ctx.workdir / f"{candidate.name}.onnx"
+    pre = ctx.workdir / "model.pre.onnx"  # shared by every int8 candidate of the run
+    pre = pre if pre.is_file() else quantize.preprocess(fp32, pre)
+    if mode == "dynamic":
+        return quantize.quantize_dynamic(pre, out)
+    return quantize.quantize_static(
+        pre,
+        out,
+        ctx.calibration,
+        method=setting(candidate.settings, "calibration", quantize.CALIBRATIONS),
+        per_channel=bool(candidate.settings.get("per_channel", True)),
+        input_name=_input_name(pre),
+    )
+
+
+@BACKENDS.register("onnxruntime")
+class OnnxRuntime(Backend):
+    name = "onnxruntime"
+    summary = "ONNX Runtime CPU: fp32 graph-optimized, int8 dynamic and static (QDQ)"
+    module = "onnxruntime"
+    extra = "onnx"
+    sources = frozenset({"torch", "onnx"})
+
+    def candidates(self, ctx: BuildContext) -> list[Candidate]:
+        n = ctx.threads
+        fp32 = {
+            "graph_optimization": "all",
+            "threads": n,
+            "quantization": "none",
+            "precision": "fp32",
+        }
+        out = []
+        if ctx.source.kind == "onnx":  # the file as given, unoptimized: the baseline
+            reference = {**fp32, "graph_optimization": "disable"}
+            out.append(Candidate("onnxruntime-reference", self.name, reference, Exactness.EXACT))
+        out.append(Candidate("onnxruntime", self.name, fp32, Exactness.NUMERIC))
+        if n > 1:
+            # Pool threads that spin between calls answer faster but keep a core busy
+            # after each call; one thread avoids the pool altogether (tiny batches).
+            spin = {**fp32, "spinning": True}
+            out.append(Candidate("onnxruntime-spin", self.name, spin, Exactness.NUMERIC))
+            one = {**fp32, "threads": 1}
+            out.append(Candidate("onnxruntime-1thread", self.name, one, Exactness.NUMERIC))
+        dynamic = {**fp32, "quantization": "dynamic", "precision": "int8"}
+        out.append(Candidate("onnxruntime-int8-dynamic", self.name, dynamic, Exactness.APPROXIMATE))
+        for method in quantize.CALIBRATIONS:
+            static = {
+                **fp32, "quantization": "static", "calibration": method, "per_channel": True,
+                "precision": "int8",
+            }  # fmt: skip
+            name = f"onnxruntime-int8-static-{method}"
+            out.append(Candidate(name, self.name, static, Exactness.APPROXIMATE))
+        return out
+
+    def build(self, candidate: Candidate, ctx: BuildContext) -> Built:
+        _, export_s = ctx.onnx_file()
+        path, quantize_s = timed(lambda: prepare_model(candidate, ctx))
+        session, session_s = timed(lambda: open_session(path, candidate.settings))
+
+        def save(directory: Path) -> dict[str, Any]:
+            atomic_write_bytes(directory / MODEL_FILE, path.read_bytes())
+            return {"model": MODEL_FILE}
+
+        return Built(session_runner(session), export_s + quantize_s, session_s, save)
+
+    def load(
+        self,
+        directory: Path,
+        files: Mapping[str, Any],
+        settings: Mapping[str, Any],
+        input_shape: tuple[int, ...],
+    ) -> Runner:
+        return session_runner(open_session(directory / str(files["model"]), settings))

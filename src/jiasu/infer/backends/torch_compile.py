@@ -1,0 +1,59 @@
+"""torch.compile (TorchInductor): the model's graph compiled into fused C++/OpenMP kernels.
+
+Numeric rather than exact: Inductor may fuse and reorder reductions. Compilation happens
+on the first call of each new input shape; `compile_s` is the time of those first calls,
+paid again when a saved artifact is loaded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from jiasu.core.technique import Exactness
+from jiasu.infer.backends.base import Backend, BuildContext, Built, Candidate, Runner, setting
+from jiasu.infer.backends.base import timed as timed_call
+from jiasu.infer.backends.registry import BACKENDS
+from jiasu.infer.backends.torch_eager import load_torch, save_torch, source_module
+
+MODES = ("default", "max-autotune-no-cudagraphs")
+
+
+def compiled_runner(module: nn.Module, settings: Mapping[str, Any]) -> Runner:
+    mode = setting(settings, "mode", MODES)
+    compiled = torch.compile(module.eval(), mode=mode)
+
+    def run(batch: np.ndarray) -> np.ndarray:
+        with torch.no_grad():
+            return compiled(torch.from_numpy(batch)).float().numpy()
+
+    return run
+
+
+@BACKENDS.register("compile")
+class TorchCompile(Backend):
+    name = "compile"
+    summary = "torch.compile with TorchInductor: fused, generated CPU kernels"
+
+    def candidates(self, ctx: BuildContext) -> list[Candidate]:
+        return [Candidate("torch-compile", self.name, {"mode": "default"}, Exactness.NUMERIC)]
+
+    def build(self, candidate: Candidate, ctx: BuildContext) -> Built:
+        run = compiled_runner(source_module(ctx), candidate.settings)
+        example = np.zeros((ctx.batch_size, *ctx.source.input_shape), dtype=np.float32)
+        _, compile_s = timed_call(lambda: run(example))  # compiles for the measured shape
+        return Built(run, 0.0, compile_s, save_torch(ctx))
+
+    def load(
+        self,
+        directory: Path,
+        files: Mapping[str, Any],
+        settings: Mapping[str, Any],
+        input_shape: tuple[int, ...],
+    ) -> Runner:
+        return compiled_runner(load_torch(directory, files), settings)

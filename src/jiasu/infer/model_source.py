@@ -1,0 +1,170 @@
+"""Resolving the MODEL argument of `jiasu optimize` into a `ModelSource`.
+
+MODEL may be:
+
+- a model directory written by ``jiasu train --save`` (``model.json`` + ``model.safetensors``);
+- an ``.onnx`` file (then only the ONNX Runtime and OpenVINO backends apply);
+- a ``.keras`` file (Keras 3 on the torch backend, via `jiasu.integrations.keras`);
+- a registry name (``mlp``, ``cnn``) with ``--weights FILE``;
+- ``package.module:factory`` with ``--weights FILE``: the factory is called with no
+  arguments and must return an ``nn.Module``.
+
+Weights are safetensors, a jiasu checkpoint folder, or a torch checkpoint read with
+``torch.load(weights_only=True)``: plain tensors and containers only, so a file carrying
+a pickled payload is refused before any of it runs.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pickle
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file
+from torch import nn
+
+from jiasu.core.errors import CheckpointError, ConfigError
+from jiasu.infer.backends.base import ModelSource
+from jiasu.models import MODELS, ModelSpec, create_model, is_model_dir, load_model_dir
+
+DEFAULT_INPUT_SHAPE = (1, 28, 28)
+_FACTORY = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
+
+
+def resolve_model(
+    spec: str, *, weights: Path | None = None, input_shape: tuple[int, ...] | None = None
+) -> ModelSource:
+    """Turn a MODEL argument into a model source; every problem is one clear sentence."""
+    path = Path(spec)
+    if path.is_dir() and is_model_dir(path):
+        _no_weights(weights, spec)
+        saved = load_model_dir(path)
+        reference = {"kind": "registry", "spec": saved.spec.to_dict()}
+        return ModelSource(
+            "torch", saved.input_shape, f"model directory {path}", saved.model, reference=reference
+        )
+    if path.suffix.lower() == ".keras":  # Keras 3 on the torch backend: a torch module
+        from jiasu.integrations.keras import load_keras_as_torch
+
+        _no_weights(weights, spec)
+        module = load_keras_as_torch(path, input_shape=input_shape or DEFAULT_INPUT_SHAPE)
+        keras_ref = {"kind": "keras", "path": str(path.resolve())}
+        return ModelSource(
+            "torch", module.input_shape, f"Keras model {path}", module, reference=keras_ref
+        )
+    if path.suffix.lower() == ".onnx":
+        from jiasu.infer.export import read_onnx_input_shape
+
+        _no_weights(weights, spec)
+        shape = read_onnx_input_shape(path)
+        return ModelSource("onnx", shape, f"ONNX file {path}", onnx_path=path)
+    if path.is_dir():
+        raise CheckpointError(
+            f"{path} is a folder but not a jiasu model directory (no model.json); "
+            "create one with `jiasu train --save DIR`"
+        )
+    if spec in MODELS or _FACTORY.match(spec):
+        if weights is None:
+            raise ConfigError(
+                f"MODEL {spec!r} needs its trained weights; pass --weights FILE "
+                "(.safetensors or a torch checkpoint)"
+            )
+        ref: dict[str, Any] = (
+            {"kind": "registry", "spec": ModelSpec(spec).to_dict()}
+            if spec in MODELS
+            else {"kind": "factory", "factory": spec}
+        )
+        net = rebuild_module(ref)
+        from jiasu.train.checkpoint import load_model_weights
+
+        load_model_weights(net, read_weights(weights), weights)
+        shape = input_shape or DEFAULT_INPUT_SHAPE
+        return ModelSource(
+            "torch", shape, f"{spec} with weights {weights}", net.eval(), reference=ref
+        )
+    raise ConfigError(
+        f"MODEL {spec!r} is neither a model directory, an .onnx file, a registry model "
+        f"({', '.join(MODELS.names())}) nor package.module:factory; check the argument"
+    )
+
+
+def _no_weights(weights: Path | None, spec: str) -> None:
+    if weights is not None:
+        raise ConfigError(f"{spec} already holds its weights; drop --weights")
+
+
+def rebuild_module(reference: Mapping[str, Any]) -> nn.Module:
+    """Build the (untrained) module a reference describes: a registry spec or a factory."""
+    kind = reference.get("kind")
+    if kind == "registry":
+        spec = ModelSpec.from_dict(reference["spec"])
+        return create_model(spec.name, **dict(spec.kwargs))
+    if kind == "factory":
+        target = str(reference["factory"])
+        module_name, _, attr = target.partition(":")
+        try:
+            factory = getattr(importlib.import_module(module_name), attr)
+        except (ImportError, AttributeError) as exc:
+            raise ConfigError(
+                f"cannot import model factory {target!r} ({exc}); check it is importable "
+                "from the current directory or PYTHONPATH"
+            ) from None
+        model = factory()
+        if not isinstance(model, nn.Module):
+            raise ConfigError(
+                f"factory {target!r} returned {type(model).__name__}, not a torch nn.Module"
+            )
+        return model.eval()
+    if kind == "keras":  # the architecture from the .keras file; the weights come after
+        from jiasu.integrations.keras import load_keras_as_torch
+
+        return load_keras_as_torch(str(reference["path"]))
+    raise CheckpointError(f"model reference {dict(reference)!r} is not one jiasu can rebuild")
+
+
+def read_weights(path: Path) -> dict[str, torch.Tensor]:
+    """A state_dict from safetensors, a jiasu checkpoint folder, or a weights-only torch file."""
+    if path.is_dir():
+        from jiasu.train.checkpoint import read_checkpoint
+
+        return read_checkpoint(path).model_state
+    if not path.is_file():
+        raise CheckpointError(f"weights file {path} does not exist; check the path")
+    if path.suffix == ".safetensors":
+        try:
+            return load_file(str(path))
+        except (SafetensorError, OSError, ValueError) as exc:
+            raise CheckpointError(f"{path} is not a readable safetensors file ({exc})") from None
+    try:
+        # weights_only=True: the unpickler accepts tensors and plain containers only, so a
+        # file carrying code (a __reduce__ payload) is rejected before anything executes.
+        data = torch.load(path, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, OSError) as exc:
+        first = str(exc).strip().splitlines()[0][:120] if str(exc).strip() else ""
+        raise CheckpointError(
+            f"{path} is not a plain weights file and was not loaded ({first}); "
+            "save weights with safetensors or torch.save(model.state_dict())"
+        ) from None
+    return _state_dict(data, path)
+
+
+def _state_dict(data: object, path: Path) -> dict[str, torch.Tensor]:
+    if isinstance(data, Mapping):
+        for key in ("state_dict", "model_state_dict", "model"):
+            inner = data.get(key)
+            if isinstance(inner, Mapping):
+                data = inner
+                break
+    if not isinstance(data, Mapping) or not all(
+        isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in data.items()
+    ):
+        raise CheckpointError(
+            f"{path} does not hold a state_dict (a mapping of names to tensors); "
+            "save it with torch.save(model.state_dict())"
+        )
+    return dict(data)

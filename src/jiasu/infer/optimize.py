@@ -1,0 +1,342 @@
+"""`optimize`: build every candidate, verify it, measure it, and pick the fastest within budget.
+
+1. Each registered backend (or those named) proposes candidates; one whose runtime is not
+   installed, or that does not take this kind of model, is recorded as *skipped*.
+2. The baseline (eager fp32, or the ONNX file run unoptimized) gives the reference logits
+   on the labelled validation set.
+3. Each candidate is built (export, quantization, compilation — timed), run on the same
+   validation set and judged: exact/numeric ones against their tolerance, approximate
+   ones against the accuracy budget. A build or run that raises is *failed*, and the run
+   goes on.
+4. Every built candidate, rejected ones included, is timed with the measurement harness
+   (`jiasu.measure.compare`: warm-up, interleaved repeats, medians) at the run's batch size.
+5. `select` picks the fastest accepted one; `--out` gets its artifact and the report.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import tempfile
+import time
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from jiasu.core.errors import ConfigError
+from jiasu.core.technique import Exactness
+from jiasu.hardware.threads import default_threads, threads
+from jiasu.infer.artifact import save_artifact
+from jiasu.infer.backends import BACKENDS, BuildContext, Built, Candidate, ExportFailed, Runner
+from jiasu.infer.backends.base import ModelSource, one_line
+from jiasu.infer.report import CandidateResult, OptimizeResult
+from jiasu.infer.select import TARGETS, Target, select
+from jiasu.infer.verify import AccuracyBudget, judge, verify
+from jiasu.measure.benchmark import compare
+from jiasu.measure.environment import capture_environment
+from jiasu.ui.progress import TaskProgress
+
+BACKEND_ORDER = ("torch", "torch_optimized", "compile", "onnxruntime", "openvino")
+DEFAULT_BATCH = {"latency": 1, "throughput": 256}
+
+
+@dataclasses.dataclass(frozen=True)
+class OptimizeConfig:
+    """How to search. `batch_size` None means 1 for latency and 256 for throughput."""
+
+    target: Target = "latency"
+    batch_size: int | None = None
+    budget: AccuracyBudget = dataclasses.field(default_factory=AccuracyBudget)
+    backends: tuple[str, ...] | None = None  # None: every registered backend
+    threads: int | None = None  # None: every CPU this process may use
+    measure_s: float = 6.0  # rough wall time for all timed calls together
+    warmup: int = 5
+    eval_batch_size: int = 256
+    # Candidates this close (a fraction) to the fastest are a tie, won by the more exact:
+    # a difference below the run-to-run noise should not buy an int8 model over fp32.
+    tie_margin: float = 0.03
+
+    def __post_init__(self) -> None:
+        if self.target not in TARGETS:
+            raise ConfigError(f"target {self.target!r} is unknown; use latency or throughput")
+        for name in ("batch_size", "threads"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, int) or value < 1):
+                raise ConfigError(f"{name} {value!r} is invalid; use a whole number >= 1")
+        for name in self.backends or ():
+            BACKENDS.get(name)  # unknown names fail here, with the known ones listed
+        if not self.measure_s > 0:
+            raise ConfigError(f"measure_s {self.measure_s!r} is invalid; use seconds > 0")
+
+    @property
+    def resolved_batch_size(self) -> int:
+        return self.batch_size or DEFAULT_BATCH[self.target]
+
+
+@dataclasses.dataclass(frozen=True)
+class _Built:
+    candidate: Candidate
+    built: Built
+    result: CandidateResult
+
+
+def optimize(
+    source: ModelSource,
+    images: np.ndarray,
+    labels: np.ndarray,
+    calibration: np.ndarray,
+    config: OptimizeConfig | None = None,
+    *,
+    out: Path | None = None,
+    num_classes: int = 10,
+    progress: TaskProgress | None = None,
+) -> OptimizeResult:
+    """Find the fastest candidate within budget; with `out`, write its artifact and report.
+
+    `images` (N, *input_shape) float32 and `labels` (N,) are the labelled held-out data;
+    `calibration` (M, *input_shape) float32, disjoint from them, calibrates int8.
+
+    >>> config = OptimizeConfig("throughput")
+    >>> result = optimize(source, x_val, y_val, x_cal, config)  # doctest: +SKIP
+    >>> result.chosen.name  # doctest: +SKIP
+    'openvino'
+    """
+    config = config or OptimizeConfig()
+    images = _check_batch("validation images", images, source.input_shape)
+    calibration = _check_batch("calibration images", calibration, source.input_shape)
+    labels = np.asarray(labels).astype(np.int64)
+    if labels.shape != (images.shape[0],):
+        raise ConfigError(f"labels have shape {labels.shape}; need one per image, ({len(images)},)")
+    n_threads = config.threads or default_threads()
+    batch = config.resolved_batch_size
+    with tempfile.TemporaryDirectory(prefix="jiasu-optimize-") as tmp, threads(n_threads):
+        ctx = BuildContext(
+            source, Path(tmp), n_threads, batch, config.target, calibration.astype(np.float32)
+        )
+        baseline, others, skipped = _candidates(ctx, config.backends)
+        bar = progress or TaskProgress(enabled=False)
+        bar.start("building and verifying", total=1 + len(others))
+        base = _build_baseline(baseline, ctx)
+        reference = _evaluate(base.runner, images, config.eval_batch_size)
+        bar.advance(1, status=baseline.name)
+        built, records = _build_all(others, ctx, images, labels, reference, config, bar)
+        base_result = _baseline_result(baseline, base, reference, labels)
+        measured = _measure(base_result, base, built, images, batch, config, bar)
+        records.update(measured)
+        ordered = [records[c.name] for c in [baseline, *others]] + skipped
+        trials = [r.trial() for r in ordered]
+        chosen = select(trials, config.target, tie_margin=config.tie_margin) or baseline.name
+        result = OptimizeResult(
+            model=source.description,
+            input_shape=source.input_shape,
+            target=config.target,
+            batch_size=batch,
+            threads=n_threads,
+            budget=config.budget,
+            validation_samples=int(images.shape[0]),
+            candidates=tuple(ordered),
+            baseline_name=baseline.name,
+            chosen_name=chosen,
+            environment=capture_environment("cpu"),
+        )
+        if out is not None:
+            winner = base if chosen == baseline.name else _find(built, chosen).built
+            save_artifact(
+                out,
+                result.chosen.candidate,
+                winner.save,
+                input_shape=source.input_shape,
+                num_classes=num_classes,
+                report=result.to_dict(),
+            )
+    return result
+
+
+def _check_batch(what: str, array: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    array = np.asarray(array)
+    if array.ndim != len(shape) + 1 or tuple(array.shape[1:]) != shape or len(array) == 0:
+        raise ConfigError(
+            f"{what} have shape {array.shape}, but the model takes (N, "
+            f"{', '.join(map(str, shape))}); use data of the model's input shape"
+        )
+    return np.ascontiguousarray(array, dtype=np.float32)
+
+
+def _candidates(
+    ctx: BuildContext, names: Sequence[str] | None
+) -> tuple[Candidate, list[Candidate], list[CandidateResult]]:
+    """(baseline, the other candidates, skipped records), in a stable order."""
+    baseline_backend = "torch" if ctx.source.kind == "torch" else "onnxruntime"
+    wanted = list(names) if names else [n for n in BACKEND_ORDER if n in BACKENDS]
+    wanted += [n for n in BACKENDS.names() if not names and n not in wanted]
+    if baseline_backend not in wanted:
+        wanted.insert(0, baseline_backend)
+    found: list[Candidate] = []
+    skipped: list[CandidateResult] = []
+    for name in dict.fromkeys(wanted):
+        backend = BACKENDS.get(name)()
+        ok = backend.available(ctx.source)
+        if not ok:
+            if name == baseline_backend:
+                raise ConfigError(f"the baseline backend {name} cannot run: {ok.reason}")
+            placeholder = Candidate(name, name, {}, Exactness.EXACT)
+            skipped.append(CandidateResult(placeholder, "skipped", ok.reason))
+            continue
+        try:
+            found.extend(backend.candidates(ctx))
+        except Exception as exc:  # a backend that cannot even list its options
+            placeholder = Candidate(name, name, {}, Exactness.EXACT)
+            skipped.append(CandidateResult(placeholder, "failed", one_line(exc)))
+    baseline_name = "torch-eager" if ctx.source.kind == "torch" else "onnxruntime-reference"
+    baseline = _find_candidate(found, baseline_name)
+    return baseline, [c for c in found if c.name != baseline_name], skipped
+
+
+def _find_candidate(candidates: Sequence[Candidate], name: str) -> Candidate:
+    return next(c for c in candidates if c.name == name)
+
+
+def _find(built: Sequence[_Built], name: str) -> _Built:
+    return next(b for b in built if b.candidate.name == name)
+
+
+def _build_baseline(candidate: Candidate, ctx: BuildContext) -> Built:
+    try:
+        return BACKENDS.get(candidate.backend)().build(candidate, ctx)
+    except Exception as exc:
+        raise ConfigError(f"the baseline {candidate.name} cannot run: {one_line(exc)}") from exc
+
+
+def _evaluate(runner: Runner, images: np.ndarray, batch_size: int) -> np.ndarray:
+    """Logits (N, classes) for all images, in batches of `batch_size`."""
+    outputs = [
+        np.asarray(runner(images[i : i + batch_size]), dtype=np.float32)
+        for i in range(0, images.shape[0], batch_size)
+    ]
+    return np.concatenate(outputs, axis=0)
+
+
+def _build_all(
+    candidates: Sequence[Candidate],
+    ctx: BuildContext,
+    images: np.ndarray,
+    labels: np.ndarray,
+    reference: np.ndarray,
+    config: OptimizeConfig,
+    bar: TaskProgress,
+) -> tuple[list[_Built], dict[str, CandidateResult]]:
+    """Build and verify each candidate: the built ones, and records of those that failed."""
+    built: list[_Built] = []
+    failed: dict[str, CandidateResult] = {}
+    for candidate in candidates:
+        item = _build_and_verify(candidate, ctx, images, labels, reference, config)
+        if isinstance(item, _Built):
+            built.append(item)
+        else:
+            failed[candidate.name] = item
+        bar.advance(1, status=candidate.name)
+    return built, failed
+
+
+def _build_and_verify(
+    candidate: Candidate,
+    ctx: BuildContext,
+    images: np.ndarray,
+    labels: np.ndarray,
+    reference: np.ndarray,
+    config: OptimizeConfig,
+) -> _Built | CandidateResult:
+    try:
+        built = BACKENDS.get(candidate.backend)().build(candidate, ctx)
+    except ExportFailed as exc:
+        return CandidateResult(candidate, "failed", str(exc))
+    except Exception as exc:  # a backend that cannot build this model must not stop the run
+        return CandidateResult(candidate, "failed", f"build failed: {one_line(exc)}")
+    try:
+        outputs = _evaluate(built.runner, images, config.eval_batch_size)
+        check = verify(reference, outputs, labels)
+    except Exception as exc:
+        return CandidateResult(
+            candidate, "failed", f"inference failed: {one_line(exc)}", built.export_s
+        )
+    ok, reason = judge(candidate.exactness, check, config.budget)
+    result = CandidateResult(
+        candidate,
+        "accepted" if ok else "rejected",
+        reason,
+        export_s=built.export_s,
+        compile_s=built.compile_s,
+        verification=check,
+    )
+    return _Built(candidate, built, result)
+
+
+def _baseline_result(
+    candidate: Candidate, built: Built, reference: np.ndarray, labels: np.ndarray
+) -> CandidateResult:
+    return CandidateResult(
+        candidate,
+        "accepted",
+        "baseline: the reference every candidate is compared with",
+        export_s=built.export_s,
+        compile_s=built.compile_s,
+        verification=verify(reference, reference, labels),
+    )
+
+
+def _measure(
+    base_result: CandidateResult,
+    base: Built,
+    built: Sequence[_Built],
+    images: np.ndarray,
+    batch: int,
+    config: OptimizeConfig,
+    bar: TaskProgress,
+) -> dict[str, CandidateResult]:
+    """Time every built candidate against the baseline, interleaved, at batch size `batch`."""
+    reps = -(-batch // images.shape[0])  # tile the validation images up to one batch
+    x = np.ascontiguousarray(np.concatenate([images] * reps)[:batch])
+    runners = {base_result.name: base.runner, **{b.candidate.name: b.built.runner for b in built}}
+    cases = {name: functools.partial(run, x) for name, run in runners.items()}
+    bar.start(f"measuring at batch {batch}", total=1)
+    repeats = _repeats(cases, config)
+    comparison = compare(
+        cases,
+        baseline=base_result.name,
+        warmup=config.warmup,
+        repeats=repeats,
+        items_per_call=batch,
+        interleave=True,
+    )
+    bar.advance(1)
+    out: dict[str, CandidateResult] = {}
+    for name, previous in [(base_result.name, base_result)] + [
+        (b.candidate.name, b.result) for b in built
+    ]:
+        case = comparison.results[name]
+        if case.measurement is None:
+            out[name] = dataclasses.replace(
+                previous, verdict="failed", reason=f"measurement failed: {case.error}"
+            )
+        else:
+            out[name] = dataclasses.replace(
+                previous, measurement=case.measurement, speedup=case.speedup
+            )
+    return out
+
+
+def _repeats(cases: Mapping[str, Callable[[], object]], config: OptimizeConfig) -> int:
+    """Repeats so that all timed calls take about `config.measure_s`, within [20, 2000]."""
+    round_s = 0.0
+    for fn in cases.values():
+        try:
+            fn()
+            start = time.perf_counter()
+            fn()
+            round_s += time.perf_counter() - start
+        except Exception:  # compare records the failure properly
+            continue
+    if round_s <= 0:
+        return 20
+    return int(min(2000, max(20, config.measure_s / round_s)))

@@ -1,0 +1,115 @@
+"""`jiasu optimize` and `jiasu predict` run as a user runs them: real subprocesses."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from jiasu.data import DatasetSplits, write_idx
+from jiasu.models import ModelSpec, create_model, save_model_dir
+from jiasu.train import fit
+
+pytest.importorskip("onnxruntime")
+
+
+def jiasu(*args: str, timeout_s: float = 300) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "jiasu.cli.main", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout_s,
+        env={**os.environ, "JIASU_DATA_DIR": ""},
+    )
+
+
+def _failed_cleanly(result: subprocess.CompletedProcess[str], message: str) -> None:
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    assert result.stderr.startswith("error: ") and message in result.stderr, result.stderr
+
+
+@pytest.fixture(scope="module")
+def model_dir(mnist: DatasetSplits, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    torch.manual_seed(0)
+    model = create_model("mlp")
+    fit(model, mnist.train.take(3_000), epochs=1, batch_size=64, quiet=True)
+    return save_model_dir(tmp_path_factory.mktemp("m") / "mlp", model.eval(), ModelSpec("mlp"))
+
+
+@pytest.fixture(scope="module")
+def artifact(model_dir: Path, mnist_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("a") / "artifact"
+    report = out.parent / "report.json"
+    result = jiasu(
+        "optimize", str(model_dir), "--data-dir", str(mnist_dir), "--backends", "onnxruntime",
+        "--eval-samples", "500", "--calibration-samples", "64", "--measure-s", "0.3",
+        "--out", str(out), "--json", str(report), "--quiet",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "torch-eager" in result.stdout and "chose " in result.stdout
+    data = json.loads(report.read_text())
+    assert data["schema_version"] == 1 and data["target"] == "latency" and data["batch_size"] == 1
+    assert {"baseline", "chosen", "candidates", "environment"} <= set(data)
+    assert json.loads((out / "report.json").read_text())["chosen"] == data["chosen"]
+    return out
+
+
+def test_predict_npy_and_idx(artifact: Path, mnist: DatasetSplits, tmp_path: Path) -> None:
+    images = mnist.test.images[:50].numpy()  # (50, 1, 28, 28) float32 in [0, 1]
+    np.save(tmp_path / "x.npy", images)
+    result = jiasu("predict", str(artifact), "--input", str(tmp_path / "x.npy"),
+                   "--output", str(tmp_path / "logits.npy"))  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    logits = np.load(tmp_path / "logits.npy")
+    assert logits.shape == (50, 10) and logits.dtype == np.float32
+
+    pixels = np.rint(images[:, 0] * 255).astype(np.uint8)  # MNIST's own bytes: exact round trip
+    write_idx(tmp_path / "x-idx3-ubyte.gz", pixels)
+    result = jiasu("predict", str(artifact), "--input", str(tmp_path / "x-idx3-ubyte.gz"),
+                   "--output", str(tmp_path / "classes.npy"), "--classes")  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    classes = np.load(tmp_path / "classes.npy")
+    np.testing.assert_array_equal(classes, logits.argmax(1))
+    printed = jiasu("predict", str(artifact), "--input", str(tmp_path / "x.npy"))
+    assert printed.stdout.split() == [str(c) for c in classes]
+
+
+def test_predict_wrong_input_shape(artifact: Path, tmp_path: Path) -> None:
+    np.save(tmp_path / "bad.npy", np.zeros((4, 3, 32, 32), dtype=np.float32))
+    result = jiasu("predict", str(artifact), "--input", str(tmp_path / "bad.npy"))
+    _failed_cleanly(result, "input has shape (4, 3, 32, 32)")
+    assert "(N, 1, 28, 28)" in result.stderr
+
+
+def test_optimize_corrupt_onnx(tmp_path: Path) -> None:
+    bad = tmp_path / "broken.onnx"
+    bad.write_bytes(b"this is not an onnx protobuf \x00\xff")
+    _failed_cleanly(jiasu("optimize", str(bad)), "is not a valid ONNX model")
+
+
+def test_optimize_refuses_a_pickle_payload_without_running_it(tmp_path: Path) -> None:
+    marker = tmp_path / "payload-ran"
+    evil = tmp_path / "weights.pt"
+    code = (
+        "import torch, pathlib, sys\n"
+        "class P:\n"
+        "    def __reduce__(self):\n"
+        "        return (pathlib.Path.touch, (pathlib.Path(sys.argv[1]),))\n"
+        "torch.save({'linear.weight': P()}, sys.argv[2])\n"
+    )
+    subprocess.run([sys.executable, "-c", code, str(marker), str(evil)], check=True)
+    result = jiasu("optimize", "mlp", "--weights", str(evil))
+    _failed_cleanly(result, "not a plain weights file")
+    assert not marker.exists()
+
+
+def test_optimize_unknown_backend(model_dir: Path) -> None:
+    result = jiasu("optimize", str(model_dir), "--backends", "onnxruntime,tensorrt")
+    _failed_cleanly(result, "unknown backend 'tensorrt'")

@@ -1,0 +1,113 @@
+"""Every backend's candidates agree with eager PyTorch on real MNIST within their tolerance.
+
+Exact and numeric candidates must match eager fp32 logits within their declared
+tolerance; approximate ones (int8, bf16) must stay within the default accuracy budget.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from jiasu.core.technique import Exactness
+from jiasu.infer.backends import BACKENDS, BuildContext, Candidate, ModelSource
+from jiasu.infer.backends.torch_optimized import fold_batchnorm
+from jiasu.infer.verify import TOLERANCES, AccuracyBudget, judge, verify
+
+CNN_CANDIDATES = [
+    ("torch_optimized", "torch-optimized"),
+    ("torch_optimized", "torch-frozen"),
+    ("onnxruntime", "onnxruntime"),
+    ("onnxruntime", "onnxruntime-spin"),
+    ("onnxruntime", "onnxruntime-1thread"),
+    ("onnxruntime", "onnxruntime-int8-dynamic"),
+    ("onnxruntime", "onnxruntime-int8-static-minmax"),
+    ("onnxruntime", "onnxruntime-int8-static-entropy"),
+    ("onnxruntime", "onnxruntime-int8-static-percentile"),
+    ("openvino", "openvino"),
+    ("openvino", "openvino-fp32"),
+    ("openvino", "openvino-int8"),
+]
+MODULES = {"onnxruntime": "onnxruntime", "openvino": "openvino"}
+
+
+def _context(model: nn.Module, tmp: Path, calib: np.ndarray) -> BuildContext:
+    reference = {"kind": "registry", "spec": {"name": "cnn", "kwargs": {}}}
+    source = ModelSource("torch", (1, 28, 28), "test model", model, reference=reference)
+    return BuildContext(source, tmp, 2, 1, "latency", calib)
+
+
+@pytest.fixture(scope="module")
+def cnn_ctx(
+    cnn: nn.Module, calib: np.ndarray, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[BuildContext]:
+    yield _context(cnn, tmp_path_factory.mktemp("cnn"), calib)
+
+
+@pytest.fixture(scope="module")
+def cnn_reference(cnn: nn.Module, val: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+    with torch.no_grad():
+        return cnn(torch.from_numpy(val[0])).numpy()
+
+
+def _check(candidate: Candidate, ctx: BuildContext, reference: np.ndarray, val: tuple) -> None:
+    images, labels = val
+    built = BACKENDS.get(candidate.backend)().build(candidate, ctx)
+    outputs = np.concatenate(
+        [built.runner(images[i : i + 250]) for i in range(0, len(images), 250)]
+    )
+    result = verify(reference, outputs, labels)
+    ok, reason = judge(candidate.exactness, result, AccuracyBudget())
+    assert ok, f"{candidate.name}: {reason}"
+    if candidate.exactness in TOLERANCES:  # the same function: predictions barely move
+        assert result.top1_agreement >= TOLERANCES[candidate.exactness].min_top1
+    assert result.accuracy > 0.8  # a trained model, not noise
+
+
+@pytest.mark.parametrize("backend,name", CNN_CANDIDATES, ids=[n for _, n in CNN_CANDIDATES])
+def test_cnn_candidate_agrees_with_eager(
+    backend: str, name: str, cnn_ctx: BuildContext, cnn_reference: np.ndarray, val: tuple
+) -> None:
+    if backend in MODULES:
+        pytest.importorskip(MODULES[backend])
+    if name == "openvino-int8":
+        pytest.importorskip("nncf")
+    found = {c.name: c for c in BACKENDS.get(backend)().candidates(cnn_ctx)}
+    if name == "openvino-fp32" and name not in found:
+        pytest.skip("OpenVINO already runs fp32 by default on this CPU")
+    _check(found[name], cnn_ctx, cnn_reference, val)
+
+
+def test_openvino_default_precision_is_declared_honestly(cnn_ctx: BuildContext) -> None:
+    pytest.importorskip("openvino")
+    from jiasu.infer.backends.openvino import default_precision
+
+    default = next(
+        c for c in BACKENDS.get("openvino")().candidates(cnn_ctx) if c.name == "openvino"
+    )
+    expected = Exactness.NUMERIC if default_precision() == "f32" else Exactness.APPROXIMATE
+    assert default.exactness == expected
+
+
+def test_compile_agrees_with_eager_on_the_mlp(
+    mlp: nn.Module, calib: np.ndarray, val: tuple, tmp_path: Path
+) -> None:
+    ctx = _context(mlp, tmp_path, calib)
+    (candidate,) = BACKENDS.get("compile")().candidates(ctx)
+    with torch.no_grad():
+        reference = mlp(torch.from_numpy(val[0])).numpy()
+    _check(candidate, ctx, reference, val)
+
+
+def test_batchnorm_folding_removes_bn_and_keeps_the_function(cnn: nn.Module, val: tuple) -> None:
+    folded = fold_batchnorm(cnn)
+    assert not any(isinstance(m, nn.BatchNorm2d) for m in folded.modules())
+    assert any(isinstance(m, nn.BatchNorm2d) for m in cnn.modules())  # the original is untouched
+    x = torch.from_numpy(val[0][:256])
+    with torch.no_grad():
+        torch.testing.assert_close(folded(x), cnn(x), atol=1e-4, rtol=1e-4)

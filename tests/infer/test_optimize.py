@@ -1,0 +1,138 @@
+"""`optimize` end to end on real MNIST: verified choice, saved artifact, recorded failures."""
+
+from __future__ import annotations
+
+import json
+import pickle
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+import jiasu
+from jiasu.core.errors import CheckpointError, ConfigError
+from jiasu.infer import AccuracyBudget, ModelSource, OptimizeConfig, optimize, resolve_model
+
+pytest.importorskip("onnxruntime")
+
+REPORT_FIELDS = {
+    "name", "backend", "settings", "latency_ms_p50", "latency_ms_p99", "samples_per_s",
+    "accuracy", "accuracy_delta", "accuracy_delta_ci", "max_abs_error", "top1_agreement",
+    "verdict", "reason", "export_s", "compile_s",
+}  # fmt: skip
+
+
+def test_optimize_saves_a_verified_artifact_that_loads_and_predicts_the_same(
+    mlp_dir: Path, val: tuple[np.ndarray, np.ndarray], calib: np.ndarray, tmp_path: Path
+) -> None:
+    images, labels = val
+    source = resolve_model(str(mlp_dir))
+    config = OptimizeConfig(backends=("torch_optimized", "onnxruntime"), measure_s=0.5)
+    out = tmp_path / "artifact"
+    result = optimize(source, images, labels, calib, config, out=out)
+
+    names = [c.name for c in result.candidates]
+    assert names[0] == "torch-eager" and "onnxruntime-int8-static-minmax" in names
+    assert result.chosen.verdict == "accepted"
+    report = json.loads((out / "report.json").read_text())
+    assert report["schema_version"] == 1 and report["environment"]["torch"]
+    assert report["chosen"]["name"] == result.chosen_name
+    assert report["baseline"]["name"] == "torch-eager"
+    for record in report["candidates"]:
+        assert set(record) >= REPORT_FIELDS
+        assert record["verdict"] in ("accepted", "rejected", "failed", "skipped")
+    accepted = [r for r in report["candidates"] if r["verdict"] == "accepted"]
+    assert all(-r["accuracy_delta"] <= 0.005 + 1e-12 for r in accepted)
+
+    predictor = jiasu.load(out)
+    logits = predictor(images)
+    assert logits.shape == (len(images), 10) and logits.dtype == np.float32
+    # The same outputs as at optimize time: its accuracy on the same images is the reported one.
+    assert (logits.argmax(1) == labels).mean() == pytest.approx(result.chosen.verification.accuracy)
+    as_tensor = predictor(torch.from_numpy(images[:7]))
+    assert isinstance(as_tensor, torch.Tensor)
+    np.testing.assert_array_equal(as_tensor.numpy(), predictor(images[:7]))
+    np.testing.assert_array_equal(predictor(images[:7, 0]), predictor(images[:7]))  # (N, H, W)
+    assert pickle.loads(pickle.dumps(predictor)).name == predictor.name  # ships to workers
+    with pytest.raises(ConfigError, match=r"shape \(3, 3, 32, 32\)"):
+        predictor(np.zeros((3, 3, 32, 32), dtype=np.float32))
+
+
+def test_relative_budget_zero_never_accepts_an_accuracy_loss(
+    mlp: nn.Module, val: tuple[np.ndarray, np.ndarray], calib: np.ndarray
+) -> None:
+    source = ModelSource("torch", (1, 28, 28), "mlp", mlp)
+    config = OptimizeConfig(
+        "throughput", batch_size=64, budget=AccuracyBudget("relative", 0.0),
+        backends=("onnxruntime",), measure_s=0.3,
+    )  # fmt: skip
+    result = optimize(source, *val, calib, config)
+    for c in result.candidates:
+        if c.verdict == "accepted":
+            assert c.verification is not None and c.verification.accuracy_delta >= 0
+    assert result.batch_size == 64
+
+
+class _Cumulative(nn.Module):
+    """A model whose cummax has no ONNX (opset 17) export: ONNX backends must fail cleanly."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.linear = nn.Linear(28 * 28, 10)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.cummax(self.linear(x.flatten(1)), dim=1).values
+
+
+def test_export_failure_is_recorded_and_the_run_succeeds(
+    val: tuple[np.ndarray, np.ndarray], calib: np.ndarray
+) -> None:
+    source = ModelSource("torch", (1, 28, 28), "cummax model", _Cumulative().eval())
+    config = OptimizeConfig(backends=("torch_optimized", "onnxruntime", "openvino"), measure_s=0.3)
+    result = optimize(source, *val, calib, config)
+    onnx_based = [
+        c for c in result.candidates if c.candidate.backend in ("onnxruntime", "openvino")
+    ]
+    assert onnx_based and all(c.verdict in ("failed", "skipped") for c in onnx_based)
+    failed = [c for c in onnx_based if c.verdict == "failed"]
+    assert failed and all("ONNX export failed" in c.reason and "cummax" in c.reason for c in failed)
+    assert result.chosen.candidate.backend in ("torch", "torch_optimized")
+
+
+def test_an_onnx_model_is_optimized_against_its_own_unoptimized_run(
+    mlp_dir: Path, val: tuple[np.ndarray, np.ndarray], calib: np.ndarray, tmp_path: Path
+) -> None:
+    from jiasu.infer.export import export_onnx
+
+    path = export_onnx(resolve_model(str(mlp_dir)).module, (1, 28, 28), tmp_path / "mlp.onnx")
+    source = resolve_model(str(path))
+    assert source.kind == "onnx" and source.input_shape == (1, 28, 28)
+    config = OptimizeConfig(backends=("onnxruntime", "torch_optimized"), measure_s=0.3)
+    result = optimize(source, *val, calib, config)
+    assert result.baseline_name == "onnxruntime-reference"
+    skipped = next(c for c in result.candidates if c.name == "torch_optimized")
+    assert skipped.verdict == "skipped" and "onnx" in skipped.reason
+
+
+def test_unknown_backend_is_a_config_error() -> None:
+    with pytest.raises(ConfigError, match="unknown backend 'tensorrt'"):
+        OptimizeConfig(backends=("tensorrt",))
+
+
+def test_pickle_payload_weights_are_refused_and_never_run(tmp_path: Path) -> None:
+    marker = tmp_path / "pwned"
+
+    class Payload:
+        def __reduce__(self) -> tuple[object, tuple[str]]:
+            return (Path.touch, (marker,))  # type: ignore[return-value]
+
+    evil = tmp_path / "evil.pt"
+    torch.save({"weights": Payload()}, evil)
+    assert not marker.exists()
+    with pytest.raises(CheckpointError, match="not a plain weights file"):
+        resolve_model("mlp", weights=evil)
+    assert not marker.exists()
+    torch.load(evil, weights_only=False)  # proof the file is armed: an unsafe load runs it
+    assert marker.exists()
