@@ -113,3 +113,25 @@ def test_optimize_refuses_a_pickle_payload_without_running_it(tmp_path: Path) ->
 def test_optimize_unknown_backend(model_dir: Path) -> None:
     result = jiasu("optimize", str(model_dir), "--backends", "onnxruntime,tensorrt")
     _failed_cleanly(result, "unknown backend 'tensorrt'")
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_predict_on_spark_equals_a_single_process(
+    artifact: Path, mnist: DatasetSplits, tmp_path: Path
+) -> None:
+    pytest.importorskip("pyspark")
+    import shutil
+
+    if shutil.which("java") is None:
+        pytest.skip("Spark needs Java (a JRE); none is installed here")
+    np.save(tmp_path / "x.npy", mnist.test.images[:300].numpy())
+    here, there = tmp_path / "here.npy", tmp_path / "there.npy"
+    assert jiasu("predict", str(artifact), "--input", str(tmp_path / "x.npy"),
+                 "--output", str(here)).returncode == 0  # fmt: skip
+    result = jiasu(
+        "predict", str(artifact), "--input", str(tmp_path / "x.npy"), "--output", str(there),
+        "--engine", "spark", "--workers", "2", "--batch-size", "64",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    np.testing.assert_array_equal(np.load(here), np.load(there))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 import numpy as np
@@ -61,6 +62,14 @@ def write_output(path: Path, array: np.ndarray) -> None:
 )
 @click.option("--classes", is_flag=True, help="Write predicted classes (int64) instead of logits.")
 @click.option(
+    "--engine",
+    type=click.Choice(["ray", "spark"]),
+    default=None,
+    help="Spread the batches over workers: Ray Data map_batches or Spark predict_batch_udf.",
+)
+@click.option("--workers", type=click.IntRange(min=1), default=2, show_default=True)
+@click.option("--address", default=None, help="Cluster to join for --engine (default: local).")
+@click.option(
     "--batch-size",
     type=click.IntRange(min=1),
     default=1024,
@@ -68,16 +77,47 @@ def write_output(path: Path, array: np.ndarray) -> None:
     help="Inputs per call of the runtime.",
 )
 def predict(
-    artifact: Path, input_path: Path, output: Path | None, classes: bool, batch_size: int
+    artifact: Path,
+    input_path: Path,
+    output: Path | None,
+    classes: bool,
+    engine: str | None,
+    workers: int,
+    address: str | None,
+    batch_size: int,
 ) -> None:
-    """Run the inference ARTIFACT (from `jiasu optimize --out`) on a file of inputs."""
+    """Run the inference ARTIFACT (from `jiasu optimize --out`) on a file of inputs.
+
+    With --engine the batches are spread over workers of Ray or Spark; the predictions
+    are identical to a single process.
+    """
     from jiasu.infer import load
 
     if output is not None and output.suffix != ".npy":
         raise ConfigError(f"--output {output} must end in .npy; predictions are saved with numpy")
     predictor = load(artifact)
     inputs = predictor.prepare(read_inputs(input_path))  # a wrong shape fails before any work
-    logits = (
+    if engine is not None:
+        from jiasu.engines import predict_distributed
+        from jiasu.infer.artifact import PredictorFactory
+
+        logits = predict_distributed(
+            PredictorFactory(artifact), inputs, engine=engine, workers=workers,
+            address=address, batch_size=batch_size,
+        )  # fmt: skip
+    else:
+        logits = _predict_here(predictor, inputs, batch_size)
+    predicted = logits.argmax(axis=1).astype(np.int64)
+    if output is None:
+        sys.stdout.write("".join(f"{c}\n" for c in predicted))
+        return
+    write_output(output, predicted if classes else logits)
+    what = "classes" if classes else "logits"
+    click.echo(f"wrote {what} for {len(predicted)} inputs to {output} ({predictor.name})", err=True)
+
+
+def _predict_here(predictor: Any, inputs: np.ndarray, batch_size: int) -> np.ndarray:
+    return (
         np.concatenate(
             [
                 predictor.predict_numpy(inputs[i : i + batch_size])
@@ -87,10 +127,3 @@ def predict(
         if len(inputs)
         else np.zeros((0, predictor.num_classes), dtype=np.float32)
     )
-    predicted = logits.argmax(axis=1).astype(np.int64)
-    if output is None:
-        sys.stdout.write("".join(f"{c}\n" for c in predicted))
-        return
-    write_output(output, predicted if classes else logits)
-    what = "classes" if classes else "logits"
-    click.echo(f"wrote {what} for {len(predicted)} inputs to {output} ({predictor.name})", err=True)

@@ -187,3 +187,16 @@ def load(directory: str | os.PathLike[str]) -> Predictor:
             f"the {backend.name} model in {path} cannot be loaded ({exc}); run optimize again"
         ) from None
     return Predictor(path, runner, meta)
+
+
+class PredictorFactory:
+    """A picklable ``() -> predict_numpy`` for distributed inference (Ray, Spark workers).
+
+    Only the artifact's path travels; each worker loads the artifact itself once.
+    """
+
+    def __init__(self, directory: str | os.PathLike[str]) -> None:
+        self.directory = str(Path(directory).resolve())
+
+    def __call__(self) -> Callable[[np.ndarray], np.ndarray]:
+        return load(self.directory).predict_numpy
