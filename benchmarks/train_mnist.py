@@ -64,8 +64,7 @@ def spread(values: list[float]) -> str:
 
 
 def find_recipe(spec: ModelSpec, splits: DatasetSplits, epochs: int) -> tuple[Recipe, Any]:
-    n_train = len(splits.train) - int(len(splits.train) * 0.2)
-    train = as_arrays(splits.train.take(n_train), "train")
+    train = as_arrays(splits.train, "train")
     result = auto_recipe(spec, train, epochs=epochs, device=resolve_device(DEVICE)[0])
     return result.recipe, result
 

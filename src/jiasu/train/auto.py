@@ -44,6 +44,7 @@ from jiasu.train.techniques import (
     DeviceData,
     DevicePlacement,
     FusedOptimizer,
+    LabelSmoothing,
     LargeBatch,
     MixedPrecision,
     OneCycle,
@@ -78,14 +79,25 @@ class ScheduleRule:
     batch_size: int
     lr_scaling: str
     one_cycle_factor: float | None
+    label_smoothing: float | None
     why: str
 
 
 # Found by benchmarks/train_mnist.py on the 2-core CPU (see benchmarks/RESULTS.md).
 SCHEDULES: dict[str, ScheduleRule] = {
-    "conv": ScheduleRule(256, "sqrt", 4.0, "batch 256 + one-cycle reached 99% MNIST fastest"),
+    "conv": ScheduleRule(
+        batch_size=256,
+        lr_scaling="sqrt",
+        one_cycle_factor=8.0,
+        label_smoothing=0.1,
+        why="batch 256, one-cycle to 8× lr and label smoothing 0.1 reached 99% MNIST in one epoch",
+    ),
     "dense": ScheduleRule(
-        256, "sqrt", 4.0, "batch 256 + one-cycle: most samples/s at equal accuracy"
+        batch_size=256,
+        lr_scaling="sqrt",
+        one_cycle_factor=4.0,
+        label_smoothing=None,
+        why="batch 256 + one-cycle: most samples/s at equal accuracy",
     ),
 }
 
@@ -140,6 +152,8 @@ def schedule_for(model: torch.nn.Module, n_samples: int) -> tuple[list[TrainTech
         techniques.append(LargeBatch(batch_size=batch, lr_scaling=rule.lr_scaling))  # type: ignore[arg-type]
     if rule.one_cycle_factor is not None:
         techniques.append(OneCycle(max_lr_factor=rule.one_cycle_factor))
+    if rule.label_smoothing is not None:
+        techniques.append(LabelSmoothing(epsilon=rule.label_smoothing))
     return techniques, rule.why
 
 

@@ -36,11 +36,18 @@ class TrainSettings:
     batch_size: int = 32
     lr: float = 1e-3
     optimizer: str = "adam"
-    validation_split: float = 0.2
+    # None: the founding document's 20% hold-out, which its ReduceLROnPlateau needs; a
+    # recipe with its own schedule (one_cycle, lr_warmup) trains on all the data instead.
+    validation_split: float | None = None
     seed: int = 0
     device: str = "cpu"
     target_accuracy: float | None = None
     target_checks_per_epoch: int = 4
+
+    def resolved_validation_split(self, recipe_has_schedule: bool) -> float:
+        if self.validation_split is not None:
+            return self.validation_split
+        return 0.0 if recipe_has_schedule else 0.2
 
 
 @dataclasses.dataclass(frozen=True)
@@ -105,11 +112,9 @@ def resolve_session_recipe(
         return resolve_recipe(recipe_spec), None
     if log:
         log("probing techniques on this machine (a few training steps each)...")
-    train_arrays = as_arrays(splits.train, "training data")
-    n_train = len(train_arrays) - int(len(train_arrays) * settings.validation_split)
     auto = auto_recipe(
         spec,
-        as_arrays(splits.train.take(n_train), "training data"),
+        as_arrays(splits.train, "training data"),  # auto brings a schedule: no hold-out
         epochs=settings.epochs,
         batch_size=settings.batch_size,
         lr=settings.lr,
@@ -133,8 +138,10 @@ def train_session(
 ) -> TrainResult:
     """Resolve the recipe (probing for ``auto``), train, test, and optionally save the model."""
     recipe, auto = resolve_session_recipe(spec, splits, recipe_spec, settings, quiet=quiet, log=log)
+    own_schedule = bool(SCHEDULE_TECHNIQUES & set(recipe.names()))
+    validation_split = settings.resolved_validation_split(own_schedule)
     callbacks: list[Callback] = []
-    if settings.validation_split > 0 and not SCHEDULE_TECHNIQUES & set(recipe.names()):
+    if validation_split > 0 and not own_schedule:
         # the founding document's schedule, unless the recipe brings its own
         callbacks.append(ReduceLROnPlateau("val_loss", factor=0.1, patience=3))
     torch.manual_seed(settings.seed)
@@ -146,7 +153,7 @@ def train_session(
         batch_size=settings.batch_size,
         optimizer=settings.optimizer,
         lr=settings.lr,
-        validation_split=settings.validation_split,
+        validation_split=validation_split,
         callbacks=callbacks,
         recipe=recipe,
         seed=settings.seed,
