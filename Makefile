@@ -18,12 +18,12 @@ test: $(VENV)/.setup-dev
 check: lint typecheck
 
 lint: $(VENV)/.setup-dev
-	$(BIN)/ruff check src tests benchmarks
-	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/ruff check src tests benchmarks examples
+	$(BIN)/ruff format --check src tests benchmarks examples
 
 format: $(VENV)/.setup-dev
-	$(BIN)/ruff format src tests benchmarks
-	$(BIN)/ruff check --fix src tests benchmarks
+	$(BIN)/ruff format src tests benchmarks examples
+	$(BIN)/ruff check --fix src tests benchmarks examples
 
 typecheck: $(VENV)/.setup-dev
 	$(BIN)/mypy
@@ -43,7 +43,7 @@ $(VENV)/.setup: pyproject.toml | $(BIN)/python
 	touch $@
 
 $(VENV)/.setup-dev: pyproject.toml $(VENV)/.setup
-	$(PIP) install -e '.[dev,digits,onnx,openvino,ray,spark]'
+	$(PIP) install -e '.[dev,digits,onnx,openvino,ray,spark,keras]'
 	touch $@
 
 # Debian's Chromium for the HTML report's browser test (tests/report/test_browser.py);
