@@ -180,3 +180,22 @@ def test_onnx_from_tensorflow_via_tf2onnx(mnist: DatasetSplits, tmp_path: Path) 
     config = OptimizeConfig("throughput", backends=("onnxruntime",), measure_s=0.3, warmup=1)
     result = optimize(source, images, test.labels.numpy(), images[:100], config)
     assert result.get("onnxruntime").verdict == "accepted"  # fp32: within tolerance
+
+
+def test_jiasu_train_accepts_a_keras_file_and_saves_one(tmp_path: Path, mnist_dir: Path) -> None:
+    source = tmp_path / "founding.keras"
+    founding_model().save(source)  # type: ignore[attr-defined]
+    out, saved = tmp_path / "train.json", tmp_path / "trained"
+    result = subprocess.run(
+        [sys.executable, "-m", "jiasu.cli.main", "train", "--model", str(source),
+         "--recipe", "fast", "--epochs", "1", "--train-samples", "3000",
+         "--data-dir", str(mnist_dir), "--save", str(saved), "--json", str(out), "--quiet"],
+        capture_output=True, text=True, timeout=600,
+        env={**os.environ, "KERAS_BACKEND": "torch", "OMP_NUM_THREADS": "1"},
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert (saved / "model.keras").is_file()
+    trained = keras.saving.load_model(saved / "model.keras", compile=False)
+    images = np.zeros((2, 28, 28), dtype=np.float32)
+    assert np.asarray(trained.predict(images, verbose=0)).shape == (2, 10)
+    assert '"external": true' in out.read_text()

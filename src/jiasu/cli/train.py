@@ -18,7 +18,7 @@ from jiasu.cli.options import data_dir_option, json_option, quiet_option
     "model_name",
     default="cnn",
     show_default=True,
-    help="Registered model: mlp, cnn, resnet, vgg.",
+    help="Registry model (mlp, cnn, resnet, vgg), a Keras .keras file, or package.module:factory.",
 )
 @click.option(
     "--recipe",
@@ -121,10 +121,10 @@ def train(
 
     from jiasu.core.atomic import atomic_write_text
     from jiasu.data import load_mnist
-    from jiasu.models import ModelSpec, create_model
+    from jiasu.train.model_arg import model_argument
     from jiasu.train.session import TrainSettings, train_session
 
-    create_model(model_name)  # unknown name → clear error before loading any data
+    spec = model_argument(model_name)  # a bad name or path fails before loading any data
     err = Console(stderr=True)
     splits = load_mnist(data_dir)
     if train_samples is not None:
@@ -135,13 +135,11 @@ def train(
                              seed=seed, device=device, target_accuracy=target_accuracy)  # fmt: skip
     log = None if quiet else err.print
     if engine is None:
-        result = train_session(
-            ModelSpec(model_name), splits, recipe_spec, settings, quiet=quiet, save=save, log=log
-        )
+        result = train_session(spec, splits, recipe_spec, settings, quiet=quiet, save=save, log=log)
     else:
         from jiasu.train.distributed_session import distributed_session
 
-        result = distributed_session(ModelSpec(model_name), splits, recipe_spec, settings,
+        result = distributed_session(spec, splits, recipe_spec, settings,
                                      engine=engine, workers=workers, address=address,
                                      data_dir=data_dir, train_samples=train_samples,
                                      quiet=quiet, save=save, log=log)  # fmt: skip
@@ -153,7 +151,7 @@ def train(
     if html_path is not None:
         from jiasu.report import flops_per_sample, from_train, write_html
 
-        flops = flops_per_sample(ModelSpec(model_name).build(), (1, 28, 28), training=True)
+        flops = flops_per_sample(spec.build(), (1, 28, 28), training=True)
         write_html(from_train(result.to_dict(), flops_per_sample=flops), html_path)
         if not quiet:
             err.print(f"wrote {html_path}")

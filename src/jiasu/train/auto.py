@@ -30,11 +30,11 @@ import torch
 from jiasu.core.recipe import Recipe
 from jiasu.core.technique import Exactness
 from jiasu.measure import compare
-from jiasu.models import ModelSpec
 from jiasu.train.data import Arrays
 from jiasu.train.fit import apply_techniques, build_live_run, process_settings
 from jiasu.train.history import History
 from jiasu.train.loop import compile_warmup, train_steps
+from jiasu.train.model_arg import ExternalModel, ModelSpec
 from jiasu.train.setup import TrainSetup, TrainTechnique
 from jiasu.train.techniques import (
     ChannelsLast,
@@ -158,7 +158,7 @@ def schedule_for(model: torch.nn.Module, n_samples: int) -> tuple[list[TrainTech
 
 
 def auto_recipe(
-    spec: ModelSpec,
+    spec: ModelSpec | ExternalModel,
     train: Arrays,
     *,
     epochs: int,
@@ -198,7 +198,7 @@ def auto_recipe(
 
 
 def _probe(
-    spec: ModelSpec,
+    spec: ModelSpec | ExternalModel,
     train: Arrays,
     kept: Sequence[TrainTechnique],
     candidate: TrainTechnique,
@@ -265,7 +265,7 @@ class _Runner:
 
     def __init__(
         self,
-        spec: ModelSpec,
+        spec: ModelSpec | ExternalModel,
         train: Arrays,
         techniques: Sequence[TrainTechnique],
         epochs: int,

@@ -10,13 +10,13 @@ import torch
 from jiasu.core.errors import ConfigError
 from jiasu.core.recipe import Recipe
 from jiasu.data import DatasetSplits
-from jiasu.models import ModelSpec
 from jiasu.train.evaluate import evaluate
+from jiasu.train.model_arg import ExternalModel, ModelSpec
 from jiasu.train.session import TrainResult, TrainSettings, resolve_session_recipe
 
 
 def distributed_session(
-    spec: ModelSpec,
+    spec: ModelSpec | ExternalModel,
     splits: DatasetSplits,
     recipe_spec: str | Recipe,
     settings: TrainSettings,
@@ -39,6 +39,10 @@ def distributed_session(
 
     if settings.target_accuracy is not None:
         raise ConfigError("--target-accuracy is not supported with --engine yet; drop one of them")
+    if not isinstance(spec, ModelSpec):
+        raise ConfigError(
+            f"--engine trains registry models (mlp, cnn, resnet, vgg); {spec.name!r} is not one"
+        )
     recipe, auto = resolve_session_recipe(spec, splits, recipe_spec, settings, quiet=quiet, log=log)
     job = TrainJob(
         model=spec,

@@ -14,13 +14,13 @@ from jiasu.core.errors import ConfigError
 from jiasu.core.recipe import Recipe
 from jiasu.hardware.device import resolve_device
 from jiasu.hardware.threads import set_threads
-from jiasu.models import ModelSpec
 from jiasu.train import resume
 from jiasu.train.callbacks import Callback, RunState
 from jiasu.train.data import Arrays, Data, as_arrays, split_validation
 from jiasu.train.history import EpochRecord, History
 from jiasu.train.loaders import Batch, DeviceBatches, dataloader_batches
 from jiasu.train.loop import LiveRun, TargetCheck, compile_warmup, finish, run_epoch
+from jiasu.train.model_arg import ExternalModel, ModelSpec
 from jiasu.train.optimizers import create_optimizer
 from jiasu.train.setup import BoundRun, TrainSetup, TrainTechnique
 from jiasu.ui.progress import TaskProgress, progress_enabled
@@ -42,7 +42,7 @@ def fit(
     device: str = "cpu",
     quiet: bool = False,
     resume_from: str | Path | None = None,
-    model_spec: ModelSpec | None = None,
+    model_spec: ModelSpec | ExternalModel | None = None,
     target_accuracy: float | None = None,
     target_data: Data | None = None,
     target_checks_per_epoch: int = 1,
@@ -122,7 +122,7 @@ def _loop(
     shuffle_generator: torch.Generator,
     resume_from: str | Path | None,
     recipe: Recipe | None,
-    model_spec: ModelSpec | None,
+    model_spec: ModelSpec | ExternalModel | None,
 ) -> None:
     def save(directory: Path, keep: int) -> None:
         resume.save(directory, keep, run, live, callbacks, shuffle_generator, recipe, model_spec)

@@ -9,11 +9,11 @@ import torch
 
 from jiasu.core.errors import CheckpointError
 from jiasu.core.recipe import Recipe
-from jiasu.models import ModelSpec
 from jiasu.train import checkpoint as ckpt
 from jiasu.train.callbacks import Callback, RunState
 from jiasu.train.history import History
 from jiasu.train.loop import LiveRun
+from jiasu.train.model_arg import ExternalModel, ModelSpec
 
 
 def save(
@@ -24,7 +24,7 @@ def save(
     callbacks: Sequence[Callback],
     shuffle_generator: torch.Generator,
     recipe: Recipe | None,
-    model_spec: ModelSpec | None,
+    model_spec: ModelSpec | ExternalModel | None,
 ) -> None:
     optimizer_meta, training_state = ckpt.flatten_optimizer_state(run.optimizer.state_dict())
     training_state["rng.torch"] = torch.get_rng_state()

@@ -15,13 +15,13 @@ import torch
 from jiasu.core.recipe import Recipe
 from jiasu.data import DatasetSplits
 from jiasu.hardware.device import resolve_device
-from jiasu.models import ModelSpec, save_model_dir
 from jiasu.train.auto import AutoRecipe, auto_recipe
 from jiasu.train.callbacks import Callback, ReduceLROnPlateau
 from jiasu.train.data import as_arrays
 from jiasu.train.evaluate import evaluate
 from jiasu.train.fit import fit
 from jiasu.train.history import History
+from jiasu.train.model_arg import ExternalModel, ModelSpec, save_trained
 from jiasu.train.recipes import resolve_recipe
 
 SCHEMA_VERSION = 1
@@ -52,7 +52,7 @@ class TrainSettings:
 
 @dataclasses.dataclass(frozen=True)
 class TrainResult:
-    spec: ModelSpec
+    spec: ModelSpec | ExternalModel
     recipe: Recipe
     history: History
     test_accuracy: float
@@ -97,7 +97,7 @@ class TrainResult:
 
 
 def resolve_session_recipe(
-    spec: ModelSpec,
+    spec: ModelSpec | ExternalModel,
     splits: DatasetSplits,
     recipe_spec: str | Recipe,
     settings: TrainSettings,
@@ -127,7 +127,7 @@ def resolve_session_recipe(
 
 
 def train_session(
-    spec: ModelSpec,
+    spec: ModelSpec | ExternalModel,
     splits: DatasetSplits,
     recipe_spec: str | Recipe,
     settings: TrainSettings,
@@ -167,9 +167,10 @@ def train_session(
     _, test_accuracy = evaluate(model, splits.test.images, splits.test.labels)
     result = TrainResult(spec, recipe, history, test_accuracy, auto, splits.source, settings)
     if save is not None:
-        save_model_dir(save, model.cpu(), spec, recipe=recipe.to_dict(), metrics={
+        metrics = {
             "test_accuracy": test_accuracy,
             "train_seconds": history.train_seconds,
             "time_to_target_s": history.time_to_target_s,
-        })  # fmt: skip
+        }
+        save_trained(spec, model, save, recipe=recipe.to_dict(), metrics=metrics)
     return result
