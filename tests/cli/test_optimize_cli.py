@@ -135,3 +135,17 @@ def test_predict_on_spark_equals_a_single_process(
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     np.testing.assert_array_equal(np.load(here), np.load(there))
+
+
+def test_optimize_writes_an_html_report(model_dir: Path, mnist_dir: Path, tmp_path: Path) -> None:
+    pytest.importorskip("matplotlib")
+    html = tmp_path / "optimize.html"
+    result = jiasu(
+        "optimize", str(model_dir), "--data-dir", str(mnist_dir), "--backends", "torch,onnxruntime",
+        "--eval-samples", "200", "--calibration-samples", "32", "--measure-s", "0.2",
+        "--html", str(html), "--quiet",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    page = html.read_text()
+    assert page.startswith("<!DOCTYPE html>") or "<html" in page[:200]
+    assert "<svg" in page and "onnxruntime" in page

@@ -101,6 +101,13 @@ def _names(text: str | None) -> tuple[str, ...] | None:
 )
 @click.option("--out", type=click.Path(path_type=Path), default=None, help="Artifact folder.")
 @json_option
+@click.option(
+    "--html",
+    "html_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Also write a self-contained HTML report with plots (needs jiasu[report]).",
+)
 @quiet_option
 def optimize(
     model: str,
@@ -118,6 +125,7 @@ def optimize(
     measure_s: float,
     out: Path | None,
     json_path: Path | None,
+    html_path: Path | None,
     quiet: bool,
 ) -> None:
     """Find the fastest inference backend for MODEL that stays within an accuracy budget.
@@ -181,5 +189,10 @@ def optimize(
     if json_path is not None:
         result.write_json(json_path)
         err.print(f"wrote {json_path}")
+    if html_path is not None:
+        from jiasu.report import from_optimize, write_html
+
+        write_html(from_optimize(result.to_dict()), html_path)
+        err.print(f"wrote {html_path}")
     if out is not None:
         err.print(f"wrote {out} (load it with jiasu.load or `jiasu predict {out}`)")
