@@ -85,13 +85,15 @@ def demo(
         speed = result.baseline.train_seconds / side.train_seconds
         table.add_row(
             side.name,
-            ", ".join(side.recipe.names()) or "(plain PyTorch)",
+            side.recipe.name if side.recipe.techniques else "plain PyTorch",
             f"{side.train_seconds:.1f}",
             f"{side.samples_per_s:,.0f}",
             f"{side.test_accuracy:.2%}",
             f"[{'green' if speed >= 1 else 'red'}]{speed:.2f}×[/]",
         )
     console.print(table)
+    kept = ", ".join(t.describe() for t in result.accelerated.recipe.techniques)
+    console.print(f"jiasu's recipe ({result.accelerated.recipe.name}): {kept}", highlight=False)
     delta = (result.accelerated.test_accuracy - result.baseline.test_accuracy) * 100
     console.print(
         f"jiasu's way trained {result.speedup:.2f}× faster "
