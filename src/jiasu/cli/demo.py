@@ -8,7 +8,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from jiasu.cli.options import data_dir_option, json_option, quiet_option
+from jiasu.cli.options import data_dir_option, html_option, json_option, quiet_option
 
 
 @click.command()
@@ -29,13 +29,7 @@ from jiasu.cli.options import data_dir_option, json_option, quiet_option
 @click.option("--seed", type=int, default=0, show_default=True, help="Random seed for both sides.")
 @data_dir_option
 @json_option
-@click.option(
-    "--html",
-    "html_path",
-    type=click.Path(dir_okay=False, writable=True, path_type=Path),
-    default=None,
-    help="Also write a self-contained HTML report with plots (needs jiasu[report]).",
-)
+@html_option
 @quiet_option
 def demo(
     quick: bool,

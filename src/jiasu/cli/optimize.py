@@ -8,7 +8,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from jiasu.cli.options import data_dir_option, json_option, quiet_option
+from jiasu.cli.options import data_dir_option, html_option, json_option, quiet_option
 from jiasu.core.errors import ConfigError
 from jiasu.infer.backends import BACKENDS
 
@@ -101,13 +101,7 @@ def _names(text: str | None) -> tuple[str, ...] | None:
 )
 @click.option("--out", type=click.Path(path_type=Path), default=None, help="Artifact folder.")
 @json_option
-@click.option(
-    "--html",
-    "html_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="Also write a self-contained HTML report with plots (needs jiasu[report]).",
-)
+@html_option
 @quiet_option
 def optimize(
     model: str,

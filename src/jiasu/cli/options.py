@@ -19,6 +19,13 @@ json_option = click.option(
     default=None,
     help="Also write the results as JSON to this file.",
 )
+html_option = click.option(
+    "--html",
+    "html_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Also write a self-contained HTML report with plots (needs jiasu[report]).",
+)
 quiet_option = click.option(
     "--quiet", "-q", is_flag=True, help="No progress bars or progress messages."
 )

@@ -9,7 +9,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from jiasu.cli.options import data_dir_option, json_option, quiet_option
+from jiasu.cli.options import data_dir_option, html_option, json_option, quiet_option
 
 
 @click.command()
@@ -81,13 +81,7 @@ from jiasu.cli.options import data_dir_option, json_option, quiet_option
 )
 @data_dir_option
 @json_option
-@click.option(
-    "--html",
-    "html_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="Also write a self-contained HTML report with plots (needs jiasu[report]).",
-)
+@html_option
 @quiet_option
 def train(
     model_name: str,

@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar, overload
@@ -25,6 +23,7 @@ from typing import Any, TypeVar, overload
 import numpy as np
 import torch
 
+from jiasu.core.atomic import atomic_directory
 from jiasu.core.errors import CheckpointError, ConfigError
 from jiasu.infer.backends import BACKENDS, Candidate, Runner
 
@@ -55,9 +54,7 @@ def save_artifact(
                 f"--out {directory} is a non-empty folder that is not a jiasu artifact; "
                 "choose a new or empty folder"
             )
-    directory.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
-    try:
+    with atomic_directory(directory) as staging:
         files = save_files(staging)
         meta = {
             "format": FORMAT,
@@ -70,16 +67,6 @@ def save_artifact(
         }
         (staging / META).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
         (staging / REPORT).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-        if directory.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{directory.name}.old.", dir=directory.parent))
-            os.replace(directory, old / directory.name)
-            os.replace(staging, directory)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(staging, directory)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     return directory
 
 

@@ -13,9 +13,7 @@ Nothing here unpickles: safetensors holds only tensors, JSON only plain values.
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +23,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from jiasu.core.atomic import atomic_write_text
+from jiasu.core.atomic import atomic_directory, atomic_write_text
 from jiasu.core.errors import CheckpointError
 
 FORMAT_VERSION = 1
@@ -95,26 +93,14 @@ def write_checkpoint(
     """Write ``directory/epoch-NNNN`` atomically, point ``latest.json`` at it, prune old ones."""
     directory.mkdir(parents=True, exist_ok=True)
     name = f"epoch-{epoch:04d}"
-    staging = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=directory))
-    try:
+    with atomic_directory(directory / name) as staging:
         save_file(_contiguous_cpu(model_state), str(staging / MODEL_FILE))
         save_file(_contiguous_cpu(training_state), str(staging / TRAINING_FILE))
         full_meta = {"format_version": FORMAT_VERSION, "epoch": epoch, **meta}
         (staging / META_FILE).write_text(json.dumps(full_meta, indent=2), encoding="utf-8")
-        final = directory / name
-        if final.exists():  # re-saving the same epoch: move the old one aside first
-            old = Path(tempfile.mkdtemp(prefix=f".{name}.old.", dir=directory))
-            os.replace(final, old / name)
-            os.replace(staging, final)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(staging, final)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     atomic_write_text(directory / LATEST, json.dumps({"checkpoint": name, "epoch": epoch}) + "\n")
     _prune(directory, keep=keep, current=name)
-    return final
+    return directory / name
 
 
 def _contiguous_cpu(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
