@@ -9,8 +9,11 @@ PIP := $(BIN)/python -m pip --disable-pip-version-check -q
 
 .PHONY: demo test check lint format typecheck bench clean setup setup-dev browser
 
+# The project's checkout sits beside shared/data/mnist; elsewhere jiasu finds or downloads MNIST.
+DEMO_DATA ?= $(wildcard ../shared/data/mnist)
+
 demo: $(VENV)/.setup
-	$(BIN)/jiasu demo
+	$(BIN)/jiasu demo $(if $(DEMO_DATA),--data-dir $(DEMO_DATA))
 
 test: $(VENV)/.setup-dev
 	$(BIN)/python -m pytest
