@@ -246,7 +246,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--target", type=float, default=0.99)
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--baseline-epochs", type=int, default=6)
-    parser.add_argument("--fast-epochs", type=int, default=2)
+    parser.add_argument("--fast-epochs", type=int, default=1)
     parser.add_argument("--samples", type=int, default=4096, help="samples per timed call")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--device", default="cpu", help="cpu, cuda, mps or auto")

@@ -17,13 +17,13 @@ from jiasu.train.techniques import (
 
 
 def test_schedule_scales_the_batch_to_the_dataset() -> None:
-    techniques, why = schedule_for(create_model("cnn"), 48_000)
-    assert techniques[0].describe() == "large_batch(batch_size=256, lr_scaling='sqrt')"
-    assert "one_cycle" in [t.name for t in techniques] and why
-    small, _ = schedule_for(create_model("cnn"), 6_000)
-    assert (
-        small[0].describe().startswith("large_batch(batch_size=32") or small[0].name == "one_cycle"
-    )
+    techniques, why = schedule_for(create_model("cnn"), 60_000)
+    assert techniques[0].describe() == "large_batch(batch_size=128, lr_scaling='sqrt')"
+    assert [t.name for t in techniques] == ["large_batch", "one_cycle", "label_smoothing"] and why
+    dense, _ = schedule_for(create_model("mlp"), 60_000)
+    assert dense[0].describe() == "large_batch(batch_size=256, lr_scaling='sqrt')"
+    small, _ = schedule_for(create_model("mlp"), 12_800)  # keeps ~100 steps per epoch
+    assert small[0].describe() == "large_batch(batch_size=128, lr_scaling='sqrt')"
     tiny, _ = schedule_for(create_model("mlp"), 500)
     assert [t.name for t in tiny] == ["one_cycle"]  # too little data for a larger batch
 

@@ -86,11 +86,11 @@ class ScheduleRule:
 # Found by benchmarks/train_mnist.py on the 2-core CPU (see benchmarks/RESULTS.md).
 SCHEDULES: dict[str, ScheduleRule] = {
     "conv": ScheduleRule(
-        batch_size=256,
+        batch_size=128,
         lr_scaling="sqrt",
         one_cycle_factor=8.0,
         label_smoothing=0.1,
-        why="batch 256, one-cycle to 8× lr and label smoothing 0.1 reached 99% MNIST in one epoch",
+        why="batch 128, one-cycle to 8× lr and label smoothing 0.1: 99% MNIST in one epoch",
     ),
     "dense": ScheduleRule(
         batch_size=256,
