@@ -19,20 +19,14 @@ from jiasu.core.technique import Exactness
 from jiasu.infer.backends.base import Backend, BuildContext, Built, Candidate, Runner, setting
 from jiasu.infer.backends.base import timed as timed_call
 from jiasu.infer.backends.registry import BACKENDS
-from jiasu.infer.backends.torch_eager import load_torch, save_torch, source_module
+from jiasu.infer.backends.torch_eager import eager_runner, load_torch, save_torch, source_module
 
 MODES = ("default", "max-autotune-no-cudagraphs")
 
 
 def compiled_runner(module: nn.Module, settings: Mapping[str, Any]) -> Runner:
     mode = setting(settings, "mode", MODES)
-    compiled = torch.compile(module.eval(), mode=mode)
-
-    def run(batch: np.ndarray) -> np.ndarray:
-        with torch.no_grad():
-            return compiled(torch.from_numpy(batch)).float().numpy()
-
-    return run
+    return eager_runner(torch.compile(module.eval(), mode=mode))  # type: ignore[arg-type]
 
 
 @BACKENDS.register("compile")
