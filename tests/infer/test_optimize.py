@@ -45,6 +45,12 @@ def test_optimize_saves_a_verified_artifact_that_loads_and_predicts_the_same(
         assert record["verdict"] in ("accepted", "rejected", "failed", "skipped")
     accepted = [r for r in report["candidates"] if r["verdict"] == "accepted"]
     assert all(-r["accuracy_delta"] <= 0.005 + 1e-12 for r in accepted)
+    # The choice rests on figures taken the way it is deployed: its artifact loaded alone in
+    # a process of its own, like the baseline's; the other candidates were only screened.
+    timing = {r["name"]: r["timing"] for r in report["candidates"]}
+    assert timing["torch-eager"] == timing[result.chosen_name] == "isolated"
+    assert set(timing.values()) == {"isolated", "screening"}
+    assert 2 <= list(timing.values()).count("isolated") <= 1 + OptimizeConfig().finalists
 
     predictor = jiasu.load(out)
     logits = predictor(images)
@@ -73,6 +79,10 @@ def test_relative_budget_zero_never_accepts_an_accuracy_loss(
         if c.verdict == "accepted":
             assert c.verification is not None and c.verification.accuracy_delta >= 0
     assert result.batch_size == 64
+    # A module passed as a Python object cannot be rebuilt in another process, so the
+    # baseline is timed here, in blocks; the ONNX finalists still run alone.
+    assert result.baseline.timing == "blocks"
+    assert result.chosen.timing in ("blocks", "isolated")
 
 
 class _Cumulative(nn.Module):

@@ -77,3 +77,21 @@ def test_pareto_front_drops_dominated_trials() -> None:
         t("bad", "rejected", ms=0.1, acc=0.5),  # not accepted: never on the front
     ]
     assert pareto_front(trials, "latency") == ["ort", "int8"]
+
+
+def test_a_difference_within_the_measured_noise_goes_to_the_more_exact() -> None:
+    def trial(name: str, exact: str, ms: float, noise: float) -> Trial:
+        return Trial(name, "accepted", exact, ms, 1e3 / ms, 0.9, noise)  # type: ignore[arg-type]
+
+    # int8 measures 8 % faster, but fp32's own figures vary by ±10 %: not resolved, a tie.
+    noisy = [trial("fp32", "numeric", 1.0, 0.10), trial("int8", "approximate", 0.92, 0.02)]
+    assert select(noisy, "latency") == "fp32"
+    # Measured quietly, the same 8 % is real, and the faster wins.
+    quiet = [trial("fp32", "numeric", 1.0, 0.02), trial("int8", "approximate", 0.92, 0.02)]
+    assert select(quiet, "latency") == "int8"
+    # Noise widens a tie only up to MAX_NOISE_MARGIN (15 %): a 2× gain is never hidden.
+    wild = [trial("fp32", "numeric", 1.0, 5.0), trial("int8", "approximate", 0.5, 0.02)]
+    assert select(wild, "latency") == "int8"
+    # Between equally exact runtimes, a tie goes to the faster median.
+    same = [trial("ort", "numeric", 1.0, 0.1), trial("ov", "numeric", 0.95, 0.1)]
+    assert select(same, "latency") == "ov"

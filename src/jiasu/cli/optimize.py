@@ -99,6 +99,14 @@ def _names(text: str | None) -> tuple[str, ...] | None:
     show_default=True,
     help="About how long all timed calls take together.",
 )
+@click.option(
+    "--isolate/--no-isolate",
+    default=True,
+    show_default=True,
+    help="Time the fastest few candidates again, each loaded alone in its own process "
+    "(as deployed), and choose on those figures; --no-isolate chooses on the quicker "
+    "screening, where runtimes timed side by side disturb each other.",
+)
 @click.option("--out", type=click.Path(path_type=Path), default=None, help="Artifact folder.")
 @json_option
 @html_option
@@ -117,6 +125,7 @@ def optimize(
     calibration_samples: int,
     threads: int | None,
     measure_s: float,
+    isolate: bool,
     out: Path | None,
     json_path: Path | None,
     html_path: Path | None,
@@ -142,6 +151,7 @@ def optimize(
         backends=_names(backends),
         threads=threads,
         measure_s=measure_s,
+        isolate=isolate,
     )
     err = Console(stderr=True)
     source = resolve_model(model, weights=weights, input_shape=_shape(input_shape))
@@ -179,6 +189,12 @@ def optimize(
     console.print(table)
     for line in reason_lines(result):
         console.print(f"  {line}", highlight=False)
+    if isolate:
+        console.print(
+            "  timed: alone = loaded in its own process, as deployed (the choice is made "
+            "among these); screened = timed side by side with every candidate",
+            highlight=False,
+        )
     console.print(summary_line(result), highlight=False)
     if json_path is not None:
         result.write_json(json_path)

@@ -8,9 +8,14 @@
    validation set and judged: exact/numeric ones against their tolerance, approximate
    ones against the accuracy budget. A build or run that raises is *failed*, and the run
    goes on.
-4. Every built candidate, rejected ones included, is timed with the measurement harness
+4. Every built candidate, rejected ones included, is screened with the measurement harness
    (`jiasu.measure.compare`: warm-up, interleaved repeats, medians) at the run's batch size.
-5. `select` picks the fastest accepted one; `--out` gets its artifact and the report.
+5. The baseline and the accepted candidates near the top of the screening are written out
+   as artifacts and timed again, each loaded by `jiasu.load` alone in its own process
+   (`jiasu.infer.isolation`): runtimes timed side by side in one process disturb each
+   other's thread pools, and a deployed model runs alone.
+6. `select` picks the fastest of those finalists, preferring the more exact where the
+   difference is within the measured noise; `--out` gets its artifact and the report.
 """
 
 from __future__ import annotations
@@ -30,11 +35,13 @@ from jiasu.hardware.threads import default_threads, threads
 from jiasu.infer.artifact import save_artifact
 from jiasu.infer.backends import BACKENDS, BuildContext, Built, Candidate, ExportFailed, Runner
 from jiasu.infer.backends.base import ModelSource, one_line
+from jiasu.infer.isolation import finalists, save_batch
 from jiasu.infer.report import CandidateResult, OptimizeResult
 from jiasu.infer.select import TARGETS, Target, select
 from jiasu.infer.verify import AccuracyBudget, judge, verify
 from jiasu.measure.benchmark import compare
 from jiasu.measure.environment import capture_environment
+from jiasu.measure.isolated import Isolated, compare_isolated
 from jiasu.ui.progress import TaskProgress
 
 BACKEND_ORDER = ("torch", "torch_optimized", "compile", "onnxruntime", "openvino")
@@ -51,6 +58,9 @@ class OptimizeConfig:
     backends: tuple[str, ...] | None = None  # None: every registered backend
     threads: int | None = None  # None: every CPU this process may use
     measure_s: float = 6.0  # rough wall time for all timed calls together
+    # Time the finalists alone, each in its own process (False: the screening decides).
+    isolate: bool = True
+    finalists: int = 4  # candidates besides the baseline that get the isolated timing
     warmup: int = 5
     eval_batch_size: int = 256
     # Candidates this close (a fraction) to the fastest are a tie, won by the more exact:
@@ -124,8 +134,15 @@ def optimize(
         base_result = _baseline_result(baseline, base, reference, labels)
         measured = _measure(base_result, base, built, images, batch, config, bar)
         records.update(measured)
+        eligible = set(records)
+        if config.isolate:
+            final = _measure_alone(
+                records, baseline.name, base, built, ctx, images, config, bar, num_classes
+            )
+            records.update(final)
+            eligible = set(final)
         ordered = [records[c.name] for c in [baseline, *others]] + skipped
-        trials = [r.trial() for r in ordered]
+        trials = [r.trial() for r in ordered if r.name in eligible]
         chosen = select(trials, config.target, tie_margin=config.tie_margin) or baseline.name
         result = OptimizeResult(
             model=source.description,
@@ -295,12 +312,12 @@ def _measure(
     bar: TaskProgress,
 ) -> dict[str, CandidateResult]:
     """Time every built candidate against the baseline, interleaved, at batch size `batch`."""
-    reps = -(-batch // images.shape[0])  # tile the validation images up to one batch
-    x = np.ascontiguousarray(np.concatenate([images] * reps)[:batch])
+    x = _timing_batch(images, batch)
     runners = {base_result.name: base.runner, **{b.candidate.name: b.built.runner for b in built}}
     cases = {name: functools.partial(run, x) for name, run in runners.items()}
     bar.start(f"measuring at batch {batch}", total=1)
-    repeats = _repeats(cases, config)
+    share = 0.4 if config.isolate else 1.0  # the isolated timing gets the rest
+    repeats = _repeats(cases, config.measure_s * share)
     comparison = compare(
         cases,
         baseline=base_result.name,
@@ -321,13 +338,97 @@ def _measure(
             )
         else:
             out[name] = dataclasses.replace(
-                previous, measurement=case.measurement, speedup=case.speedup
+                previous,
+                measurement=case.measurement,
+                speedup=case.speedup,
+                speedup_summary=case.speedup_summary,
+                timing="screening" if config.isolate else "interleaved",
             )
     return out
 
 
-def _repeats(cases: Mapping[str, Callable[[], object]], config: OptimizeConfig) -> int:
-    """Repeats so that all timed calls take about `config.measure_s`, within [20, 2000]."""
+def _timing_batch(images: np.ndarray, batch: int) -> np.ndarray:
+    """`batch` images (B, *input_shape): the validation images, tiled if there are fewer."""
+    reps = -(-batch // images.shape[0])
+    return np.ascontiguousarray(np.concatenate([images] * reps)[:batch])
+
+
+def _measure_alone(
+    records: Mapping[str, CandidateResult],
+    baseline: str,
+    base: Built,
+    built: Sequence[_Built],
+    ctx: BuildContext,
+    images: np.ndarray,
+    config: OptimizeConfig,
+    bar: TaskProgress,
+    num_classes: int,
+) -> dict[str, CandidateResult]:
+    """Time the finalists again, each alone in its own process; return their new records.
+
+    A finalist whose artifact cannot be written (a torch model passed as a Python object
+    cannot be rebuilt elsewhere) is timed in this process, in blocks, and says so. One
+    whose artifact fails to load or run alone is *failed*: it would fail for the user too.
+    """
+    batch = ctx.batch_size
+    names = finalists(list(records.values()), baseline, config.target, config.finalists)
+    builds = {baseline: base, **{b.candidate.name: b.built for b in built}}
+    folder = ctx.workdir / "finalists"
+    folder.mkdir()
+    x = _timing_batch(images, batch)
+    inputs = save_batch(x, folder / "inputs.npy")
+    cases: dict[str, Callable[[], object] | Isolated] = {}
+    timing: dict[str, str] = {}
+    for name in names:
+        record = records[name]
+        try:
+            path = save_artifact(
+                folder / name,
+                record.candidate,
+                builds[name].save,
+                input_shape=ctx.source.input_shape,
+                num_classes=num_classes,
+                report={},
+            )
+        except ConfigError:  # cannot be rebuilt in another process: time it here
+            cases[name] = functools.partial(builds[name].runner, x)
+            timing[name] = "blocks"
+            continue
+        factory = "jiasu.infer.isolation:timed_predictor"
+        kwargs = {"directory": str(path), "inputs": inputs}
+        cases[name] = Isolated(factory, kwargs, threads=ctx.threads)
+        timing[name] = "isolated"
+    rounds = 5
+    bar.start("timing the finalists, each alone", total=rounds * len(cases))
+    comparison = compare_isolated(
+        cases,
+        baseline=baseline,
+        seconds=config.measure_s * 0.6,
+        rounds=rounds,
+        warmup=config.warmup,
+        items_per_call=batch,
+        progress=lambda _name: bar.advance(1),
+    )
+    out: dict[str, CandidateResult] = {}
+    for name in names:
+        case, previous = comparison.results[name], records[name]
+        if case.measurement is None:
+            out[name] = dataclasses.replace(
+                previous, verdict="failed", reason=f"timed alone, it failed: {case.error}"
+            )
+            continue
+        out[name] = dataclasses.replace(
+            previous,
+            measurement=case.measurement,
+            speedup=case.speedup,
+            speedup_summary=case.speedup_summary,
+            timing=timing[name],
+        )
+    return out
+
+
+def _repeats(cases: Mapping[str, Callable[[], object]], measure_s: float) -> int:
+    """Repeats so that all timed calls take about `measure_s`, within [20, 2000]."""
     round_s = 0.0
     for fn in cases.values():
         try:
@@ -339,4 +440,4 @@ def _repeats(cases: Mapping[str, Callable[[], object]], config: OptimizeConfig) 
             continue
     if round_s <= 0:
         return 20
-    return int(min(2000, max(20, config.measure_s / round_s)))
+    return int(min(2000, max(20, measure_s / round_s)))

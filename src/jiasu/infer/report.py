@@ -21,7 +21,7 @@ from jiasu.infer.backends.base import Candidate
 from jiasu.infer.select import Trial, Verdict, pareto_front
 from jiasu.infer.verify import CONFIDENCE, TOLERANCES, AccuracyBudget, Verification
 from jiasu.measure.benchmark import Measurement, format_rate, format_seconds
-from jiasu.measure.stats import percentile
+from jiasu.measure.stats import Summary, percentile
 
 SCHEMA_VERSION = 1
 
@@ -37,7 +37,12 @@ class CandidateResult:
     compile_s: float | None = None
     measurement: Measurement | None = None  # seconds per call at the run's batch size
     speedup: float | None = None  # baseline median / this median
+    speedup_summary: Summary | None = None  # paired ratios baseline / this, per round
     verification: Verification | None = None
+    # How the figures were taken: "isolated" (alone in its own process, the artifact as
+    # `jiasu.load` reads it), "blocks" (in this process, in blocks, where no artifact can be
+    # written) or "screening" (interleaved call by call with all candidates; not a finalist).
+    timing: str | None = None
 
     @property
     def name(self) -> str:
@@ -66,7 +71,14 @@ class CandidateResult:
             self.latency_ms_p50,
             self.samples_per_s,
             v.accuracy if v else None,
+            self.noise,
         )
+
+    @property
+    def noise(self) -> float:
+        """Relative run-to-run noise of the speed: half the p10–p90 width of its ratios."""
+        summary = self.speedup_summary
+        return summary.spread / 2 if summary is not None and summary.n > 1 else 0.0
 
     def to_dict(self) -> dict[str, Any]:
         v = self.verification
@@ -77,6 +89,13 @@ class CandidateResult:
             "latency_ms_p99": _num(self.latency_ms_p99),
             "samples_per_s": _num(self.samples_per_s),
             "speedup": _num(self.speedup),
+            # p10–p90 of the per-round paired ratios baseline / this
+            "speedup_interval": (
+                [_num(self.speedup_summary.p10), _num(self.speedup_summary.p90)]
+                if self.speedup_summary
+                else None
+            ),
+            "timing": self.timing,
             "repeats": self.measurement.summary.n if self.measurement else None,
             # every timed call, for distribution plots (milliseconds, 6 significant digits)
             "latency_ms_samples": (
@@ -158,7 +177,10 @@ class OptimizeResult:
         return [_row(c, c.name == self.chosen_name) for c in self.candidates]
 
 
-TABLE_COLUMNS = ("candidate", "p50", "p99", "samples/s", "speedup", "Δ acc [95% CI]", "verdict")
+TABLE_COLUMNS = (
+    "candidate", "p50", "p99", "samples/s", "speedup", "timed", "Δ acc [95% CI]", "verdict",
+)  # fmt: skip
+_TIMED = {"isolated": "alone", "blocks": "blocks", "screening": "screened", "interleaved": "mixed"}
 
 
 def _row(c: CandidateResult, chosen: bool) -> tuple[str, ...]:
@@ -177,6 +199,7 @@ def _row(c: CandidateResult, chosen: bool) -> tuple[str, ...]:
         ms(c.latency_ms_p99),
         format_rate(m.items_per_s) if m else "—",
         f"{c.speedup:.2f}×" if c.speedup is not None else "—",
+        _TIMED.get(c.timing or "", "—"),
         delta,
         c.verdict,
     )

@@ -3,7 +3,10 @@
 The rule: among the *accepted* trials (verified and within the accuracy budget; rejected,
 failed and skipped ones are never eligible), the fastest for the target — lowest median
 latency for ``latency``, highest samples/s for ``throughput``. Ties go to the more exact
-candidate (exact, then numeric, then approximate), then to the earlier one in the table.
+candidate (exact, then numeric, then approximate), then to the faster, then to the earlier
+one in the table. Two trials tie when their speeds differ by less than the tie margin or by
+less than either one's measured run-to-run noise (capped at `MAX_NOISE_MARGIN`): a difference
+the measurement cannot resolve must not buy an int8 model over an exact one.
 No accepted trial with a measurement means no choice: `select` returns None.
 
 >>> trials = [
@@ -27,6 +30,7 @@ Verdict = Literal["accepted", "rejected", "failed", "skipped"]
 TARGETS: tuple[Target, ...] = ("latency", "throughput")
 VERDICTS: tuple[Verdict, ...] = ("accepted", "rejected", "failed", "skipped")
 _EXACTNESS_RANK = {"exact": 0, "numeric": 1, "approximate": 2}
+MAX_NOISE_MARGIN = 0.15  # noisier measurements than this do not widen a tie any further
 
 
 @dataclasses.dataclass(frozen=True)
@@ -39,6 +43,7 @@ class Trial:
     latency_ms_p50: float | None = None
     samples_per_s: float | None = None
     accuracy: float | None = None
+    noise: float = 0.0  # relative run-to-run noise of its speed (half the p10–p90 width)
 
 
 def _speed(trial: Trial, target: Target) -> float | None:
@@ -52,8 +57,9 @@ def _speed(trial: Trial, target: Target) -> float | None:
 def select(trials: Sequence[Trial], target: Target, *, tie_margin: float = 0.0) -> str | None:
     """The name of the fastest accepted trial for `target`, or None if none qualifies.
 
-    Trials within `tie_margin` (a fraction, e.g. 0.03) of the fastest count as tied with
-    it: among them the more exact wins, then the faster, then the earlier in the table.
+    Trials within `tie_margin` (a fraction, e.g. 0.03) of the fastest, or within their own
+    or the fastest's `noise` (at most `MAX_NOISE_MARGIN`), count as tied with it: among
+    them the more exact wins, then the faster, then the earlier in the table.
     """
     if target not in TARGETS:
         raise ValueError(f"target {target!r} is unknown; use latency or throughput")
@@ -66,8 +72,13 @@ def select(trials: Sequence[Trial], target: Target, *, tie_margin: float = 0.0) 
     ]
     if not eligible:
         return None
-    fastest = max(speed for _, _, speed in eligible)
-    tied = [item for item in eligible if item[2] >= fastest * (1 - tie_margin)]
+    _, leader, fastest = max(eligible, key=lambda item: (item[2], -item[0]))
+
+    def margin(trial: Trial) -> float:
+        noise = min(MAX_NOISE_MARGIN, max(trial.noise, leader.noise))
+        return max(tie_margin, noise if math.isfinite(noise) else MAX_NOISE_MARGIN)
+
+    tied = [item for item in eligible if item[2] >= fastest * (1 - margin(item[1]))]
     _, winner, _ = max(
         tied, key=lambda item: (-_EXACTNESS_RANK.get(item[1].exactness, 3), item[2], -item[0])
     )

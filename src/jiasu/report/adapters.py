@@ -299,7 +299,7 @@ def _candidate_entry(c: Mapping[str, Any], base_p50: float | None, flops: float 
         reason=str(c.get("reason") or ""),
         precision={"bfloat16": "bf16", "float32": "fp32"}.get(precision, precision),
         flops_per_sample=_num(c.get("flops_per_sample")) or flops,
-        details=settings,
+        details={**settings, "timed": c["timing"]} if c.get("timing") else settings,
     )
 
 

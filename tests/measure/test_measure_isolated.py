@@ -1,0 +1,92 @@
+"""`compare_isolated`: every case alone in its own process, timed in alternating blocks."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from jiasu.core.errors import ConfigError
+from jiasu.measure import BenchmarkError
+from jiasu.measure.isolated import Isolated, compare_isolated
+
+WORKERS = (str(Path(__file__).parent / "workers"),)
+
+
+def case(factory: str, **kwargs: object) -> Isolated:
+    return Isolated(f"cases:{factory}", kwargs, WORKERS)
+
+
+def test_cases_run_in_their_own_processes_and_the_ratio_matches_the_work() -> None:
+    pid = os.getpid()
+    comparison = compare_isolated(
+        {
+            "slow": case("sleeper", ms=4.0, parent_pid=pid),
+            "fast": case("sleeper", ms=1.0, parent_pid=pid),
+            "here": lambda: time.sleep(0.002),  # a plain callable runs in this process
+        },
+        baseline="slow",
+        seconds=1.5,
+        rounds=3,
+    )
+    results = comparison.results
+    assert all(r.ok for r in results.values()), {n: r.error for n, r in results.items()}
+    # sleep(4 ms) against sleep(1 ms) and sleep(2 ms): the overhead of a call is ~0.1 ms.
+    assert 2.5 < results["fast"].speedup < 4.2
+    assert 1.5 < results["here"].speedup < 2.1
+    assert results["slow"].speedup == 1.0
+    fast = results["fast"]
+    assert fast.speedup_summary is not None and fast.speedup_summary.n == 3  # one per round
+    assert fast.measurement is not None and fast.measurement.summary.n >= 3 * 3
+    # Blocks alternate: each round times every case once, the order rotated.
+    assert comparison.call_order[:3] == ("slow", "fast", "here")
+    assert comparison.call_order[3:6] == ("fast", "here", "slow")
+
+
+def test_output_printed_by_a_runtime_does_not_corrupt_the_timing() -> None:
+    comparison = compare_isolated(
+        {"quiet": case("sleeper", ms=1.0, parent_pid=os.getpid()), "noisy": case("noisy", ms=1.0)},
+        baseline="quiet",
+        seconds=0.3,
+        rounds=2,
+    )
+    assert comparison.results["noisy"].ok, comparison.results["noisy"].error
+
+
+def test_failures_are_recorded_with_their_reason_and_the_others_go_on() -> None:
+    comparison = compare_isolated(
+        {
+            "base": case("sleeper", ms=0.5, parent_pid=os.getpid()),
+            "no build": case("broken"),
+            "crash": case("crashes_on_call"),
+            "raises": case("fails_on_call"),
+            "no module": Isolated("not_a_module_anywhere:make"),
+        },
+        baseline="base",
+        seconds=0.3,
+        rounds=2,
+    )
+    r = comparison.results
+    assert r["base"].ok
+    assert r["no build"].error == "ValueError: model file missing; pass --model"
+    assert r["crash"].error is not None and "exit status 3" in r["crash"].error
+    assert r["raises"].error == "RuntimeError: input shape mismatch"
+    assert r["no module"].error is not None and "not_a_module_anywhere" in r["no module"].error
+
+
+def test_a_failing_baseline_stops_the_comparison() -> None:
+    with pytest.raises(BenchmarkError, match=r"baseline case 'base' failed.*model file missing"):
+        compare_isolated(
+            {"base": case("broken"), "other": lambda: None}, baseline="base", seconds=0.1
+        )
+
+
+def test_bad_arguments_are_config_errors() -> None:
+    with pytest.raises(ConfigError, match="baseline 'x' is not one of the cases"):
+        compare_isolated({"a": lambda: None}, baseline="x")
+    with pytest.raises(ConfigError, match="rounds 0 is invalid"):
+        compare_isolated({"a": lambda: None}, baseline="a", rounds=0)
+    with pytest.raises(ConfigError, match="neither callable nor Isolated"):
+        compare_isolated({"a": 3}, baseline="a")  # type: ignore[dict-item]
