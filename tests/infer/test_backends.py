@@ -111,3 +111,43 @@ def test_batchnorm_folding_removes_bn_and_keeps_the_function(cnn: nn.Module, val
     x = torch.from_numpy(val[0][:256])
     with torch.no_grad():
         torch.testing.assert_close(folded(x), cnn(x), atol=1e-4, rtol=1e-4)
+
+
+SPLIT_CANDIDATES = [
+    ("onnxruntime", "onnxruntime-parallel"),
+    ("openvino", "openvino"),
+    ("openvino", "openvino-fp32"),
+]
+
+
+@pytest.mark.parametrize("backend,name", SPLIT_CANDIDATES, ids=[n for _, n in SPLIT_CANDIDATES])
+def test_a_batch_split_over_parallel_runs_gives_the_same_outputs_in_order(
+    backend: str,
+    name: str,
+    cnn: nn.Module,
+    calib: np.ndarray,
+    cnn_reference: np.ndarray,
+    val: tuple,
+    tmp_path: Path,
+) -> None:
+    """Throughput candidates cut each batch into parts run at once (ONNX Runtime: 1-thread
+    runs from a thread pool; OpenVINO: one async request per stream); the parts must come
+    back in order, for any batch size, and the saved artifact must split the same way."""
+    pytest.importorskip(MODULES[backend])
+    ctx = _context(cnn, tmp_path, calib)
+    ctx.batch_size, ctx.target = 256, "throughput"
+    found = {c.name: c for c in BACKENDS.get(backend)().candidates(ctx)}
+    if name not in found:
+        pytest.skip(f"{name} is not proposed on this CPU")
+    candidate = found[name]
+    split = candidate.settings.get("parallel", 1) > 1 or candidate.settings.get("split_batch")
+    assert split, candidate.settings
+    _check(candidate, ctx, cnn_reference, val)
+    built = BACKENDS.get(backend)().build(candidate, ctx)
+    images = val[0]
+    whole = built.runner(images[:256])
+    for size in (1, 2, 3, 7):  # fewer rows than parts, and parts of unequal length
+        np.testing.assert_allclose(built.runner(images[:size]), whole[:size], rtol=1e-5, atol=1e-5)
+    files = built.save(tmp_path)
+    loaded = BACKENDS.get(backend)().load(tmp_path, files, candidate.settings, (1, 28, 28))
+    np.testing.assert_allclose(loaded(images[:256]), whole, rtol=1e-5, atol=1e-5)

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from jiasu.core.atomic import atomic_write_bytes
+from jiasu.core.errors import ConfigError
 from jiasu.core.extras import require
 from jiasu.core.technique import Exactness
 from jiasu.infer import quantize
@@ -24,6 +25,7 @@ from jiasu.infer.backends.base import (
     Candidate,
     Runner,
     setting,
+    split_batch_runner,
     timed,
 )
 from jiasu.infer.backends.registry import BACKENDS
@@ -58,14 +60,21 @@ def open_session(path: Path, settings: Mapping[str, Any]) -> Any:
     return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 
-def session_runner(session: Any) -> Runner:
+def session_runner(session: Any, parallel: int = 1) -> Runner:
+    """Run `session` on a batch; with `parallel` > 1, split the batch into that many parts
+    run at once from as many Python threads (ONNX Runtime releases the GIL while it runs).
+
+    For a large batch of a small model, single-threaded runs side by side beat one run
+    whose operators are each spread over the threads: measured here on the small CNN at
+    batch 256, two 1-thread runs took 1.56 ms against 2.01 ms for one 2-thread run.
+    """
     input_name = session.get_inputs()[0].name
     output_name = session.get_outputs()[0].name
 
     def run(batch: np.ndarray) -> np.ndarray:
         return session.run([output_name], {input_name: batch})[0]  # (B, classes) float32
 
-    return run
+    return run if parallel <= 1 else split_batch_runner(run, parallel)
 
 
 def _input_name(path: Path) -> str:
@@ -124,6 +133,9 @@ class OnnxRuntime(Backend):
             out.append(Candidate("onnxruntime-spin", self.name, spin, Exactness.NUMERIC))
             one = {**fp32, "threads": 1}
             out.append(Candidate("onnxruntime-1thread", self.name, one, Exactness.NUMERIC))
+            if ctx.batch_size > 1:  # the batch split over n single-threaded runs at once
+                split = {**fp32, "threads": 1, "parallel": n}
+                out.append(Candidate("onnxruntime-parallel", self.name, split, Exactness.NUMERIC))
         dynamic = {**fp32, "quantization": "dynamic", "precision": "int8"}
         out.append(Candidate("onnxruntime-int8-dynamic", self.name, dynamic, Exactness.APPROXIMATE))
         for method in quantize.CALIBRATIONS:
@@ -144,7 +156,8 @@ class OnnxRuntime(Backend):
             atomic_write_bytes(directory / MODEL_FILE, path.read_bytes())
             return {"model": MODEL_FILE}
 
-        return Built(session_runner(session), export_s + quantize_s, session_s, save)
+        runner = session_runner(session, _parallel(candidate.settings))
+        return Built(runner, export_s + quantize_s, session_s, save)
 
     def load(
         self,
@@ -153,4 +166,12 @@ class OnnxRuntime(Backend):
         settings: Mapping[str, Any],
         input_shape: tuple[int, ...],
     ) -> Runner:
-        return session_runner(open_session(directory / str(files["model"]), settings))
+        session = open_session(directory / str(files["model"]), settings)
+        return session_runner(session, _parallel(settings))
+
+
+def _parallel(settings: Mapping[str, Any]) -> int:
+    value = settings.get("parallel", 1)
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 256:
+        raise ConfigError(f"setting parallel={value!r} is invalid; use a whole number 1-256")
+    return value

@@ -53,8 +53,18 @@ def compile_model(model: Any, settings: Mapping[str, Any]) -> Any:
     return _ov().Core().compile_model(model, "CPU", config)
 
 
-def request_runner(compiled: Any) -> Runner:
+def request_runner(compiled: Any, split_batch: bool = False) -> Runner:
+    """Run a compiled model on a batch with one synchronous request; with `split_batch`,
+    the batch split over the model's streams and run as that many asynchronous requests.
+
+    Under the THROUGHPUT hint OpenVINO makes several streams (here 2, one thread each),
+    but one synchronous request uses only one of them: on the small CNN at batch 256 that
+    measured 2.75 ms, against 1.51 ms split over both streams and 2.27 ms under LATENCY.
+    """
     ov = _ov()
+    requests = int(compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS"))
+    if split_batch and requests > 1:
+        return _queue_runner(ov, compiled, requests)
     request = compiled.create_infer_request()
 
     def run(batch: np.ndarray) -> np.ndarray:
@@ -62,6 +72,25 @@ def request_runner(compiled: Any) -> Runner:
         request.set_input_tensor(ov.Tensor(batch, shared_memory=True))
         request.infer()
         return request.get_output_tensor(0).data.copy()  # the request reuses its buffer
+
+    return run
+
+
+def _queue_runner(ov: Any, compiled: Any, requests: int) -> Runner:
+    queue = ov.AsyncInferQueue(compiled, requests)
+    outputs: dict[int, np.ndarray] = {}
+
+    def done(request: Any, index: int) -> None:
+        outputs[index] = request.get_output_tensor(0).data.copy()
+
+    queue.set_callback(done)
+
+    def run(batch: np.ndarray) -> np.ndarray:
+        chunks = np.array_split(batch, max(1, min(requests, len(batch))))
+        for index, chunk in enumerate(chunks):
+            queue.start_async({0: chunk}, userdata=index)
+        queue.wait_all()
+        return np.concatenate([outputs.pop(i) for i in range(len(chunks))], axis=0)
 
     return run
 
@@ -78,7 +107,10 @@ class OpenVino(Backend):
         hint = "LATENCY" if ctx.target == "latency" else "THROUGHPUT"
         # "precision" is what runs (for reports); "precision_hint" is what OpenVINO is told.
         native = default_precision()
-        base = {"precision_hint": "default", "hint": hint, "threads": ctx.threads, "int8": False}
+        base = {
+            "precision_hint": "default", "hint": hint, "threads": ctx.threads, "int8": False,
+            "split_batch": hint == "THROUGHPUT" and ctx.batch_size > 1,
+        }  # fmt: skip
         default = {**base, "precision": "fp32" if native == "f32" else native}
         exact = Exactness.APPROXIMATE if native != "f32" else Exactness.NUMERIC
         out = [Candidate("openvino", self.name, default, exact)]
@@ -106,7 +138,8 @@ class OpenVino(Backend):
             ov.save_model(model, str(directory / MODEL_FILE), compress_to_fp16=False)
             return {"model": MODEL_FILE, "weights": "model.bin"}
 
-        return Built(request_runner(compiled), export_s + convert_s, compile_s, save)
+        runner = request_runner(compiled, bool(candidate.settings.get("split_batch")))
+        return Built(runner, export_s + convert_s, compile_s, save)
 
     def load(
         self,
@@ -116,4 +149,5 @@ class OpenVino(Backend):
         input_shape: tuple[int, ...],
     ) -> Runner:
         model = _ov().Core().read_model(str(directory / str(files["model"])))
-        return request_runner(compile_model(model, settings))
+        compiled = compile_model(model, settings)
+        return request_runner(compiled, bool(settings.get("split_batch", False)))
