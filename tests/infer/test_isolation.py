@@ -9,24 +9,31 @@ from jiasu.infer.report import CandidateResult
 from jiasu.measure import Measurement
 
 
-def record(name: str, ms: float | None, verdict: str = "accepted") -> CandidateResult:
-    candidate = Candidate(name, "x", {}, Exactness.NUMERIC)
+def record(
+    name: str, ms: float | None, verdict: str = "accepted", backend: str = "x"
+) -> CandidateResult:
+    candidate = Candidate(name, backend, {}, Exactness.NUMERIC)
     m = Measurement.from_seconds(name, (ms / 1e3,), items_per_call=4) if ms else None
     return CandidateResult(candidate, verdict, "", measurement=m)  # type: ignore[arg-type]
 
 
-def test_the_baseline_and_the_fastest_accepted_within_twice_the_leader() -> None:
+def test_the_baseline_and_the_two_fastest_accepted_of_each_runtime() -> None:
     records = [
-        record("eager", 10.0),
-        record("int8", 0.5, verdict="rejected"),  # outside the budget: never a finalist
-        record("ort", 1.0),
-        record("ov", 1.9),  # screening may misjudge a runtime: still within 2×
-        record("compile", 2.5),  # more than twice the leader's time
-        record("broken", None, verdict="failed"),
-        record("frozen", 1.2),
+        record("eager", 10.0, backend="torch"),
+        record("int8", 0.5, verdict="rejected", backend="ort"),  # outside the budget
+        record("ort", 1.0, backend="ort"),
+        record("ort-spin", 1.1, backend="ort"),
+        record("ort-1thread", 1.05, backend="ort"),  # a third ORT: not a finalist
+        record("ov-bf16", 3.5, backend="ov"),  # screened far behind, yet a finalist
+        record("ov-int8", 3.0, backend="ov"),
+        record("ov-fp32", 4.0, backend="ov"),
+        record("broken", None, verdict="failed", backend="ov"),
+        record("frozen", 1.2, backend="torch_optimized"),
     ]
-    assert finalists(records, "eager", "latency", limit=4) == ["eager", "ort", "frozen", "ov"]
-    assert finalists(records, "eager", "throughput", limit=2) == ["eager", "ort", "frozen"]
+    assert finalists(records, "eager", "latency") == [
+        "eager", "ort", "ort-1thread", "frozen", "ov-int8", "ov-bf16",
+    ]  # fmt: skip
+    assert finalists(records, "eager", "throughput", limit=2) == ["eager", "ort", "ort-1thread"]
 
 
 def test_only_the_baseline_when_nothing_else_is_accepted() -> None:

@@ -90,6 +90,7 @@ class Predictor:
         self.name = str(meta["candidate"]["name"])
         self.backend = str(meta["candidate"]["backend"])
         self._runner = runner
+        self._float32 = np.dtype(np.float32)
 
     def __repr__(self) -> str:
         return f"Predictor({str(self.path)!r}, candidate={self.name!r})"
@@ -102,6 +103,15 @@ class Predictor:
     @overload
     def __call__(self, batch: torch.Tensor) -> torch.Tensor: ...
     def __call__(self, batch: np.ndarray | torch.Tensor) -> np.ndarray | torch.Tensor:
+        # The common case first, inline: at batch 1 a model can take 6 µs, and each layer
+        # of Python calls and checks around it costs a noticeable fraction of that.
+        if (
+            type(batch) is np.ndarray
+            and batch.dtype is self._float32
+            and batch.flags.c_contiguous
+            and batch.shape[1:] == self.input_shape
+        ):
+            return self._runner(batch)
         if isinstance(batch, torch.Tensor):
             array = batch.detach().cpu().numpy()
             return torch.from_numpy(self.predict_numpy(array))
@@ -119,9 +129,9 @@ class Predictor:
         """Check the shape and return a C-contiguous float32 array the runtimes accept."""
         if (
             type(batch) is np.ndarray
-            and batch.dtype == np.float32
-            and batch.shape[1:] == self.input_shape
+            and batch.dtype is self._float32
             and batch.flags.c_contiguous
+            and batch.shape[1:] == self.input_shape
         ):
             return batch  # the common case, checked in well under a microsecond
         array = np.asarray(batch)

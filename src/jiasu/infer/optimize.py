@@ -60,7 +60,7 @@ class OptimizeConfig:
     measure_s: float = 6.0  # rough wall time for all timed calls together
     # Time the finalists alone, each in its own process (False: the screening decides).
     isolate: bool = True
-    finalists: int = 4  # candidates besides the baseline that get the isolated timing
+    finalists: int = 8  # at most this many besides the baseline get the isolated timing
     warmup: int = 5
     eval_batch_size: int = 256
     # Candidates this close (a fraction) to the fastest are a tie, won by the more exact:
