@@ -122,8 +122,9 @@ def head_to_head(
 
 def optimize_table(result: OptimizeResult) -> list[str]:
     lines = [
-        "| candidate | p50 | p99 | samples/s | × eager | Δ acc, points [95% CI] | verdict |",
-        "|---|---:|---:|---:|---:|---:|---|",
+        "| candidate | p50 | p99 | samples/s | × eager | timed | Δ acc, points [95% CI] "
+        "| verdict |",
+        "|---|---:|---:|---:|---:|---|---:|---|",
     ]
     for c in result.candidates:
         v = c.verification
@@ -138,7 +139,10 @@ def optimize_table(result: OptimizeResult) -> list[str]:
         speed = f"{c.speedup:.2f}×" if c.speedup else "—"
         verdict = c.verdict if c.verdict == "accepted" else f"{c.verdict}: {c.reason}"
         name = f"{star}{c.name}**" if star else c.name
-        lines.append(f"| {name} | {p50} | {p99} | {rate} | {speed} | {delta} | {verdict} |")
+        timed = {"isolated": "alone", "screening": "screened"}.get(c.timing or "", c.timing or "—")
+        lines.append(
+            f"| {name} | {p50} | {p99} | {rate} | {speed} | {timed} | {delta} | {verdict} |"
+        )
     return lines
 
 
@@ -236,7 +240,9 @@ def run(args: argparse.Namespace) -> str:
             print(f"{cell}: chose {result.chosen_name}", flush=True)
             raw["cells"][cell] = {"optimize": result.to_dict(), "head_to_head": h2h}
             out += [f"## {cell}", "", f"`jiasu optimize` candidates (chosen: ★ "
-                    f"{result.chosen_name}):", ""]  # fmt: skip
+                    f"{result.chosen_name}; × eager from the same stage: screened ones against "
+                    "the screened eager, the finalists alone against eager alone):",
+                    ""]  # fmt: skip
             out += optimize_table(result)
             out += ["", "Head to head, each alone in its own process (median, p10–p90):", ""]
             out += head_to_head_table(h2h)

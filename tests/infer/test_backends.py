@@ -151,3 +151,37 @@ def test_a_batch_split_over_parallel_runs_gives_the_same_outputs_in_order(
     files = built.save(tmp_path)
     loaded = BACKENDS.get(backend)().load(tmp_path, files, candidate.settings, (1, 28, 28))
     np.testing.assert_allclose(loaded(images[:256]), whole, rtol=1e-5, atol=1e-5)
+
+
+def test_small_batches_through_bound_buffers_match_session_run(
+    cnn: nn.Module, calib: np.ndarray, val: tuple, tmp_path: Path
+) -> None:
+    """Batches up to SMALL_BATCH rows run through an I/O binding made once per size: each
+    call must see its own input, and each result must be a fresh array, in any thread."""
+    pytest.importorskip("onnxruntime")
+    from concurrent.futures import ThreadPoolExecutor
+
+    from jiasu.infer.backends.onnxruntime import SMALL_BATCH, open_session, session_runner
+
+    path, _ = _context(cnn, tmp_path, calib).onnx_file()
+    session = open_session(path, {"threads": 1})
+    runner = session_runner(session)
+    images = val[0]
+
+    def plain(batch: np.ndarray) -> np.ndarray:
+        return session.run(None, {session.get_inputs()[0].name: batch})[0]
+
+    first = runner(images[:1])
+    second = runner(images[1:2])  # same size, new data: the bound buffer is refilled
+    np.testing.assert_array_equal(first, plain(images[:1]))
+    np.testing.assert_array_equal(second, plain(images[1:2]))
+    assert not np.shares_memory(first, second)
+    for rows in (3, SMALL_BATCH, SMALL_BATCH + 1):
+        np.testing.assert_array_equal(runner(images[:rows]), plain(images[:rows]))
+
+    def one(i: int) -> bool:
+        batch = images[i : i + 2]
+        return bool(np.array_equal(runner(batch), plain(batch)))
+
+    with ThreadPoolExecutor(4) as pool:
+        assert all(pool.map(one, range(200)))

@@ -7,6 +7,7 @@ Conv+activation fusion, layout transforms) and a fixed number of intra-op thread
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -74,7 +75,51 @@ def session_runner(session: Any, parallel: int = 1) -> Runner:
     def run(batch: np.ndarray) -> np.ndarray:
         return session.run([output_name], {input_name: batch})[0]  # (B, classes) float32
 
-    return run if parallel <= 1 else split_batch_runner(run, parallel)
+    if parallel > 1:
+        return split_batch_runner(run, parallel)
+    return _small_batches_bound(session, input_name, output_name, run)
+
+
+SMALL_BATCH = 16  # up to this many rows, inputs are copied into a buffer bound once
+
+
+def _small_batches_bound(session: Any, input_name: str, output_name: str, run: Runner) -> Runner:
+    """`run`, except that small batches go through an I/O binding made once per batch size.
+
+    `session.run` converts its inputs and allocates its outputs on every call; with the
+    buffers bound once, a call is a copy in, the run and a copy out. For the founding MLP
+    at batch 1 that is 5.6 µs instead of 6.2 µs. Buffers are per thread, so the runner
+    stays safe to call from several threads, as `session.run` is.
+    """
+    local = threading.local()
+
+    def bound(batch: np.ndarray) -> np.ndarray:
+        rows = batch.shape[0]
+        if rows > SMALL_BATCH:
+            return run(batch)
+        cache: dict[int, tuple[Any, np.ndarray, np.ndarray]] | None = getattr(local, "cache", None)
+        if cache is None:
+            cache = local.cache = {}
+        entry = cache.get(rows)
+        if entry is None:
+            entry = cache[rows] = _binding(session, input_name, output_name, batch, run)
+        binding, inputs, outputs = entry
+        np.copyto(inputs, batch)
+        session.run_with_iobinding(binding)
+        return outputs.copy()  # the buffer is reused by the next call
+
+    return bound
+
+
+def _binding(
+    session: Any, input_name: str, output_name: str, batch: np.ndarray, run: Runner
+) -> tuple[Any, np.ndarray, np.ndarray]:
+    inputs = np.empty(batch.shape, dtype=np.float32)
+    outputs = np.empty(run(batch).shape, dtype=np.float32)  # (B, classes)
+    binding = session.io_binding()
+    binding.bind_cpu_input(input_name, inputs)
+    binding.bind_output(output_name, "cpu", 0, np.float32, list(outputs.shape), outputs.ctypes.data)
+    return binding, inputs, outputs
 
 
 def _input_name(path: Path) -> str:
