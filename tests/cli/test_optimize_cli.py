@@ -54,6 +54,7 @@ def artifact(model_dir: Path, mnist_dir: Path, tmp_path_factory: pytest.TempPath
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert "torch-eager" in result.stdout and "chose " in result.stdout
+    assert "alone" in result.stdout and "screened" in result.stdout  # how each was timed
     data = json.loads(report.read_text())
     assert data["schema_version"] == 1 and data["target"] == "latency" and data["batch_size"] == 1
     assert {"baseline", "chosen", "candidates", "environment"} <= set(data)
@@ -137,15 +138,19 @@ def test_predict_on_spark_equals_a_single_process(
     np.testing.assert_array_equal(np.load(here), np.load(there))
 
 
-def test_optimize_writes_an_html_report(model_dir: Path, mnist_dir: Path, tmp_path: Path) -> None:
+def test_optimize_writes_an_html_report_and_can_skip_isolation(
+    model_dir: Path, mnist_dir: Path, tmp_path: Path
+) -> None:
     pytest.importorskip("matplotlib")
-    html = tmp_path / "optimize.html"
+    html, report = tmp_path / "optimize.html", tmp_path / "report.json"
     result = jiasu(
         "optimize", str(model_dir), "--data-dir", str(mnist_dir), "--backends", "torch,onnxruntime",
         "--eval-samples", "200", "--calibration-samples", "32", "--measure-s", "0.2",
-        "--html", str(html), "--quiet",
+        "--html", str(html), "--json", str(report), "--no-isolate", "--quiet",
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
+    timings = {c["timing"] for c in json.loads(report.read_text())["candidates"]}
+    assert timings == {"interleaved"}
     page = html.read_text()
     assert page.startswith("<!DOCTYPE html>") or "<html" in page[:200]
     assert "<svg" in page and "onnxruntime" in page
