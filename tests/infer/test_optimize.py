@@ -51,6 +51,8 @@ def test_optimize_saves_a_verified_artifact_that_loads_and_predicts_the_same(
     assert timing["torch-eager"] == timing[result.chosen_name] == "isolated"
     assert set(timing.values()) == {"isolated", "screening"}
     assert 2 <= list(timing.values()).count("isolated") <= 1 + OptimizeConfig().finalists
+    alone = [r for r in report["candidates"] if r["timing"] == "isolated"]
+    assert all(0 <= r["noise"] < 1 and r["speedup_interval"] for r in alone)
 
     predictor = jiasu.load(out)
     logits = predictor(images)

@@ -42,6 +42,7 @@ from jiasu.infer.verify import AccuracyBudget, judge, verify
 from jiasu.measure.benchmark import compare
 from jiasu.measure.environment import capture_environment
 from jiasu.measure.isolated import Isolated, compare_isolated
+from jiasu.measure.stats import Summary
 from jiasu.ui.progress import TaskProgress
 
 BACKEND_ORDER = ("torch", "torch_optimized", "compile", "onnxruntime", "openvino")
@@ -423,8 +424,16 @@ def _measure_alone(
             speedup=case.speedup,
             speedup_summary=case.speedup_summary,
             timing=timing[name],
+            noise=_noise(case.round_medians_s),
         )
     return out
+
+
+def _noise(round_medians_s: Sequence[float]) -> float:
+    """Half the p10–p90 width of the per-round medians, relative to their median."""
+    if len(round_medians_s) < 2:
+        return 0.0
+    return Summary.from_values(round_medians_s).spread / 2
 
 
 def _repeats(cases: Mapping[str, Callable[[], object]], measure_s: float) -> int:

@@ -43,6 +43,9 @@ class CandidateResult:
     # `jiasu.load` reads it), "blocks" (in this process, in blocks, where no artifact can be
     # written) or "screening" (interleaved call by call with all candidates; not a finalist).
     timing: str | None = None
+    # Relative run-to-run noise of its own speed: half the p10–p90 width of its per-round
+    # medians (isolated timing only; 0 where rounds are single calls).
+    noise: float = 0.0
 
     @property
     def name(self) -> str:
@@ -74,12 +77,6 @@ class CandidateResult:
             self.noise,
         )
 
-    @property
-    def noise(self) -> float:
-        """Relative run-to-run noise of the speed: half the p10–p90 width of its ratios."""
-        summary = self.speedup_summary
-        return summary.spread / 2 if summary is not None and summary.n > 1 else 0.0
-
     def to_dict(self) -> dict[str, Any]:
         v = self.verification
         tolerance = TOLERANCES.get(self.candidate.exactness)
@@ -96,6 +93,7 @@ class CandidateResult:
                 else None
             ),
             "timing": self.timing,
+            "noise": _num(self.noise),
             "repeats": self.measurement.summary.n if self.measurement else None,
             # every timed call, for distribution plots (milliseconds, 6 significant digits)
             "latency_ms_samples": (

@@ -78,6 +78,8 @@ class CaseResult:
     error: str | None = None
     speedup: float | None = None
     speedup_summary: Summary | None = None
+    # The median of each round (seconds), where a round holds many calls (isolated blocks).
+    round_medians_s: tuple[float, ...] = ()
 
     @property
     def ok(self) -> bool:

@@ -284,5 +284,7 @@ def _comparison(
         if len(rounds) == len(base_rounds) and all(r > 0 for r in rounds):
             paired = ratio_summary(base_rounds, rounds)
         speedup = 1.0 if name == baseline else base.median_s / m.median_s
-        results[name] = CaseResult(name, m, speedup=speedup, speedup_summary=paired)
+        results[name] = CaseResult(
+            name, m, speedup=speedup, speedup_summary=paired, round_medians_s=tuple(rounds)
+        )
     return Comparison(baseline, results, True, order)
