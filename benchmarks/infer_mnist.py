@@ -11,7 +11,7 @@ predictions), and for two cells — batch-1 latency and batch-256 throughput —
    documentation starts (`benchmarks/hand_configured.py`: torch.compile(), an ONNX
    Runtime session with default options, OpenVINO's compile_model with default settings)
    and jiasu's pick loaded back from disk with `jiasu.load` (its input checks included),
-   each alone in its own process as it would be deployed, in 5 rotated rounds of blocks
+   each alone in its own process as it would be deployed, in 10 rotated rounds of blocks
    (`jiasu.measure.isolated`); speedups with the p10–p90 of the per-round ratios.
 
 Run:  .venv/bin/python benchmarks/infer_mnist.py --data-dir ../shared/data/mnist \
@@ -101,7 +101,7 @@ def head_to_head(
         {"directory": str(artifact), "inputs": str(inputs)},
     )
     comparison = compare_isolated(
-        cases, baseline="eager (no_grad)", seconds=seconds, rounds=5, warmup=10,
+        cases, baseline="eager (no_grad)", seconds=seconds, rounds=10, warmup=10,
         items_per_call=len(batch),
     )  # fmt: skip
     rows = {}

@@ -399,7 +399,7 @@ def _measure_alone(
         kwargs = {"directory": str(path), "inputs": inputs}
         cases[name] = Isolated(factory, kwargs, threads=ctx.threads)
         timing[name] = "isolated"
-    rounds = 5
+    rounds = 10  # short blocks in many rounds: slow drift of the machine hits all alike
     bar.start("timing the finalists, each alone", total=rounds * len(cases))
     comparison = compare_isolated(
         cases,
