@@ -18,7 +18,7 @@ import numpy as np
 from jiasu.infer.report import CandidateResult
 from jiasu.infer.select import Target
 
-PER_BACKEND = 2  # finalists from each runtime
+PER_BACKEND = 3  # finalists from each runtime
 
 
 def finalists(
