@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import pickle
 from pathlib import Path
 
@@ -148,3 +149,32 @@ def test_pickle_payload_weights_are_refused_and_never_run(tmp_path: Path) -> Non
     assert not marker.exists()
     torch.load(evil, weights_only=False)  # proof the file is armed: an unsafe load runs it
     assert marker.exists()
+
+
+def test_a_baseline_that_cannot_run_alone_leaves_the_choice_to_the_screening(
+    mlp: nn.Module,
+    val: tuple[np.ndarray, np.ndarray],
+    calib: np.ndarray,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A model factory that builds only in this process (say, it needs state the worker
+    lacks) makes the isolated timing impossible; optimize still chooses, and says why."""
+    (tmp_path / "parent_only_factory.py").write_text(
+        "import os\n"
+        "from jiasu.models import create_model\n"
+        "def make():\n"
+        "    if os.getpid() != int(os.environ['JIASU_TEST_PARENT']):\n"
+        "        raise RuntimeError('this factory builds only in its first process')\n"
+        "    return create_model('mlp')\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))  # the worker inherits this folder
+    monkeypatch.setenv("JIASU_TEST_PARENT", str(os.getpid()))
+    reference = {"kind": "factory", "factory": "parent_only_factory:make"}
+    source = ModelSource("torch", (1, 28, 28), "mlp", mlp, reference=reference)
+    config = OptimizeConfig(backends=("onnxruntime",), measure_s=0.3)
+    result = optimize(source, *val, calib, config)
+    assert "timed alone it failed" in result.baseline.reason
+    assert "builds only in its first process" in result.baseline.reason
+    assert {c.timing for c in result.candidates if c.measurement} == {"screening"}
+    assert result.chosen.verdict == "accepted"

@@ -39,7 +39,7 @@ from jiasu.infer.isolation import finalists, save_batch
 from jiasu.infer.report import CandidateResult, OptimizeResult
 from jiasu.infer.select import TARGETS, Target, select
 from jiasu.infer.verify import AccuracyBudget, judge, verify
-from jiasu.measure.benchmark import compare
+from jiasu.measure.benchmark import BenchmarkError, compare
 from jiasu.measure.environment import capture_environment
 from jiasu.measure.isolated import Isolated, compare_isolated
 from jiasu.measure.stats import Summary
@@ -137,11 +137,18 @@ def optimize(
         records.update(measured)
         eligible = set(records)
         if config.isolate:
-            final = _measure_alone(
-                records, baseline.name, base, built, ctx, images, config, bar, num_classes
-            )
-            records.update(final)
-            eligible = set(final)
+            try:
+                final = _measure_alone(
+                    records, baseline.name, base, built, ctx, images, config, bar, num_classes
+                )
+                records.update(final)
+                eligible = set(final)
+            except BenchmarkError as exc:  # the baseline cannot run alone: keep the screening
+                records[baseline.name] = dataclasses.replace(
+                    records[baseline.name],
+                    reason=f"{records[baseline.name].reason}; timed alone it failed, so the "
+                    f"choice rests on the screening ({exc})",
+                )
         ordered = [records[c.name] for c in [baseline, *others]] + skipped
         trials = [r.trial() for r in ordered if r.name in eligible]
         chosen = select(trials, config.target, tie_margin=config.tie_margin) or baseline.name
@@ -380,6 +387,7 @@ def _measure_alone(
     inputs = save_batch(x, folder / "inputs.npy")
     cases: dict[str, Callable[[], object] | Isolated] = {}
     timing: dict[str, str] = {}
+    out: dict[str, CandidateResult] = {}
     for name in names:
         record = records[name]
         try:
@@ -394,6 +402,13 @@ def _measure_alone(
         except ConfigError:  # cannot be rebuilt in another process: time it here
             cases[name] = functools.partial(builds[name].runner, x)
             timing[name] = "blocks"
+            continue
+        except Exception as exc:  # what cannot be saved cannot be shipped
+            if name == baseline:
+                raise BenchmarkError(f"its artifact cannot be written: {one_line(exc)}") from exc
+            out[name] = dataclasses.replace(
+                record, verdict="failed", reason=f"its artifact cannot be written: {one_line(exc)}"
+            )
             continue
         factory = "jiasu.infer.isolation:timed_predictor"
         kwargs = {"directory": str(path), "inputs": inputs}
@@ -410,8 +425,7 @@ def _measure_alone(
         items_per_call=batch,
         progress=lambda _name: bar.advance(1),
     )
-    out: dict[str, CandidateResult] = {}
-    for name in names:
+    for name in cases:
         case, previous = comparison.results[name], records[name]
         if case.measurement is None:
             out[name] = dataclasses.replace(

@@ -104,8 +104,12 @@ class _Remote:
     def __init__(self, case: Isolated) -> None:
         self._log = tempfile.TemporaryFile(mode="w+b")  # noqa: SIM115 (closed in close())
         env = dict(os.environ)
+        # The worker imports what this process can: jiasu itself, and the folders this
+        # process added to sys.path (where a user's model factory may live).
         package_root = str(Path(__file__).resolve().parents[2])  # the folder holding jiasu/
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_root, env.get("PYTHONPATH")]))
+        here = [p for p in sys.path if p and os.path.isdir(p)]
+        paths = [package_root, *here, env.get("PYTHONPATH", "")]
+        env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(p for p in paths if p))
         self._proc = subprocess.Popen(
             [sys.executable, "-m", "jiasu.measure.worker"],
             stdin=subprocess.PIPE,
