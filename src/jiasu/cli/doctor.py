@@ -11,8 +11,8 @@ from rich.table import Table
 from rich.text import Text
 
 from jiasu.cli.options import quiet_option
+from jiasu.hardware.doctor import Diagnosis
 from jiasu.hardware.peak import Peak
-from jiasu.report.doctor import Diagnosis
 
 
 def _gib(value: int | None) -> str:
@@ -118,8 +118,8 @@ def doctor(as_json: bool, measure: bool, quiet: bool) -> None:
     --measure it also measures the machine's peak rates, which every report then uses
     to show how far each run is from the limit.
     """
+    from jiasu.hardware.doctor import diagnose
     from jiasu.hardware.peak import measure_peak, save_peak
-    from jiasu.report.doctor import diagnose
 
     err = Console(stderr=True, quiet=quiet)
     if measure:
