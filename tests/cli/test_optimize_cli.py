@@ -154,3 +154,39 @@ def test_optimize_writes_an_html_report_and_can_skip_isolation(
     page = html.read_text()
     assert page.startswith("<!DOCTYPE html>") or "<html" in page[:200]
     assert "<svg" in page and "onnxruntime" in page
+
+
+def test_optimize_adapts_an_onnx_file_taking_28x28_images_and_refuses_other_shapes(
+    mnist_dir: Path, tmp_path: Path
+) -> None:
+    """TensorFlow exports MNIST models taking (N, 28, 28): optimize adds one exact Reshape
+    node in front and says so; a model for other images is one clear error."""
+    from torch import nn
+
+    from jiasu.infer.export import export_onnx
+
+    torch.manual_seed(0)
+    flat = nn.Sequential(nn.Flatten(), nn.Linear(28 * 28, 10)).eval()
+    tf_like = export_onnx(flat, (28, 28), tmp_path / "tf_like.onnx")
+    out, report = tmp_path / "artifact", tmp_path / "report.json"
+    result = jiasu(
+        "optimize", str(tf_like), "--data-dir", str(mnist_dir), "--backends", "onnxruntime",
+        "--eval-samples", "200", "--calibration-samples", "32", "--measure-s", "0.2",
+        "--no-isolate", "--out", str(out), "--json", str(report),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "takes (28, 28); optimizing it with one exact node in front" in result.stderr
+    assert json.loads(report.read_text())["input_shape"] == [1, 28, 28]
+    images = np.random.default_rng(0).random((5, 1, 28, 28), dtype=np.float32)
+    import jiasu as api
+
+    with torch.no_grad():
+        expected = flat(torch.from_numpy(images)).numpy()
+    np.testing.assert_allclose(api.load(out)(images), expected, rtol=1e-4, atol=1e-4)
+
+    other = export_onnx(nn.Sequential(nn.Flatten(), nn.Linear(3 * 8 * 8, 10)), (3, 8, 8),
+                        tmp_path / "cifar_like.onnx")  # fmt: skip
+    _failed_cleanly(
+        jiasu("optimize", str(other), "--data-dir", str(mnist_dir)),
+        "takes inputs of shape (3, 8, 8), but jiasu optimize verifies on MNIST images",
+    )

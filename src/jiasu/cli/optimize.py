@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
+import math
+import tempfile
 from pathlib import Path
 
 import click
@@ -11,6 +14,9 @@ from rich.table import Table
 from jiasu.cli.options import data_dir_option, html_option, json_option, quiet_option
 from jiasu.core.errors import ConfigError
 from jiasu.infer.backends import BACKENDS
+from jiasu.infer.backends.base import ModelSource
+
+MNIST_SHAPE = (1, 28, 28)
 
 
 def _shape(text: str | None) -> tuple[int, ...] | None:
@@ -23,6 +29,33 @@ def _shape(text: str | None) -> tuple[int, ...] | None:
     if not shape or any(d < 1 for d in shape):
         raise ConfigError(f"--input-shape {text!r} is invalid; write it as C,H,W, e.g. 1,28,28")
     return shape
+
+
+def _for_mnist(source: ModelSource, scratch: Path, err: Console, quiet: bool) -> ModelSource:
+    """The source as a model of (N, 1, 28, 28) images, which optimize verifies on.
+
+    An ONNX file taking MNIST images in another layout — (28, 28) or (28, 28, 1), as
+    TensorFlow exports them, or flat (784,) — gets one exact Reshape or Transpose node in
+    front (`adapt_onnx_input`), and says so. Anything else is a clear error.
+    """
+    if source.input_shape == MNIST_SHAPE:
+        return source
+    if source.kind == "onnx" and math.prod(source.input_shape) == math.prod(MNIST_SHAPE):
+        from jiasu.infer import resolve_model
+        from jiasu.integrations.onnx_input import adapt_onnx_input
+
+        assert source.onnx_path is not None
+        adapted = adapt_onnx_input(source.onnx_path, scratch / "adapted.onnx", MNIST_SHAPE)
+        if not quiet:
+            err.print(
+                f"{source.description} takes {source.input_shape}; optimizing it with one exact "
+                "node in front so it takes (N, 1, 28, 28) images (the artifact takes those)"
+            )
+        return dataclasses.replace(resolve_model(str(adapted)), description=source.description)
+    raise ConfigError(
+        f"{source.description} takes inputs of shape {source.input_shape}, but jiasu "
+        "optimize verifies on MNIST images (1, 28, 28); pass a model for 28×28 images"
+    )
 
 
 def _names(text: str | None) -> tuple[str, ...] | None:
@@ -154,55 +187,54 @@ def optimize(
         isolate=isolate,
     )
     err = Console(stderr=True)
-    source = resolve_model(model, weights=weights, input_shape=_shape(input_shape))
-    if source.input_shape != (1, 28, 28):
-        raise ConfigError(
-            f"{source.description} takes inputs of shape {source.input_shape}, but jiasu "
-            "optimize verifies on MNIST images (1, 28, 28); pass a model for 28×28 images"
+    # An adapted copy of an ONNX input lives here for the run.
+    with tempfile.TemporaryDirectory(prefix="jiasu-optimize-") as scratch:
+        source = resolve_model(model, weights=weights, input_shape=_shape(input_shape))
+        source = _for_mnist(source, Path(scratch), err, quiet)
+        splits = load_mnist(data_dir)
+        test, train = splits.test.take(eval_samples), splits.train
+        calibration = train.images[-calibration_samples:].numpy()  # disjoint from the test set
+        if not quiet:
+            err.print(f"model: {source.description}; data: {splits.source}")
+        with TaskProgress(enabled=progress_enabled(quiet)) as bar:
+            result = run_optimize(
+                source,
+                test.images.numpy(),
+                test.labels.numpy(),
+                calibration,
+                config,
+                out=out,
+                progress=bar,
+            )
+        table = Table(
+            title=f"jiasu optimize — {result.target} at batch {result.batch_size}, "
+            f"{result.threads} thread(s), budget {result.budget.describe()}"
         )
-    splits = load_mnist(data_dir)
-    test, train = splits.test.take(eval_samples), splits.train
-    calibration = train.images[-calibration_samples:].numpy()  # disjoint from the test set
-    if not quiet:
-        err.print(f"model: {source.description}; data: {splits.source}")
-    with TaskProgress(enabled=progress_enabled(quiet)) as bar:
-        result = run_optimize(
-            source,
-            test.images.numpy(),
-            test.labels.numpy(),
-            calibration,
-            config,
-            out=out,
-            progress=bar,
-        )
-    table = Table(
-        title=f"jiasu optimize — {result.target} at batch {result.batch_size}, "
-        f"{result.threads} thread(s), budget {result.budget.describe()}"
-    )
-    for column in TABLE_COLUMNS:
-        table.add_column(column, justify="left" if column in ("candidate", "verdict") else "right")
-    for row in result.table_rows():
-        table.add_row(*row)
-    console = Console()
-    if not console.is_terminal:
-        console = Console(width=160)  # a file or pipe: do not wrap rows at 80 columns
-    console.print(table)
-    for line in reason_lines(result):
-        console.print(f"  {line}", highlight=False)
-    if isolate:
-        console.print(
-            "  timed: alone = loaded in its own process, as deployed (the choice is made "
-            "among these); screened = timed side by side with every candidate",
-            highlight=False,
-        )
-    console.print(summary_line(result), highlight=False)
-    if json_path is not None:
-        result.write_json(json_path)
-        err.print(f"wrote {json_path}")
-    if html_path is not None:
-        from jiasu.report import from_optimize, write_html
+        for column in TABLE_COLUMNS:
+            left = column in ("candidate", "verdict")
+            table.add_column(column, justify="left" if left else "right")
+        for row in result.table_rows():
+            table.add_row(*row)
+        console = Console()
+        if not console.is_terminal:
+            console = Console(width=160)  # a file or pipe: do not wrap rows at 80 columns
+        console.print(table)
+        for line in reason_lines(result):
+            console.print(f"  {line}", highlight=False)
+        if isolate:
+            console.print(
+                "  timed: alone = loaded in its own process, as deployed (the choice is made "
+                "among these); screened = timed side by side with every candidate",
+                highlight=False,
+            )
+        console.print(summary_line(result), highlight=False)
+        if json_path is not None:
+            result.write_json(json_path)
+            err.print(f"wrote {json_path}")
+        if html_path is not None:
+            from jiasu.report import from_optimize, write_html
 
-        write_html(from_optimize(result.to_dict()), html_path)
-        err.print(f"wrote {html_path}")
-    if out is not None:
-        err.print(f"wrote {out} (load it with jiasu.load or `jiasu predict {out}`)")
+            write_html(from_optimize(result.to_dict()), html_path)
+            err.print(f"wrote {html_path}")
+        if out is not None:
+            err.print(f"wrote {out} (load it with jiasu.load or `jiasu predict {out}`)")
