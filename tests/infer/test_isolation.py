@@ -40,3 +40,17 @@ def test_the_baseline_and_the_three_fastest_accepted_of_each_runtime() -> None:
 def test_only_the_baseline_when_nothing_else_is_accepted() -> None:
     records = [record("eager", 1.0), record("int8", 0.1, verdict="rejected")]
     assert finalists(records, "eager", "latency", limit=4) == ["eager"]
+
+
+def test_the_report_keeps_at_most_max_samples_latencies_evenly_spaced() -> None:
+    from jiasu.infer.report import MAX_SAMPLES
+
+    candidate = Candidate("ort", "onnxruntime", {}, Exactness.NUMERIC)
+    seconds = tuple(i * 1e-6 for i in range(50_000))  # a batch-1 run times this many calls
+    m = Measurement.from_seconds("ort", seconds)
+    data = CandidateResult(candidate, "accepted", "", measurement=m).to_dict()
+    kept = data["latency_ms_samples"]
+    assert len(kept) == MAX_SAMPLES and kept[0] == 0.0 and kept[-1] == 49.999
+    assert kept == sorted(kept)  # in time order, evenly spread over the run
+    assert data["repeats"] == 50_000  # the figures still come from every call
+    assert data["latency_ms_p50"] == m.median_s * 1e3

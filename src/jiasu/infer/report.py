@@ -95,9 +95,10 @@ class CandidateResult:
             "timing": self.timing,
             "noise": _num(self.noise),
             "repeats": self.measurement.summary.n if self.measurement else None,
-            # every timed call, for distribution plots (milliseconds, 6 significant digits)
+            # the timed calls for distribution plots (milliseconds, 6 significant digits):
+            # all of them, or MAX_SAMPLES evenly spaced in time order when there are more
             "latency_ms_samples": (
-                [float(f"{s * 1e3:.6g}") for s in self.measurement.seconds]
+                [float(f"{s * 1e3:.6g}") for s in _spaced(self.measurement.seconds)]
                 if self.measurement
                 else None
             ),
@@ -114,6 +115,17 @@ class CandidateResult:
             "verdict": self.verdict,
             "reason": self.reason,
         }
+
+
+MAX_SAMPLES = 2000  # a batch-1 run times ~50,000 calls; the report keeps it small
+
+
+def _spaced(values: Sequence[float], most: int = MAX_SAMPLES) -> Sequence[float]:
+    """`values`, or `most` of them evenly spaced (first and last included)."""
+    if len(values) <= most:
+        return values
+    step = (len(values) - 1) / (most - 1)
+    return [values[round(i * step)] for i in range(most)]
 
 
 def _num(value: float | None) -> float | None:
