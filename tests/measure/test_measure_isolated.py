@@ -90,3 +90,15 @@ def test_bad_arguments_are_config_errors() -> None:
         compare_isolated({"a": lambda: None}, baseline="a", rounds=0)
     with pytest.raises(ConfigError, match="neither callable nor Isolated"):
         compare_isolated({"a": 3}, baseline="a")  # type: ignore[dict-item]
+
+
+def test_a_worker_that_never_answers_is_stopped_and_recorded() -> None:
+    start = time.perf_counter()
+    comparison = compare_isolated(
+        {"base": lambda: None, "hangs": case("hangs_on_build")},
+        baseline="base",
+        seconds=0.1,
+        start_timeout_s=3,
+    )
+    assert comparison.results["hangs"].error == "the timing worker gave no answer within 3 s"
+    assert time.perf_counter() - start < 30  # killed, not waited for

@@ -45,3 +45,8 @@ def fails_on_call() -> Callable[[], None]:
         raise RuntimeError("input shape mismatch")
 
     return call
+
+
+def hangs_on_build() -> Callable[[], None]:
+    time.sleep(600)
+    return lambda: None
