@@ -59,6 +59,8 @@ def test_model_dir_and_errors(mlp_dir: Path, weights: Path, tmp_path: Path) -> N
         resolve_model("cnn", weights=weights)
     with pytest.raises(CheckpointError, match="does not exist"):
         resolve_model("mlp", weights=tmp_path / "missing.safetensors")
+    with pytest.raises(CheckpointError, match="is not a regular file"):
+        resolve_model("mlp", weights=Path("/dev/null"))
 
 
 def test_corrupt_onnx_is_a_checkpoint_error(tmp_path: Path) -> None:

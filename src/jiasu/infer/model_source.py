@@ -133,8 +133,13 @@ def read_weights(path: Path) -> dict[str, torch.Tensor]:
         from jiasu.train.checkpoint import read_checkpoint
 
         return read_checkpoint(path).model_state
-    if not path.is_file():
+    if not path.exists():
         raise CheckpointError(f"weights file {path} does not exist; check the path")
+    if not path.is_file():
+        raise CheckpointError(
+            f"weights {path} is not a regular file; pass a .safetensors file, a checkpoint "
+            "folder or a torch weights file"
+        )
     if path.suffix == ".safetensors":
         try:
             return load_file(str(path))
