@@ -36,3 +36,25 @@ class MissingExtraError(JiasuError, ImportError):
 
 class CheckpointError(JiasuError):
     """A checkpoint or saved model cannot be read or does not match the model."""
+
+
+def one_line(exc: BaseException, limit: int = 240) -> str:
+    """An exception as one short line for a report or a reason: ``Type: first line``.
+
+    >>> one_line(ValueError("bad shape\\nmore detail"))
+    'ValueError: bad shape'
+    >>> one_line(KeyError())
+    'KeyError'
+    """
+    first = first_line(exc, limit=limit, default="")
+    line = f"{type(exc).__name__}: {first}" if first else type(exc).__name__
+    return line if len(line) <= limit else line[: limit - 1] + "…"
+
+
+def first_line(exc: BaseException, limit: int = 160, default: str | None = None) -> str:
+    """The first line of an exception's message, at most `limit` characters; for an empty
+    message, `default` (the exception's type name when None)."""
+    text = str(exc).strip()
+    if not text:
+        return type(exc).__name__ if default is None else default
+    return text.splitlines()[0][:limit]

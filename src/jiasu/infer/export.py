@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from jiasu.core.atomic import atomic_write_bytes
-from jiasu.core.errors import CheckpointError
+from jiasu.core.errors import CheckpointError, first_line
 from jiasu.core.extras import require
 
 OPSET = 17
@@ -68,7 +68,7 @@ def read_onnx_input_shape(path: Path) -> tuple[int, ...]:
     except FileNotFoundError:
         raise CheckpointError(f"ONNX file {path} does not exist; check the path") from None
     except Exception as exc:  # protobuf DecodeError, ValidationError, OSError
-        first = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
+        first = first_line(exc)
         raise CheckpointError(
             f"{path} is not a valid ONNX model ({first}); export it again"
         ) from None

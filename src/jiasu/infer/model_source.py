@@ -28,7 +28,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file
 from torch import nn
 
-from jiasu.core.errors import CheckpointError, ConfigError
+from jiasu.core.errors import CheckpointError, ConfigError, first_line
 from jiasu.infer.backends.base import ModelSource
 from jiasu.models import MODELS, ModelSpec, create_model, is_model_dir, load_model_dir
 
@@ -150,7 +150,7 @@ def read_weights(path: Path) -> dict[str, torch.Tensor]:
         # file carrying code (a __reduce__ payload) is rejected before anything executes.
         data = torch.load(path, map_location="cpu", weights_only=True)
     except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, OSError) as exc:
-        first = str(exc).strip().splitlines()[0][:120] if str(exc).strip() else ""
+        first = first_line(exc, limit=120)
         raise CheckpointError(
             f"{path} is not a plain weights file and was not loaded ({first}); "
             "save weights with safetensors or torch.save(model.state_dict())"

@@ -29,12 +29,12 @@ from pathlib import Path
 
 import numpy as np
 
-from jiasu.core.errors import ConfigError
+from jiasu.core.errors import ConfigError, one_line
 from jiasu.core.technique import Exactness
 from jiasu.hardware.threads import default_threads, threads
 from jiasu.infer.artifact import save_artifact
 from jiasu.infer.backends import BACKENDS, BuildContext, Built, Candidate, ExportFailed, Runner
-from jiasu.infer.backends.base import ModelSource, one_line
+from jiasu.infer.backends.base import ModelSource
 from jiasu.infer.isolation import finalists, save_batch
 from jiasu.infer.report import CandidateResult, OptimizeResult
 from jiasu.infer.select import TARGETS, Target, select

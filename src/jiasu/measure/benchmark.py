@@ -19,7 +19,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from jiasu.core.errors import ConfigError, JiasuError
+from jiasu.core.errors import ConfigError, JiasuError, one_line
 from jiasu.measure.stats import Summary, ratio_summary
 
 _ERROR_CHARS = 200
@@ -185,12 +185,6 @@ def _format_speedup(r: CaseResult, *, is_baseline: bool) -> str:
     return text
 
 
-def _one_line(exc: BaseException) -> str:
-    message = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-    text = f"{type(exc).__name__}: {message}" if message else type(exc).__name__
-    return text if len(text) <= _ERROR_CHARS else text[: _ERROR_CHARS - 1] + "…"
-
-
 def _check_count(name: str, value: int, minimum: int) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
         raise ConfigError(f"{name} {value!r} is invalid; use a whole number of at least {minimum}")
@@ -291,9 +285,9 @@ def compare(
             if name == baseline:
                 raise BenchmarkError(
                     f"baseline case {name!r} failed, so no speedups can be computed: "
-                    f"{_one_line(exc)}"
+                    f"{one_line(exc, _ERROR_CHARS)}"
                 ) from exc
-            errors[name] = _one_line(exc)
+            errors[name] = one_line(exc, _ERROR_CHARS)
 
     def timed(name: str) -> Callable[[], None]:
         def action() -> None:

@@ -39,14 +39,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from jiasu.core.errors import ConfigError
+from jiasu.core.errors import ConfigError, one_line
 from jiasu.measure.benchmark import (
     BenchmarkError,
     CaseResult,
     Comparison,
     Measurement,
     _check_count,
-    _one_line,
 )
 from jiasu.measure.stats import ratio_summary
 from jiasu.measure.worker import time_block
@@ -92,7 +91,7 @@ class _Local:
         try:
             return time_block(self.fn, warmup, calls)
         except Exception as exc:
-            raise _CaseFailed(_one_line(exc)) from exc
+            raise _CaseFailed(one_line(exc)) from exc
 
     def close(self) -> None:
         return None

@@ -26,16 +26,12 @@ import time
 from collections.abc import Callable
 from typing import Any, TextIO
 
+from jiasu.core.errors import one_line
+
 
 def _reply(channel: TextIO, message: dict[str, Any]) -> None:
     channel.write(json.dumps(message) + "\n")
     channel.flush()
-
-
-def _error(exc: BaseException) -> str:
-    text = str(exc).strip()
-    first = text.splitlines()[0] if text else ""
-    return f"{type(exc).__name__}: {first}" if first else type(exc).__name__
 
 
 def build(spec: dict[str, Any]) -> Callable[[], object]:
@@ -80,7 +76,7 @@ def main() -> None:
         fn = build(json.loads(first))
         _reply(channel, {"ok": True, "build_s": time.perf_counter() - start})
     except BaseException as exc:  # reported to the parent, which records the case as failed
-        _reply(channel, {"ok": False, "error": _error(exc)})
+        _reply(channel, {"ok": False, "error": one_line(exc)})
         return
     for line in sys.stdin:
         command = json.loads(line)
@@ -90,7 +86,7 @@ def main() -> None:
             seconds = time_block(fn, int(command["warmup"]), int(command["calls"]))
             _reply(channel, {"ok": True, "seconds": seconds})
         except Exception as exc:
-            _reply(channel, {"ok": False, "error": _error(exc)})
+            _reply(channel, {"ok": False, "error": one_line(exc)})
 
 
 if __name__ == "__main__":

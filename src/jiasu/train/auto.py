@@ -27,6 +27,7 @@ from typing import Any
 
 import torch
 
+from jiasu.core.errors import one_line
 from jiasu.core.recipe import Recipe
 from jiasu.core.technique import Exactness
 from jiasu.measure import compare
@@ -232,7 +233,7 @@ def _probe(
             baseline="current", warmup=1, repeats=repeats,
         )  # fmt: skip
     except Exception as exc:  # a technique that breaks here is dropped, never fatal
-        return Probe(name, False, f"failed: {type(exc).__name__}: {str(exc).splitlines()[0][:160]}")
+        return Probe(name, False, f"failed: {one_line(exc)}")
     result = comparison.results["candidate"]
     if not result.ok or result.measurement is None:
         return Probe(name, False, f"failed: {result.error}")

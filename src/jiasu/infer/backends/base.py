@@ -19,7 +19,7 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 from torch import nn
 
-from jiasu.core.errors import ConfigError
+from jiasu.core.errors import ConfigError, one_line
 from jiasu.core.extras import require
 from jiasu.core.technique import Applicability, Exactness
 
@@ -164,14 +164,6 @@ class Backend(ABC):
         input_shape: tuple[int, ...],
     ) -> Runner:
         """Rebuild the runner that `Built.save` wrote into `directory`."""
-
-
-def one_line(exc: BaseException, limit: int = 240) -> str:
-    """An exception as one short line: ``Type: first line of the message``."""
-    text = str(exc).strip()
-    first = text.splitlines()[0] if text else ""
-    line = f"{type(exc).__name__}: {first}" if first else type(exc).__name__
-    return line if len(line) <= limit else line[: limit - 1] + "…"
 
 
 def setting(settings: Mapping[str, Any], key: str, allowed: tuple[Any, ...]) -> Any:

@@ -25,7 +25,7 @@ from typing import Any, Literal
 import torch
 from torch import nn
 
-from jiasu.core.errors import CheckpointError, ConfigError
+from jiasu.core.errors import CheckpointError, ConfigError, first_line
 from jiasu.integrations.keras._backend import require_torch_backend
 
 DEFAULT_INPUT_SHAPE = (1, 28, 28)  # jiasu's MNIST images, per sample
@@ -146,7 +146,7 @@ def load_keras_as_torch(
     try:
         model = keras.saving.load_model(path, compile=False, safe_mode=True)
     except Exception as exc:  # zip, JSON, h5 and deserialization errors of every kind
-        first = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
+        first = first_line(exc)
         raise CheckpointError(
             f"{path} cannot be loaded as a Keras model ({first}); save it again with "
             "model.save(PATH.keras) under Keras 3"
