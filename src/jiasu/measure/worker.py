@@ -27,6 +27,7 @@ from collections.abc import Callable
 from typing import Any, TextIO
 
 from jiasu.core.errors import one_line
+from jiasu.measure.benchmark import measure
 
 
 def _reply(channel: TextIO, message: dict[str, Any]) -> None:
@@ -54,14 +55,7 @@ def build(spec: dict[str, Any]) -> Callable[[], object]:
 
 def time_block(fn: Callable[[], object], warmup: int, calls: int) -> list[float]:
     """`warmup` untimed calls, then the seconds of each of `calls` timed calls."""
-    for _ in range(warmup):
-        fn()
-    seconds = []
-    for _ in range(calls):
-        start = time.perf_counter_ns()
-        fn()
-        seconds.append((time.perf_counter_ns() - start) / 1e9)
-    return seconds
+    return list(measure(fn, warmup=warmup, repeats=calls).seconds)
 
 
 def main() -> None:
