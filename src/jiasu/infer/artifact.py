@@ -24,6 +24,7 @@ import numpy as np
 import torch
 
 from jiasu.core.atomic import atomic_directory
+from jiasu.core.description import read_description
 from jiasu.core.errors import CheckpointError, ConfigError
 from jiasu.infer.backends import BACKENDS, Candidate, Runner
 
@@ -152,26 +153,10 @@ class Predictor:
 def load(directory: str | os.PathLike[str]) -> Predictor:
     """Load what ``jiasu optimize --out DIR`` wrote; return a callable `Predictor`."""
     path = Path(directory)
-    try:
-        meta = json.loads((path / META).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        if not path.is_dir():
-            raise CheckpointError(
-                f"artifact folder {path} does not exist; check the path"
-            ) from None
-        raise CheckpointError(
-            f"{path} is not a jiasu inference artifact ({META} is missing); "
-            "create one with `jiasu optimize MODEL --out DIR`"
-        ) from None
-    except (ValueError, OSError) as exc:
-        raise CheckpointError(f"{path / META} is corrupt ({exc})") from None
-    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-        raise CheckpointError(f"{path / META} is not a jiasu inference artifact description")
-    if meta.get("format_version") != FORMAT_VERSION:
-        raise CheckpointError(
-            f"{path} has artifact format version {meta.get('format_version')!r}; "
-            f"this jiasu reads version {FORMAT_VERSION}"
-        )
+    meta = read_description(
+        path, META, fmt=FORMAT, version=FORMAT_VERSION, what="inference artifact",
+        create="create one with `jiasu optimize MODEL --out DIR`",
+    )  # fmt: skip
     candidate = meta["candidate"]
     backend = BACKENDS.get(str(candidate["backend"]))()
     shape = tuple(int(d) for d in meta["input_shape"])

@@ -25,6 +25,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from jiasu.core.atomic import atomic_directory
+from jiasu.core.description import read_description
 from jiasu.core.errors import CheckpointError, ConfigError
 from jiasu.models.registry import ModelSpec
 
@@ -84,24 +85,10 @@ def load_model_dir(directory: str | Path) -> SavedModel:
     from jiasu.train.checkpoint import load_model_weights
 
     directory = Path(directory)
-    if not directory.is_dir():
-        raise CheckpointError(f"model directory {directory} does not exist; check the path")
-    try:
-        meta = json.loads((directory / META).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise CheckpointError(
-            f"{directory} is not a jiasu model directory ({META} is missing); "
-            "create one with `jiasu train --save DIR`"
-        ) from None
-    except (ValueError, OSError) as exc:
-        raise CheckpointError(f"{directory / META} is corrupt ({exc})") from None
-    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-        raise CheckpointError(f"{directory / META} is not a jiasu model description")
-    if meta.get("format_version") != FORMAT_VERSION:
-        raise CheckpointError(
-            f"{directory} has format version {meta.get('format_version')!r}; "
-            f"this jiasu reads version {FORMAT_VERSION}"
-        )
+    meta = read_description(
+        directory, META, fmt=FORMAT, version=FORMAT_VERSION, what="model directory",
+        create="create one with `jiasu train --save DIR`",
+    )  # fmt: skip
     try:
         state = load_file(str(directory / WEIGHTS))
     except FileNotFoundError:
