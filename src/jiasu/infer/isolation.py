@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from jiasu.infer.report import CandidateResult
-from jiasu.infer.select import Target
+from jiasu.infer.select import Target, speed
 
 PER_BACKEND = 3  # finalists from each runtime
 
@@ -33,15 +33,9 @@ def finalists(
     """
     scored: list[tuple[float, str, str]] = []
     for record in records:
-        if record.name == baseline or record.verdict != "accepted":
-            continue
-        if target == "latency" and record.latency_ms_p50:
-            speed = 1.0 / record.latency_ms_p50
-        elif target == "throughput" and record.samples_per_s:
-            speed = record.samples_per_s
-        else:
-            continue
-        scored.append((speed, record.name, record.candidate.backend))
+        fast = speed(record.trial(), target)
+        if record.name != baseline and record.verdict == "accepted" and fast is not None:
+            scored.append((fast, record.name, record.candidate.backend))
     scored.sort(key=lambda item: -item[0])
     taken: dict[str, int] = {}
     chosen: list[str] = []

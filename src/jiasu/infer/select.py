@@ -46,8 +46,9 @@ class Trial:
     noise: float = 0.0  # relative run-to-run noise of its speed (half the p10–p90 width)
 
 
-def _speed(trial: Trial, target: Target) -> float | None:
-    """Larger is better (calls/s for latency, samples/s for throughput); None if unmeasured."""
+def speed(trial: Trial, target: Target) -> float | None:
+    """How fast `trial` is for `target`, larger is better (calls/s for latency, samples/s
+    for throughput); None if unmeasured."""
     value = trial.latency_ms_p50 if target == "latency" else trial.samples_per_s
     if value is None or not math.isfinite(value) or value <= 0:
         return None
@@ -66,9 +67,9 @@ def select(trials: Sequence[Trial], target: Target, *, tie_margin: float = 0.0) 
     if not 0 <= tie_margin < 1:
         raise ValueError(f"tie_margin {tie_margin!r} must be a fraction in [0, 1)")
     eligible = [
-        (index, trial, speed)
+        (index, trial, fast)
         for index, trial in enumerate(trials)
-        if trial.verdict == "accepted" and (speed := _speed(trial, target)) is not None
+        if trial.verdict == "accepted" and (fast := speed(trial, target)) is not None
     ]
     if not eligible:
         return None
@@ -88,14 +89,14 @@ def select(trials: Sequence[Trial], target: Target, *, tie_margin: float = 0.0) 
 def pareto_front(trials: Sequence[Trial], target: Target) -> list[str]:
     """Accepted trials that no other accepted trial beats on both speed and accuracy."""
     points = [
-        (t.name, _speed(t, target), t.accuracy)
+        (t.name, speed(t, target), t.accuracy)
         for t in trials
-        if t.verdict == "accepted" and _speed(t, target) is not None and t.accuracy is not None
+        if t.verdict == "accepted" and speed(t, target) is not None and t.accuracy is not None
     ]
     front = []
-    for name, speed, accuracy in points:
+    for name, fast, accuracy in points:
         dominated = any(
-            s >= speed and a >= accuracy and (s > speed or a > accuracy)  # type: ignore[operator]
+            s >= fast and a >= accuracy and (s > fast or a > accuracy)  # type: ignore[operator]
             for other, s, a in points
             if other != name
         )
