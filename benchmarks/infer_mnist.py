@@ -38,7 +38,7 @@ from jiasu.core.atomic import atomic_write_text
 from jiasu.data import DatasetSplits, load_mnist
 from jiasu.hardware.cpu import accel_features, cpu_info
 from jiasu.infer import ModelSource, OptimizeConfig, optimize
-from jiasu.infer.report import OptimizeResult
+from jiasu.infer.report import TIMED_LABELS, OptimizeResult
 from jiasu.measure.benchmark import format_rate, format_seconds
 from jiasu.measure.environment import capture_environment
 from jiasu.measure.isolated import Isolated, compare_isolated
@@ -139,7 +139,7 @@ def optimize_table(result: OptimizeResult) -> list[str]:
         speed = f"{c.speedup:.2f}×" if c.speedup else "—"
         verdict = c.verdict if c.verdict == "accepted" else f"{c.verdict}: {c.reason}"
         name = f"{star}{c.name}**" if star else c.name
-        timed = {"isolated": "alone", "screening": "screened"}.get(c.timing or "", c.timing or "—")
+        timed = TIMED_LABELS.get(c.timing or "", "—")
         lines.append(
             f"| {name} | {p50} | {p99} | {rate} | {speed} | {timed} | {delta} | {verdict} |"
         )

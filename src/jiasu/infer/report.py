@@ -190,7 +190,12 @@ class OptimizeResult:
 TABLE_COLUMNS = (
     "candidate", "p50", "p99", "samples/s", "speedup", "timed", "Δ acc [95% CI]", "verdict",
 )  # fmt: skip
-_TIMED = {"isolated": "alone", "blocks": "blocks", "screening": "screened", "interleaved": "mixed"}
+TIMED_LABELS = {  # report.json "timing" → the table's "timed" column
+    "isolated": "alone",
+    "blocks": "blocks",
+    "screening": "screened",
+    "interleaved": "mixed",
+}
 
 
 def _row(c: CandidateResult, chosen: bool) -> tuple[str, ...]:
@@ -209,7 +214,7 @@ def _row(c: CandidateResult, chosen: bool) -> tuple[str, ...]:
         ms(c.latency_ms_p99),
         format_rate(m.items_per_s) if m else "—",
         f"{c.speedup:.2f}×" if c.speedup is not None else "—",
-        _TIMED.get(c.timing or "", "—"),
+        TIMED_LABELS.get(c.timing or "", "—"),
         delta,
         c.verdict,
     )
