@@ -66,8 +66,9 @@ def session_runner(session: Any, parallel: int = 1) -> Runner:
     run at once from as many Python threads (ONNX Runtime releases the GIL while it runs).
 
     For a large batch of a small model, single-threaded runs side by side beat one run
-    whose operators are each spread over the threads: measured here on the small CNN at
-    batch 256, two 1-thread runs took 1.56 ms against 2.01 ms for one 2-thread run.
+    whose operators are each spread over the threads: on the small CNN at batch 256, two
+    1-thread runs took 1.52 ms against 1.98 ms for one 2-thread run
+    (benchmarks/infer_runtime_settings.py).
     """
     input_name = session.get_inputs()[0].name
     output_name = session.get_outputs()[0].name
@@ -88,7 +89,8 @@ def _small_batches_bound(session: Any, input_name: str, output_name: str, run: R
 
     `session.run` converts its inputs and allocates its outputs on every call; with the
     buffers bound once, a call is a copy in, the run and a copy out. For the founding MLP
-    at batch 1 that is 5.6 µs instead of 6.2 µs. Buffers are per thread, so the runner
+    at batch 1 that is 7.7 µs instead of 9.0 µs (benchmarks/infer_runtime_settings.py).
+    Buffers are per thread, so the runner
     stays safe to call from several threads, as `session.run` is.
     """
     local = threading.local()

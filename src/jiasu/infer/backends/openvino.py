@@ -59,7 +59,8 @@ def request_runner(compiled: Any, split_batch: bool = False) -> Runner:
 
     Under the THROUGHPUT hint OpenVINO makes several streams (here 2, one thread each),
     but one synchronous request uses only one of them: on the small CNN at batch 256 that
-    measured 2.75 ms, against 1.51 ms split over both streams and 2.27 ms under LATENCY.
+    measured 2.74 ms, against 1.49 ms split over both streams and 2.31 ms under LATENCY
+    (benchmarks/infer_runtime_settings.py).
     """
     ov = _ov()
     requests = int(compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS"))
@@ -124,8 +125,10 @@ class OpenVino(Backend):
         except ImportError:
             pass
         if hint == "THROUGHPUT":
-            # One request over all cores can still beat the batch split over the streams
-            # (small CNN, batch 256: 1.31–1.34 ms against 1.46–1.48 ms in two runs).
+            # Which is faster, the batch split over the streams or one request over all
+            # cores, changes between runs on the small CNN at batch 256 (1.49 against
+            # 2.31 ms in benchmarks/results_infer_settings.md; one request chosen at
+            # 1.31 ms in benchmarks/results_infer.md), so both are candidates.
             latency = {**default, "hint": "LATENCY", "split_batch": False}
             out.append(Candidate("openvino-latency-hint", self.name, latency, exact))
         return out
