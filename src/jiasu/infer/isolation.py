@@ -29,7 +29,8 @@ def finalists(
 
     Finalists are drawn from every runtime rather than from the top of one list because
     screening is unfair *between* runtimes: on the small CNN at batch 256 it timed
-    OpenVINO bf16 at 3.5 ms, 2.4× the screening leader, and alone it took 1.3–1.5 ms.
+    OpenVINO bf16 at 3.50 ms, more than twice the eventual pick's 1.44 ms, and alone it
+    took 1.51–1.56 ms (benchmarks/RESULTS.md, inference).
     """
     scored: list[tuple[float, str, str]] = []
     for record in records:
