@@ -124,7 +124,10 @@ def test_checkpoint_folder_layout_and_pruning(tmp_path: Path, small_train: Image
         "epoch": 3,
     }
     files = sorted(p.name for p in (tmp_path / "epoch-0003").iterdir())
-    assert files == ["checkpoint.json", "model.safetensors", "training.safetensors"]
+    written = ["checkpoint.json", "model.safetensors", "training.safetensors"]
+    assert files == [".jiasu-manifest.json", *written]  # the manifest lists what jiasu wrote
+    manifest = json.loads((tmp_path / "epoch-0003" / ".jiasu-manifest.json").read_text())
+    assert manifest["files"] == written
     checkpoint = read_checkpoint(tmp_path)
     assert checkpoint.epoch == 3
     assert checkpoint.meta["model_spec"] == {"name": "mlp", "kwargs": {}}

@@ -23,7 +23,7 @@ from typing import Any, TypeVar, overload
 import numpy as np
 import torch
 
-from jiasu.core.atomic import atomic_directory
+from jiasu.core.atomic import JiasuFolder, atomic_directory
 from jiasu.core.description import read_description
 from jiasu.core.errors import CheckpointError, ConfigError
 from jiasu.infer.backends import BACKENDS, Candidate, Runner
@@ -32,6 +32,7 @@ FORMAT = "jiasu-inference"
 FORMAT_VERSION = 1
 META = "artifact.json"
 REPORT = "report.json"
+FOLDER = JiasuFolder("inference artifact", META, FORMAT, files=(REPORT,))
 
 ArrayT = TypeVar("ArrayT", np.ndarray, torch.Tensor)
 
@@ -45,17 +46,16 @@ def save_artifact(
     num_classes: int,
     report: dict[str, Any],
 ) -> Path:
-    """Write the chosen candidate's files, `artifact.json` and `report.json` to `directory`."""
+    """Write the chosen candidate's files, `artifact.json` and `report.json` to `directory`.
+
+    `directory` must be new, empty, or an artifact jiasu wrote (its artifact.json says so);
+    anything else is refused with `ConfigError` before `save_files` runs. Files the user
+    added to an existing artifact (a deployment README, say) are carried into the new one;
+    if the new artifact has a file of the same name, `ConfigError` is raised and the old
+    artifact stays as it was (`jiasu.core.atomic.atomic_directory`).
+    """
     directory = Path(directory)
-    if directory.exists():
-        if not directory.is_dir():
-            raise ConfigError(f"--out {directory} exists and is not a folder; choose another")
-        if any(directory.iterdir()) and not (directory / META).is_file():
-            raise ConfigError(
-                f"--out {directory} is a non-empty folder that is not a jiasu artifact; "
-                "choose a new or empty folder"
-            )
-    with atomic_directory(directory) as staging:
+    with atomic_directory(directory, FOLDER) as staging:
         files = save_files(staging)
         meta = {
             "format": FORMAT,

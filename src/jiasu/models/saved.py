@@ -8,8 +8,9 @@ Layout::
                              "input_shape": [1, 28, 28], "num_classes": 10,
                              "recipe": {...} | null, "metrics": {...}}
 
-The folder is written under a temporary name and renamed into place, so a reader
-never sees half a model; an existing folder is replaced only once the new one is complete.
+The folder is written under a temporary name and swapped into place, so a reader
+never sees half a model; an existing folder is replaced only if jiasu wrote it, and only
+once the new one is complete.
 """
 
 from __future__ import annotations
@@ -24,9 +25,9 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from jiasu.core.atomic import atomic_directory
+from jiasu.core.atomic import JiasuFolder, atomic_directory
 from jiasu.core.description import read_description
-from jiasu.core.errors import CheckpointError, ConfigError
+from jiasu.core.errors import CheckpointError
 from jiasu.models.registry import ModelSpec
 
 FORMAT = "jiasu-model"
@@ -34,6 +35,7 @@ FORMAT_VERSION = 1
 WEIGHTS = "model.safetensors"
 META = "model.json"
 
+FOLDER = JiasuFolder("model directory", META, FORMAT, files=(WEIGHTS,))
 
 @dataclass(frozen=True)
 class SavedModel:
@@ -56,11 +58,15 @@ def save_model_dir(
     recipe: Mapping[str, Any] | None = None,
     metrics: Mapping[str, Any] | None = None,
 ) -> Path:
-    """Write `model` (built from `spec`) to `directory` atomically; return the path."""
+    """Write `model` (built from `spec`) to `directory` atomically; return the path.
+
+    `directory` must be new, empty, or a model directory jiasu wrote (its model.json says
+    so); anything else is refused with `ConfigError` and left untouched. Files the user
+    added to an existing model directory are carried into the new one
+    (`jiasu.core.atomic.atomic_directory`).
+    """
     directory = Path(directory)
-    if directory.exists() and not directory.is_dir():
-        raise ConfigError(f"{directory} exists and is not a folder; choose another --save path")
-    with atomic_directory(directory) as staging:
+    with atomic_directory(directory, FOLDER) as staging:
         state = {k: v.detach().cpu().contiguous().clone() for k, v in model.state_dict().items()}
         save_file(state, str(staging / WEIGHTS))
         meta = {

@@ -202,10 +202,14 @@ class ModelCheckpoint(Callback):
     """Save a resumable checkpoint (safetensors + JSON) into `directory` after each epoch.
 
     Each checkpoint is a folder ``epoch-NNNN`` written under a temporary name and
-    renamed when complete; ``latest.json`` then points at it (also written atomically).
+    swapped in when complete; ``latest.json`` then points at it (also written atomically).
     Older checkpoints beyond `keep` are removed after the new one is in place, so a
     crash at any moment leaves at least one complete checkpoint. With `monitor`,
     ``save_best_only`` keeps only epochs that improve the metric.
+
+    `directory` may hold other files: only jiasu's own ``epoch-NNNN`` folders (recognised
+    by their checkpoint.json) are replaced or pruned, and a ``latest.json`` or a non-empty
+    ``epoch-NNNN`` folder jiasu did not write is refused before training starts.
     """
 
     def __init__(
@@ -227,8 +231,9 @@ class ModelCheckpoint(Callback):
     def on_train_begin(self, run: RunState) -> None:
         if self._monitor:
             self._monitor.check(run)
-        if self.directory.exists() and not self.directory.is_dir():
-            raise ConfigError(f"ModelCheckpoint: {self.directory} exists and is not a folder")
+        from jiasu.train.checkpoint import check_checkpoint_dir
+
+        check_checkpoint_dir(self.directory)
 
     def on_epoch_end(self, run: RunState, record: EpochRecord) -> None:
         if self._monitor is not None:
