@@ -47,9 +47,12 @@ def demo(
     out for validation, ReduceLROnPlateau(factor 0.1, patience 3) — and differ only in
     the recipe. Both are evaluated on the 10,000 MNIST test images.
     """
+    from jiasu.core.outputs import Output, check_outputs
     from jiasu.data import load_for_demo
     from jiasu.demo import run_demo, write_json
 
+    outputs = [Output("--json", json_path), Output("--html", html_path)]
+    check_outputs(outputs, inputs={"--data-dir": data_dir})  # before minutes of training
     console = Console()
     err = Console(stderr=True)
     splits = load_for_demo(data_dir)

@@ -12,6 +12,7 @@ from jiasu.cli.doctor import doctor
 from jiasu.cli.optimize import optimize
 from jiasu.cli.predict import predict
 from jiasu.cli.report import report
+from jiasu.cli.signals import exit_code, terminate_as_interrupt
 from jiasu.cli.train import train
 from jiasu.core.errors import JiasuError
 
@@ -35,21 +36,33 @@ cli.add_command(train)
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point: user errors become one line on stderr and a non-zero exit, no traceback."""
+    """Entry point: user errors become one line on stderr and a non-zero exit, no traceback.
+
+    SIGTERM is handled as Ctrl-C (`jiasu.cli.signals`): ``interrupted``, exit 143 (130 for
+    Ctrl-C), after the same cleanup.
+    """
+    with terminate_as_interrupt():
+        return _main(argv)
+
+
+def _main(argv: list[str] | None) -> int:
     try:
         cli.main(args=argv, prog_name="jiasu", standalone_mode=False)
     except JiasuError as exc:
         click.secho(f"error: {exc}", fg="red", err=True)
         return exc.exit_code
-    except click.exceptions.Abort:
+    except click.exceptions.Abort as exc:
+        if isinstance(exc.__cause__, KeyboardInterrupt):  # click turns Ctrl-C into Abort
+            click.echo("interrupted", err=True)
+            return exit_code(exc.__cause__)
         click.echo("aborted", err=True)
         return 130
     except click.ClickException as exc:
         exc.show()
         return exc.exit_code
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         click.echo("interrupted", err=True)
-        return 130
+        return exit_code(exc)
     return 0
 
 

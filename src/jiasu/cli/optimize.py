@@ -171,12 +171,18 @@ def optimize(
     candidate (PyTorch eager, optimized, compiled; ONNX Runtime fp32 and int8; OpenVINO)
     is verified against eager fp32 on MNIST test images and timed on this machine.
     """
+    from jiasu.core.outputs import Output, check_outputs
     from jiasu.data import load_mnist
     from jiasu.infer import AccuracyBudget, OptimizeConfig, resolve_model
     from jiasu.infer import optimize as run_optimize
+    from jiasu.infer.artifact import FOLDER as ARTIFACT
     from jiasu.infer.report import TABLE_COLUMNS, reason_lines, summary_line
     from jiasu.ui.progress import TaskProgress, progress_enabled
 
+    outputs = [Output("--out", out, ARTIFACT), Output("--json", json_path)]
+    model_path = Path(model) if Path(model).exists() else None  # else a registry name
+    inputs = {"MODEL": model_path, "--weights": weights, "--data-dir": data_dir}
+    check_outputs([*outputs, Output("--html", html_path)], inputs=inputs)  # before any work
     config = OptimizeConfig(
         target=target,  # type: ignore[arg-type]  # click.Choice guarantees the literal
         batch_size=batch_size,

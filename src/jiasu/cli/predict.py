@@ -11,6 +11,7 @@ import numpy as np
 
 from jiasu.core.atomic import atomic_path
 from jiasu.core.errors import ConfigError, DataError
+from jiasu.core.outputs import Output, check_outputs
 
 
 def read_inputs(path: Path) -> np.ndarray:
@@ -103,6 +104,8 @@ def predict(
 
         logits = predict_distributed(
             PredictorFactory(artifact), inputs, engine=engine, workers=workers,
+    sources = {"--input": input_path, "ARTIFACT": artifact}
+    check_outputs([Output("--output", output)], inputs=sources)
             address=address, batch_size=batch_size,
         )  # fmt: skip
     else:

@@ -60,9 +60,12 @@ def report(
 
         jiasu report demo.json optimize/report.json -o report.html
     """
+    from jiasu.core.outputs import Output, check_outputs
     from jiasu.report import build_report, load_runs, write_html, write_json
     from jiasu.report.terminal import render_report
 
+    outputs = [Output("-o/--output", html_path), Output("--json", json_path)]
+    check_outputs(outputs, inputs=[("RESULTS", path) for path in results])
     built = build_report(load_runs(results), title=title)
     # piped output is not cut to 80 columns: the tables are wide
     wide = sys.stdout.isatty() or "COLUMNS" in os.environ

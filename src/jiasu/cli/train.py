@@ -119,6 +119,7 @@ def train(
     from jiasu.train.session import TrainSettings, train_session
 
     spec = model_argument(model_name)  # a bad name or path fails before loading any data
+    _check_outputs(spec, save, json_path, html_path, data_dir)
     err = Console(stderr=True)
     splits = load_mnist(data_dir)
     if train_samples is not None:
@@ -151,6 +152,23 @@ def train(
             err.print(f"wrote {html_path}")
     if save is not None and not quiet:
         err.print(f"saved model to {save}")
+
+
+def _check_outputs(
+    spec: object, save: Path | None, json_path: Path | None, html_path: Path | None,
+    data_dir: Path | None,
+) -> None:  # fmt: skip
+    """Every output path, checked before any data is read or any training is done."""
+    from jiasu.core.outputs import Output, check_outputs
+    from jiasu.models import saved
+    from jiasu.train.model_arg import ModelSpec
+
+    if save is not None and not isinstance(spec, ModelSpec):
+        save_output = Output("--save", save / "model.keras")  # a Keras model: one file in DIR
+    else:
+        save_output = Output("--save", save, saved.FOLDER)
+    outputs = [save_output, Output("--json", json_path), Output("--html", html_path)]
+    check_outputs(outputs, inputs={"--data-dir": data_dir})
 
 
 def _print_summary(console: Console, result: object) -> None:

@@ -194,7 +194,7 @@ def check_replaceable(
     if target.exists() and target.resolve() in (here, *here.parents):
         raise ConfigError(
             f"{label} is the current folder or holds it, which jiasu never replaces; "
-            f"choose a folder inside it, e.g. {target / 'out'}"
+            f"choose a folder inside it, e.g. {os.path.join(target, 'model')}"
         )
     if not target.exists():
         return

@@ -33,18 +33,20 @@ class Output:
 
 
 def check_outputs(
-    outputs: Iterable[Output], *, inputs: Mapping[str, Path | None] | None = None
+    outputs: Iterable[Output],
+    *,
+    inputs: Mapping[str, Path | None] | Iterable[tuple[str, Path | None]] = (),
 ) -> None:
     """Raise `ConfigError` unless every output can be written, before the work starts.
 
-    `inputs` maps an option (e.g. "--data-dir") to a path the command reads: an output that
-    is that path, or a folder holding it, is refused, so a save never replaces its own data.
+    `inputs` maps an option (e.g. "--data-dir"; or gives pairs) to a path the command reads:
+    an output that is that path, or a folder holding it, is refused, so a save never
+    replaces its own data.
 
     >>> check_outputs([Output("--json", Path("run.json"))])  # doctest: +SKIP
     """
-    sources = {
-        option: _absolute(path) for option, path in (inputs or {}).items() if path is not None
-    }
+    pairs = inputs.items() if isinstance(inputs, Mapping) else inputs
+    sources = [(option, _absolute(path)) for option, path in pairs if path is not None]
     seen: dict[Path, str] = {}
     for output in outputs:
         if output.path is None:
@@ -55,7 +57,7 @@ def check_outputs(
         if absolute in seen:
             raise ConfigError(f"{label} is also given to {seen[absolute]}; give each its own path")
         seen[absolute] = output.option
-        for option, source in sources.items():
+        for option, source in sources:
             if absolute == source or absolute in source.parents:
                 what = "is" if absolute == source else "holds"
                 raise ConfigError(
@@ -81,7 +83,9 @@ def check_writable(option: str, path: Path) -> None:
     while not os.path.lexists(parent) and parent != parent.parent:
         parent = parent.parent
     if not parent.is_dir():
-        raise ConfigError(f"{label} cannot be written: {parent} is a file, not a folder")
+        raise ConfigError(
+            f"{label} cannot be written: {parent} is a file, not a folder; choose another path"
+        )
     try:
         probe = tempfile.mkdtemp(prefix=".jiasu-probe-", dir=parent)
     except OSError as exc:
