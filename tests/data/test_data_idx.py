@@ -67,7 +67,7 @@ CORRUPT = {
     "wrong_magic": (b"\x01\x02\x08\x01\x00\x00\x00\x01\x05", "not an IDX file"),
     "unsupported_type": (_idx((2,), b"\x00" * 8, type_code=0x0D), "0x0D.*unsupported"),
     "truncated_data": (_idx((2, 5), b"\x00" * 7), "truncated: expected 10 bytes of data, found 7"),
-    "extra_bytes": (_idx((3,), b"\x00" * 5), "2 extra bytes"),
+    "extra_bytes": (_idx((3,), b"\x00" * 5), "2 extra bytes after the 3 bytes of data"),
     "short_header": (b"\x00\x00", "truncated"),
     "truncated_dims": (b"\x00\x00\x08\x03\x00\x00\x00\x02", "truncated"),
     "zero_dims": (b"\x00\x00\x08\x00", "0 dimensions"),

@@ -8,6 +8,7 @@ left behind, not even a partial file.
 from __future__ import annotations
 
 import gzip
+import hashlib
 import http.client
 import urllib.error
 import urllib.request
@@ -19,7 +20,7 @@ from typing import BinaryIO
 from jiasu import __version__
 from jiasu.core.atomic import atomic_path
 from jiasu.core.errors import DataError
-from jiasu.data.idx import GZIP_MAGIC, sha256_hex
+from jiasu.data.idx import GZIP_MAGIC
 
 Progress = Callable[[str], None]
 
@@ -49,17 +50,28 @@ def _reason(exc: BaseException) -> str:
     return str(exc) or type(exc).__name__
 
 
-def _gunzip(data: bytes, url: str) -> bytes:
-    """Decompress a downloaded gzip file, or raise DataError naming its URL."""
+def _gunzip_sha256(path: Path, url: str) -> str:
+    """The SHA-256 of a downloaded gzip file's content, decompressed a chunk at a time.
+
+    Memory stays constant whatever the file expands to (a hostile mirror's gzip bomb
+    costs time, never memory); an invalid file raises DataError naming its URL.
+    """
+    digest = hashlib.sha256()
     try:
-        if data[:2] != GZIP_MAGIC:
-            raise OSError(f"it starts with {data[:2].hex(' ') or 'nothing'}, not 1f 8b")
-        return gzip.decompress(data)
+        with open(path, "rb") as raw:
+            start = raw.read(2)
+            if start != GZIP_MAGIC:
+                raise OSError(f"it starts with {start.hex(' ') or 'nothing'}, not 1f 8b")
+            raw.seek(0)
+            with gzip.GzipFile(fileobj=raw, mode="rb") as stream:
+                while chunk := stream.read(_CHUNK):
+                    digest.update(chunk)
     except (OSError, EOFError, zlib.error) as exc:
         raise DataError(
             f"the file downloaded from {url} is not valid gzip ({exc}); "
             f"try again later, use another mirror or provide the file yourself"
         ) from exc
+    return digest.hexdigest()
 
 
 def _fetch(url: str, dest: Path, timeout_s: float) -> None:
@@ -115,8 +127,7 @@ def download_verified(
         try:
             with atomic_path(final) as tmp:
                 _fetch(url, tmp, timeout_s)
-                content = _gunzip(tmp.read_bytes(), url)
-                actual = sha256_hex(content)
+                actual = _gunzip_sha256(tmp, url)
                 if actual != sha256:
                     raise DataError(
                         f"the file downloaded from {url} fails its checksum (expected SHA-256 "

@@ -3,13 +3,15 @@
 An IDX file is a 4-byte magic number (two zero bytes, a type code, the number of
 dimensions), one big-endian 32-bit size per dimension, then the values in C order.
 Only the unsigned-byte type (0x08), the one MNIST and its look-alikes use, is supported.
-Gzip is recognised by its magic bytes (1f 8b), never by the file name.
+Gzip is recognised by its magic bytes (1f 8b), never by the file name. The size a
+header declares is checked before anything is allocated or decompressed past it.
 """
 
 from __future__ import annotations
 
 import gzip
 import hashlib
+import io
 import math
 import os
 import struct
@@ -20,6 +22,7 @@ import numpy as np
 
 from jiasu.core.atomic import atomic_path
 from jiasu.core.errors import DataError
+from jiasu.hardware.memory import available_memory_bytes, format_bytes
 
 GZIP_MAGIC = b"\x1f\x8b"
 UBYTE_TYPE_CODE = 0x08
@@ -32,45 +35,95 @@ _TYPE_NAMES = {
     0x0E: "64-bit float",
 }
 _REFETCH = "download or copy the file again"
+# Deflate codes at most 258 bytes per 2-bit symbol pair, so a gzip stream expands at most
+# about 1032:1; a header declaring more than that many times the file's size is a lie.
+MAX_DEFLATE_RATIO = 1032
+_CHUNK = 1 << 22  # read 4 MiB at a time into the destination array
+_MAX_EXTRA = 1 << 24  # trailing bytes counted (16 MiB) before a file is called "more than"
 
 
-def read_idx_bytes(path: str | os.PathLike[str]) -> bytes:
-    """Return the content of `path`, decompressed when it starts with the gzip magic bytes."""
+def read_idx(path: str | os.PathLike[str], *, sha256: str | None = None) -> np.ndarray:
+    """Read an unsigned-byte IDX file, raw or gzip-compressed, into a writable uint8 array.
+
+    The header is read first and the size it declares is checked against the file (a
+    gzip stream expands at most ~1032:1) and against the memory available, before
+    anything is allocated; decompression then stops after exactly the declared bytes,
+    so a small file that claims or expands to gigabytes is refused at once.
+    When `sha256` is given, the SHA-256 of the uncompressed content must match it.
+    Every problem (missing, unreadable, corrupt gzip, bad header, wrong size, too big,
+    wrong checksum) raises `DataError` naming the file.
+    """
     path = Path(path)
     try:
-        raw = path.read_bytes()
+        with open(path, "rb") as handle:
+            header, array = _read_open_file(handle, path)
     except FileNotFoundError:
         raise DataError(f"{path} does not exist; check the path or {_REFETCH}") from None
-    except OSError as exc:
+    except OSError as exc:  # opening failed; read errors are DataErrors already
         raise DataError(
             f"{path} cannot be read ({exc.strerror or exc}); check the path and its permissions"
         ) from exc
-    if raw[:2] != GZIP_MAGIC:
-        return raw
+    if sha256 is not None:
+        digest = hashlib.sha256(header)
+        digest.update(array.data)
+        actual = digest.hexdigest()
+        if actual != sha256.lower():
+            raise DataError(
+                f"{path} fails its checksum (expected SHA-256 {sha256.lower()}, found {actual}); "
+                f"delete it and {_REFETCH}"
+            )
+    return array.reshape(struct.unpack(f">{header[3]}I", header[4:]))
+
+
+def _read_open_file(handle: io.BufferedIOBase, path: Path) -> tuple[bytes, np.ndarray]:
+    """The header's bytes and the flat payload of an open IDX file, raw or gzip."""
+    source, compressed = str(path), False
     try:
-        return gzip.decompress(raw)
+        compressed = handle.read(2) == GZIP_MAGIC
+        handle.seek(0)
+        file_size = os.fstat(handle.fileno()).st_size
+        stream: io.BufferedIOBase = (
+            gzip.GzipFile(fileobj=handle, mode="rb") if compressed else handle
+        )
+        header, dims = _read_header(stream, source)
+        size = math.prod(dims)
+        _check_declared_size(source, size, len(header), file_size, compressed)
+        array = np.empty(size, dtype=np.uint8)
+        found = _read_into(stream, array.data)
+        if found < size:
+            raise DataError(
+                f"{source} is truncated: expected {size} bytes of data, found {found}; {_REFETCH}"
+            )
+        extra = _count_rest(stream)
+        if extra:
+            count = f"more than {_MAX_EXTRA}" if extra > _MAX_EXTRA else str(extra)
+            raise DataError(
+                f"{source} has {count} extra bytes after the {size} bytes of data its header "
+                f"declares; {_REFETCH} or pass the intended IDX file"
+            )
     except (OSError, EOFError, zlib.error) as exc:
-        raise DataError(f"{path} is a corrupt gzip file ({exc}); {_REFETCH}") from exc
+        if compressed:
+            raise DataError(f"{path} is a corrupt gzip file ({exc}); {_REFETCH}") from exc
+        raise DataError(
+            f"{path} cannot be read ({exc}); check the path and its permissions"
+        ) from exc
+    return header, array
 
 
-def sha256_hex(data: bytes) -> str:
-    """Return the SHA-256 of `data` as lowercase hex."""
-    return hashlib.sha256(data).hexdigest()
-
-
-def parse_idx(data: bytes, source: str) -> np.ndarray:
-    """Parse uncompressed IDX `data`; `source` names the file in error messages."""
-    if len(data) < 4:
+def _read_header(stream: io.BufferedIOBase, source: str) -> tuple[bytes, tuple[int, ...]]:
+    """The IDX header's bytes (magic and sizes) and the dimensions it declares."""
+    magic = _read_exactly(stream, 4)
+    if len(magic) < 4:
         raise DataError(
             f"{source} is truncated: expected an IDX header of at least 4 bytes, "
-            f"found {len(data)}; {_REFETCH}"
+            f"found {len(magic)}; {_REFETCH}"
         )
-    if data[0] != 0 or data[1] != 0:
+    if magic[0] != 0 or magic[1] != 0:
         raise DataError(
-            f"{source} is not an IDX file (it starts with bytes {data[:2].hex(' ')}, "
+            f"{source} is not an IDX file (it starts with bytes {magic[:2].hex(' ')}, "
             f"expected 00 00); pass an MNIST-format IDX file, raw or gzip-compressed"
         )
-    type_code, ndim = data[2], data[3]
+    type_code, ndim = magic[2], magic[3]
     if type_code != UBYTE_TYPE_CODE:
         kind = _TYPE_NAMES.get(type_code, "unknown")
         raise DataError(
@@ -82,43 +135,75 @@ def parse_idx(data: bytes, source: str) -> np.ndarray:
             f"{source} declares 0 dimensions in its IDX header; {_REFETCH} "
             f"or pass an IDX file with at least one dimension"
         )
-    header = 4 + 4 * ndim
-    if len(data) < header:
+    sizes = _read_exactly(stream, 4 * ndim)
+    if len(sizes) < 4 * ndim:
         raise DataError(
-            f"{source} is truncated: expected an IDX header of {header} bytes for {ndim} "
-            f"dimensions, found {len(data)}; {_REFETCH}"
+            f"{source} is truncated: expected an IDX header of {4 + 4 * ndim} bytes for {ndim} "
+            f"dimensions, found {4 + len(sizes)}; {_REFETCH}"
         )
-    dims = struct.unpack(f">{ndim}I", data[4:header])
-    expected = math.prod(dims)
-    found = len(data) - header
-    if found < expected:
-        raise DataError(
-            f"{source} is truncated: expected {expected} bytes of data, found {found}; {_REFETCH}"
-        )
-    if found > expected:
-        raise DataError(
-            f"{source} has {found - expected} extra bytes after the {expected} bytes of data "
-            f"its header declares; {_REFETCH} or pass the intended IDX file"
-        )
-    return np.frombuffer(data, dtype=np.uint8, offset=header).reshape(dims).copy()
+    return magic + sizes, struct.unpack(f">{ndim}I", sizes)
 
 
-def read_idx(path: str | os.PathLike[str], *, sha256: str | None = None) -> np.ndarray:
-    """Read an unsigned-byte IDX file, raw or gzip-compressed, into a writable uint8 array.
-
-    When `sha256` is given, the SHA-256 of the uncompressed content must match it.
-    Every problem (missing, unreadable, corrupt gzip, bad header, wrong size, wrong
-    checksum) raises `DataError` naming the file.
-    """
-    data = read_idx_bytes(path)
-    if sha256 is not None:
-        actual = sha256_hex(data)
-        if actual != sha256.lower():
+def _check_declared_size(
+    source: str, size: int, header: int, file_size: int, compressed: bool
+) -> None:
+    """Refuse a declared payload the file cannot hold or memory cannot take, before allocating."""
+    if not compressed:
+        found = file_size - header
+        if found < size:
             raise DataError(
-                f"{path} fails its checksum (expected SHA-256 {sha256.lower()}, found {actual}); "
-                f"delete it and {_REFETCH}"
+                f"{source} is truncated: expected {size} bytes of data, found {found}; {_REFETCH}"
             )
-    return parse_idx(data, str(path))
+        if found > size:
+            raise DataError(
+                f"{source} has {found - size} extra bytes after the {size} bytes of data "
+                f"its header declares; {_REFETCH} or pass the intended IDX file"
+            )
+    elif size > file_size * MAX_DEFLATE_RATIO:
+        raise DataError(
+            f"{source} is truncated: its header declares {size} bytes of data "
+            f"({format_bytes(size)}), more than a gzip file of {file_size} bytes can hold; "
+            f"{_REFETCH}"
+        )
+    available = available_memory_bytes()
+    if available is not None and size > available:
+        raise DataError(
+            f"{source} declares {format_bytes(size)} of data, more than the "
+            f"{format_bytes(available)} of memory available; free memory or pass a smaller file"
+        )
+
+
+def _count_rest(stream: io.BufferedIOBase) -> int:
+    """Bytes left in `stream`, read and dropped a chunk at a time, counting at most
+    `_MAX_EXTRA` + 1: memory stays constant, a gzip bomb's tail costs milliseconds, and a
+    damaged gzip stream still reaches its CRC check (an OSError) when it ends sooner."""
+    count = 0
+    while count <= _MAX_EXTRA and (chunk := stream.read(min(_CHUNK, _MAX_EXTRA + 1 - count))):
+        count += len(chunk)
+    return count
+
+
+def _read_exactly(stream: io.BufferedIOBase, n: int) -> bytes:
+    """Up to `n` bytes (fewer only at the end of the stream)."""
+    chunks, got = [], 0
+    while got < n:
+        chunk = stream.read(n - got)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        got += len(chunk)
+    return b"".join(chunks)
+
+
+def _read_into(stream: io.BufferedIOBase, buffer: memoryview) -> int:
+    """Fill `buffer` from `stream`; return the bytes read (fewer only at the end of the stream)."""
+    got = 0
+    while got < len(buffer):
+        n = stream.readinto(buffer[got : got + _CHUNK])
+        if not n:
+            break
+        got += n
+    return got
 
 
 def encode_idx(array: np.ndarray) -> bytes:

@@ -11,10 +11,17 @@ from torch import nn
 
 from jiasu.core.errors import ConfigError
 
+# Ranges of the size arguments. These are MNIST-sized models: the largest allowed (e.g.
+# mlp hidden=16384 with 1000 classes: 29 M parameters, 117 MB) stays far below the
+# memory of any machine, so a model file's arguments cannot ask for gigabytes.
+MAX_HIDDEN = 16384
+MAX_WIDTH = 256
+MAX_CLASSES = 1000
 
-def _positive(name: str, value: int) -> None:
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise ConfigError(f"{name} must be a positive integer, got {value!r}")
+
+def _int_in(name: str, value: int, high: int) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= high:
+        raise ConfigError(f"{name} must be a positive integer of at most {high}, got {value!r}")
 
 
 def mlp(hidden: int = 128, num_classes: int = 10, dropout: float = 0.2) -> nn.Sequential:
@@ -24,9 +31,9 @@ def mlp(hidden: int = 128, num_classes: int = 10, dropout: float = 0.2) -> nn.Se
     softmax into a ``from_logits=True`` loss; this is the intended model:
     Flatten → Linear(784, H) → ReLU → Dropout(0.2) → Linear(H, 10), returning logits.
     """
-    _positive("hidden", hidden)
-    _positive("num_classes", num_classes)
-    if not 0.0 <= dropout < 1.0:
+    _int_in("hidden", hidden, MAX_HIDDEN)
+    _int_in("num_classes", num_classes, MAX_CLASSES)
+    if not isinstance(dropout, int | float) or isinstance(dropout, bool) or not 0 <= dropout < 1:
         raise ConfigError(f"dropout must be in [0, 1), got {dropout!r}")
     return nn.Sequential(
         nn.Flatten(),  # (B, 1, 28, 28) → (B, 784)
@@ -43,8 +50,8 @@ def cnn(num_classes: int = 10, width: int = 16) -> nn.Sequential:
     With width 16: about 106k parameters and 1.1 M multiply-adds per image forward
     (6.48 MFLOP per training sample, forward and backward, by torch's FLOP counter).
     """
-    _positive("num_classes", num_classes)
-    _positive("width", width)
+    _int_in("num_classes", num_classes, MAX_CLASSES)
+    _int_in("width", width, MAX_WIDTH)
     w1, w2 = width, 2 * width
     return nn.Sequential(
         nn.Conv2d(1, w1, kernel_size=3, padding=1, bias=False),  # (B, w1, 28, 28)
@@ -92,8 +99,8 @@ def resnet(num_classes: int = 10, width: int = 16) -> nn.Sequential:
     → block (4w, 7, 7) → global average pool → Linear(4w, classes). About 78k
     parameters at width 16.
     """
-    _positive("num_classes", num_classes)
-    _positive("width", width)
+    _int_in("num_classes", num_classes, MAX_CLASSES)
+    _int_in("width", width, MAX_WIDTH)
     w = width
     return nn.Sequential(
         nn.Conv2d(1, w, 3, padding=1, bias=False),
@@ -114,8 +121,8 @@ def vgg(num_classes: int = 10, width: int = 16) -> nn.Sequential:
     Two stages of conv–BN–ReLU ×2 then max-pool: (B, 1, 28, 28) → (2w, 7, 7), then a
     two-layer classifier head with dropout.
     """
-    _positive("num_classes", num_classes)
-    _positive("width", width)
+    _int_in("num_classes", num_classes, MAX_CLASSES)
+    _int_in("width", width, MAX_WIDTH)
 
     def stage(c_in: int, c_out: int) -> list[nn.Module]:
         return [

@@ -41,7 +41,19 @@ class ModelSpec:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ModelSpec:
-        return cls(str(data["name"]), dict(data.get("kwargs", {})))
+        """The spec in a JSON description; a wrong shape or type is a `ConfigError`."""
+        if not isinstance(data, Mapping) or not isinstance(data.get("name"), str):
+            raise ConfigError(
+                f"a model spec must be an object with a 'name' string, got {data!r:.80}; "
+                'write it as {"name": "cnn", "kwargs": {...}}'
+            )
+        kwargs = data.get("kwargs", {})
+        if not isinstance(kwargs, Mapping) or not all(isinstance(k, str) for k in kwargs):
+            raise ConfigError(
+                f"model {data['name']!r}: 'kwargs' must be an object of named arguments, "
+                f"got {kwargs!r:.80}"
+            )
+        return cls(data["name"], dict(kwargs))
 
 
 def create_model(name: str, **kwargs: Any) -> nn.Module:

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import nn
@@ -34,8 +35,8 @@ FORMAT = "jiasu-model"
 FORMAT_VERSION = 1
 WEIGHTS = "model.safetensors"
 META = "model.json"
-
 FOLDER = JiasuFolder("model directory", META, FORMAT, files=(WEIGHTS,))
+
 
 @dataclass(frozen=True)
 class SavedModel:
@@ -82,6 +83,23 @@ def save_model_dir(
     return directory
 
 
+def build_for_weights(
+    spec: ModelSpec, state: Mapping[str, torch.Tensor], source: Path
+) -> nn.Module:
+    """Build `spec` only once its shapes match the weights in `state` (read from `source`).
+
+    The spec is first built on the meta device, which allocates nothing, and compared
+    name by name and shape by shape with the weights: a description whose arguments ask
+    for a bigger model than its weights file holds is refused before any allocation.
+    """
+    from jiasu.train.checkpoint import check_weights_fit
+
+    with torch.device("meta"):
+        skeleton = spec.build()
+    check_weights_fit(skeleton, state, source)
+    return spec.build()
+
+
 def is_model_dir(path: str | Path) -> bool:
     return (Path(path) / META).is_file()
 
@@ -102,7 +120,7 @@ def load_model_dir(directory: str | Path) -> SavedModel:
     except (SafetensorError, OSError, ValueError) as exc:
         raise CheckpointError(f"{directory / WEIGHTS} is corrupt ({exc})") from None
     spec = ModelSpec.from_dict(meta["model_spec"])
-    model = spec.build()
+    model = build_for_weights(spec, state, directory / WEIGHTS)
     load_model_weights(model, state, directory / WEIGHTS)
     model.eval()
     return SavedModel(directory, model, spec, tuple(meta.get("input_shape", (1, 28, 28))), meta)

@@ -238,6 +238,18 @@ def load_model_weights(
     model: torch.nn.Module, state: Mapping[str, torch.Tensor], source: Path
 ) -> None:
     """Load weights strictly; any mismatch becomes one sentence naming the first difference."""
+    check_weights_fit(model, state, source)
+    model.load_state_dict(dict(state), strict=True)
+
+
+def check_weights_fit(
+    model: torch.nn.Module, state: Mapping[str, torch.Tensor], source: Path
+) -> None:
+    """Raise `CheckpointError` unless `state` has exactly the names and shapes of `model`'s.
+
+    Only shapes are read, so `model` may be a skeleton built on the meta device: a
+    description can then be checked against its weights before the real model is built.
+    """
     expected = model.state_dict()
     missing = [k for k in expected if k not in state]
     unexpected = [k for k in state if k not in expected]
@@ -258,4 +270,3 @@ def load_model_weights(
             f"weights in {source} do not match the model ({detail}); "
             "build the same model that was saved"
         )
-    model.load_state_dict(dict(state), strict=True)
