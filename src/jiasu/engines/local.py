@@ -1,7 +1,8 @@
 """The `local` engine: torch.distributed on this machine, started by torch's elastic launcher.
 
 This is what ``torchrun --standalone --nproc-per-node N`` does, called as a library:
-the launcher spawns N processes, sets up a c10d rendezvous on 127.0.0.1, and on a
+the launcher spawns N processes, sets up a c10d rendezvous listening on 127.0.0.1 only
+(`jiasu.engines.loopback`), and on a
 worker failure restarts every worker (up to `max_failures` times); they resume from
 the last checkpoint in the storage folder.
 """
@@ -9,7 +10,6 @@ the last checkpoint in the storage folder.
 from __future__ import annotations
 
 import os
-import socket
 import uuid
 from pathlib import Path
 from typing import TypeVar
@@ -26,14 +26,9 @@ from jiasu.engines.base import (
     scratch_for,
     set_worker_threads,
 )
+from jiasu.engines.loopback import LOOPBACK, register_backend, worker_environment
 
 T = TypeVar("T")
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket() as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
 
 
 def _worker(fn: WorkerFn[T], backend: str, threads: int, storage: str) -> T:
@@ -74,14 +69,17 @@ class LocalEngine:
             max_nodes=1,
             nproc_per_node=options.workers,
             run_id=f"{options.run_name}-{uuid.uuid4().hex[:8]}",
-            rdzv_backend="c10d",
-            rdzv_endpoint=f"127.0.0.1:{free_port()}",
+            rdzv_backend=register_backend(),  # stores on 127.0.0.1 (jiasu.engines.loopback)
+            rdzv_endpoint=f"{LOOPBACK}:0",  # unused: the backend binds its own free port
+            local_addr=LOOPBACK,  # the workers' MASTER_ADDR
             max_restarts=options.max_failures,
             monitor_interval=0.1,
             start_method="spawn",
         )
-        previous = os.environ.get("OMP_NUM_THREADS")
-        os.environ["OMP_NUM_THREADS"] = str(options.threads)  # for the spawned processes
+        # for the spawned processes: their threads, and collectives on loopback
+        worker_env = {"OMP_NUM_THREADS": str(options.threads), **worker_environment(os.environ)}
+        previous = {name: os.environ.get(name) for name in worker_env}
+        os.environ.update(worker_env)
         try:
             outputs = elastic_launch(config, _worker)(
                 fn, options.backend, options.threads, str(storage)
@@ -98,10 +96,11 @@ class LocalEngine:
                 "see its traceback above"
             ) from None
         finally:
-            if previous is None:
-                os.environ.pop("OMP_NUM_THREADS", None)
-            else:
-                os.environ["OMP_NUM_THREADS"] = previous
+            for name, value in previous.items():
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
         return outputs[0]
 
 

@@ -8,18 +8,18 @@ storage).
 
 Without an address a Ray instance is started on this machine for the run and shut
 down after it (only that instance: never ``ray stop``, which kills every Ray process
-on the host). Two defaults of Ray 2.60 are changed for it: token authentication is
-off (``RAY_AUTH_MODE=disabled``, it is a loopback-only instance) and the object store
-is `LOCAL_OBJECT_STORE_BYTES` instead of about 30% of memory.
+on the host). That instance listens on 127.0.0.1 only and keeps token authentication
+on, with a token made for the run (`jiasu.engines.ray_local`); its object store is
+`LOCAL_OBJECT_STORE_BYTES` instead of about 30% of memory. Joining a cluster with an
+address changes nothing in the environment: the cluster's own security applies.
 """
 
 from __future__ import annotations
 
-import os
 import pickle
 import shutil
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
@@ -35,6 +35,7 @@ from jiasu.engines.base import (
     scratch_for,
     set_worker_threads,
 )
+from jiasu.engines.ray_local import check_loopback, loopback_only
 from jiasu.engines.reach import check_reachable
 
 T = TypeVar("T")
@@ -54,25 +55,41 @@ def ray_connection(address: str | None, *, num_cpus: int | None = None) -> Itera
     if ray.is_initialized():
         yield
         return
-    try:
-        if address is None:
-            os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+    if address is not None:  # the cluster's own settings, authentication included
+        check_reachable(address, engine="Ray", default_port=6379)
+        with _connected(ray, address, lambda: ray.init(address=address)):
+            yield
+        return
+    with loopback_only():
+
+        def start() -> None:
             ray.init(
                 num_cpus=num_cpus,
                 object_store_memory=LOCAL_OBJECT_STORE_BYTES,
                 include_dashboard=False,
-                _node_ip_address="127.0.0.1",
                 log_to_driver=True,
             )
-        else:
-            check_reachable(address, engine="Ray", default_port=6379)
-            ray.init(address=address)
+            check_loopback(ray)
+
+        with _connected(ray, None, start):
+            yield
+
+
+@contextmanager
+def _connected(ray: Any, address: str | None, connect: Callable[[], None]) -> Iterator[None]:
+    """Run `connect`, turning Ray's start-up errors into one sentence; shut down after."""
+    try:
+        connect()
     except (ConnectionError, TimeoutError, RuntimeError, ValueError) as exc:
+        ray.shutdown()  # whatever part of a local instance had started
         where = f"the Ray cluster at {address!r}" if address else "a local Ray instance"
         raise EngineError(
             f"cannot reach {where} ({describe_exception(exc)}); start one with "
             "`ray start --head` and pass its address, or leave the address out"
         ) from None
+    except BaseException:  # EngineError from the loopback check, KeyboardInterrupt
+        ray.shutdown()
+        raise
     try:
         yield
     finally:
