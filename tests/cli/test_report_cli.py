@@ -36,7 +36,7 @@ def test_report_combines_results_into_html_and_json(tmp_path: Path) -> None:
         "report", str(DEMO), str(optimize), "-o", str(html), "--json", str(out), home=tmp_path
     )
     assert result.returncode == 0, result.stderr
-    assert "1.27×" in result.stdout and "0.87× slower" in result.stdout
+    assert "1.27× faster" in result.stdout and "1.15× slower" in result.stdout
     assert "doctor --measure" in result.stdout  # no peak cached in this home
     assert html.read_text().count('<figure class="plot"') >= 6
     data = json.loads(out.read_text())

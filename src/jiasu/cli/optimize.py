@@ -176,7 +176,7 @@ def optimize(
     from jiasu.infer import AccuracyBudget, OptimizeConfig, resolve_model
     from jiasu.infer import optimize as run_optimize
     from jiasu.infer.artifact import FOLDER as ARTIFACT
-    from jiasu.infer.report import TABLE_COLUMNS, reason_lines, summary_line
+    from jiasu.infer.report import TABLE_COLUMNS, reason_lines, summary_line, timing_note
     from jiasu.ui.progress import TaskProgress, progress_enabled
 
     outputs = [Output("--out", out, ARTIFACT), Output("--json", json_path)]
@@ -227,12 +227,7 @@ def optimize(
         console.print(table)
         for line in reason_lines(result):
             console.print(f"  {line}", highlight=False)
-        if isolate:
-            console.print(
-                "  timed: alone = loaded in its own process, as deployed (the choice is made "
-                "among these); screened = timed side by side with every candidate",
-                highlight=False,
-            )
+        console.print(f"  {timing_note(result)}", highlight=False)
         console.print(summary_line(result), highlight=False)
         if json_path is not None:
             result.write_json(json_path)

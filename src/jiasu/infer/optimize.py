@@ -39,10 +39,10 @@ from jiasu.infer.isolation import finalists, save_batch
 from jiasu.infer.report import CandidateResult, OptimizeResult
 from jiasu.infer.select import TARGETS, Target, select
 from jiasu.infer.verify import AccuracyBudget, judge, verify
-from jiasu.measure.benchmark import BenchmarkError, compare
+from jiasu.measure.benchmark import BenchmarkError, Comparison, Measurement, compare
 from jiasu.measure.environment import capture_environment
 from jiasu.measure.isolated import Isolated, compare_isolated
-from jiasu.measure.stats import Summary
+from jiasu.measure.stats import Summary, paired_ratio_interval
 from jiasu.ui.progress import TaskProgress
 
 BACKEND_ORDER = ("torch", "torch_optimized", "compile", "onnxruntime", "openvino")
@@ -136,6 +136,7 @@ def optimize(
         measured = _measure(base_result, base, built, images, batch, config, bar)
         records.update(measured)
         eligible = set(records)
+        screened_baseline = measured[baseline.name].measurement
         if config.isolate:
             try:
                 final = _measure_alone(
@@ -164,6 +165,9 @@ def optimize(
             baseline_name=baseline.name,
             chosen_name=chosen,
             environment=capture_environment("cpu"),
+            screening_baseline=(
+                screened_baseline if records[baseline.name].timing != "screening" else None
+            ),
         )
         if out is not None:
             winner = base if chosen == baseline.name else _find(built, chosen).built
@@ -335,22 +339,32 @@ def _measure(
         interleave=True,
     )
     bar.advance(1)
+    previous = {base_result.name: base_result, **{b.candidate.name: b.result for b in built}}
+    return screened_records(comparison, previous, "screening" if config.isolate else "interleaved")
+
+
+def screened_records(
+    comparison: Comparison, previous: Mapping[str, CandidateResult], timing: str
+) -> dict[str, CandidateResult]:
+    """The records of `previous` with the figures of an interleaved `comparison` (each
+    speedup against the baseline in the same comparison, its interval from the rounds)."""
+    base_m = comparison.results[comparison.baseline].measurement
     out: dict[str, CandidateResult] = {}
-    for name, previous in [(base_result.name, base_result)] + [
-        (b.candidate.name, b.result) for b in built
-    ]:
+    for name, record in previous.items():
         case = comparison.results[name]
         if case.measurement is None:
             out[name] = dataclasses.replace(
-                previous, verdict="failed", reason=f"measurement failed: {case.error}"
+                record, verdict="failed", reason=f"measurement failed: {case.error}"
             )
         else:
+            # the calls ran in rounds, one call of every case per round: pair them
             out[name] = dataclasses.replace(
-                previous,
+                record,
                 measurement=case.measurement,
                 speedup=case.speedup,
-                speedup_summary=case.speedup_summary,
-                timing="screening" if config.isolate else "interleaved",
+                speedup_interval=_interval(base_m, case.measurement.seconds, case.speedup),
+                timing=timing,
+                versus=timing,
             )
     return out
 
@@ -425,7 +439,19 @@ def _measure_alone(
         items_per_call=batch,
         progress=lambda _name: bar.advance(1),
     )
-    for name in cases:
+    out.update(final_records(comparison, records, timing))
+    return out
+
+
+def final_records(
+    comparison: Comparison, records: Mapping[str, CandidateResult], timing: Mapping[str, str]
+) -> dict[str, CandidateResult]:
+    """The records of the finalists (the cases of `comparison`, each timed as `timing`
+    says) with its figures: speedups against the baseline of the same comparison, and
+    intervals from its rounds."""
+    base_rounds = comparison.results[comparison.baseline].round_medians_s
+    out: dict[str, CandidateResult] = {}
+    for name in comparison.results:
         case, previous = comparison.results[name], records[name]
         if case.measurement is None:
             out[name] = dataclasses.replace(
@@ -436,11 +462,30 @@ def _measure_alone(
             previous,
             measurement=case.measurement,
             speedup=case.speedup,
-            speedup_summary=case.speedup_summary,
+            speedup_interval=_paired_interval(base_rounds, case.round_medians_s, case.speedup),
             timing=timing[name],
+            versus=timing[comparison.baseline],
             noise=_noise(case.round_medians_s),
         )
     return out
+
+
+def _interval(
+    base: Measurement | None, case_seconds: Sequence[float], speedup: float | None
+) -> tuple[float, float] | None:
+    """The speedup's interval from calls timed in the same rounds (interleaved)."""
+    return _paired_interval(base.seconds if base else (), case_seconds, speedup)
+
+
+def _paired_interval(
+    base_rounds: Sequence[float], case_rounds: Sequence[float], speedup: float | None
+) -> tuple[float, float] | None:
+    """The speedup's interval over paired rounds; None where the rounds do not pair up."""
+    if speedup is None or not base_rounds or len(base_rounds) != len(case_rounds):
+        return None
+    if min(case_rounds) <= 0:
+        return None
+    return paired_ratio_interval(base_rounds, case_rounds, point=speedup)
 
 
 def _noise(round_medians_s: Sequence[float]) -> float:

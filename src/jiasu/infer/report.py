@@ -5,6 +5,13 @@ candidate has name, backend, settings, exactness, latency_ms_p50, latency_ms_p99
 samples_per_s, speedup, export_s, compile_s, accuracy, accuracy_delta with
 accuracy_delta_ci, max_abs_error, max_rel_error, top1_agreement, verdict and reason.
 Accuracies and deltas are fractions (0.005 = half a point).
+
+A speedup is the baseline's median time over the candidate's, *timed the same way*: a
+finalist timed alone is divided by the baseline timed alone, a candidate only screened by
+the baseline's screening time. Both baseline figures are in the report (``baseline`` and
+``baseline_screening``), each candidate names its denominator (``speedup_versus``), and
+the table prints a row for each, so every ratio can be checked against the two times
+printed beside it.
 """
 
 from __future__ import annotations
@@ -21,7 +28,7 @@ from jiasu.infer.backends.base import Candidate
 from jiasu.infer.select import Trial, Verdict, pareto_front
 from jiasu.infer.verify import CONFIDENCE, TOLERANCES, AccuracyBudget, Verification
 from jiasu.measure.benchmark import Measurement, format_rate, format_seconds
-from jiasu.measure.stats import Summary, percentile
+from jiasu.measure.stats import RATIO_CONFIDENCE, percentile, speedup_words
 
 SCHEMA_VERSION = 1
 
@@ -36,13 +43,16 @@ class CandidateResult:
     export_s: float | None = None
     compile_s: float | None = None
     measurement: Measurement | None = None  # seconds per call at the run's batch size
-    speedup: float | None = None  # baseline median / this median
-    speedup_summary: Summary | None = None  # paired ratios baseline / this, per round
+    speedup: float | None = None  # the baseline's median / this median, timed alike
+    # RATIO_CONFIDENCE interval of `speedup`, from the same paired rounds (it contains it)
+    speedup_interval: tuple[float, float] | None = None
     verification: Verification | None = None
     # How the figures were taken: "isolated" (alone in its own process, the artifact as
     # `jiasu.load` reads it), "blocks" (in this process, in blocks, where no artifact can be
     # written) or "screening" (interleaved call by call with all candidates; not a finalist).
     timing: str | None = None
+    # How the baseline figure that `speedup` divides was taken (one of the timings above).
+    versus: str | None = None
     # Relative run-to-run noise of its own speed: half the p10–p90 width of its per-round
     # medians (isolated timing only; 0 where rounds are single calls).
     noise: float = 0.0
@@ -86,12 +96,13 @@ class CandidateResult:
             "latency_ms_p99": _num(self.latency_ms_p99),
             "samples_per_s": _num(self.samples_per_s),
             "speedup": _num(self.speedup),
-            # p10–p90 of the per-round paired ratios baseline / this
+            # a RATIO_CONFIDENCE interval of `speedup` from the paired rounds (bootstrap)
             "speedup_interval": (
-                [_num(self.speedup_summary.p10), _num(self.speedup_summary.p90)]
-                if self.speedup_summary
+                [_num(self.speedup_interval[0]), _num(self.speedup_interval[1])]
+                if self.speedup_interval
                 else None
             ),
+            "speedup_confidence": RATIO_CONFIDENCE if self.speedup_interval else None,
             "timing": self.timing,
             "noise": _num(self.noise),
             "repeats": self.measurement.summary.n if self.measurement else None,
@@ -148,6 +159,9 @@ class OptimizeResult:
     baseline_name: str
     chosen_name: str
     environment: Mapping[str, Any]
+    # The baseline as the screening timed it, where its own row shows another timing
+    # (alone): the screened candidates' speedups divide this, not the row's figure.
+    screening_baseline: Measurement | None = None
 
     def get(self, name: str) -> CandidateResult:
         return next(c for c in self.candidates if c.name == name)
@@ -159,6 +173,39 @@ class OptimizeResult:
     @property
     def chosen(self) -> CandidateResult:
         return self.get(self.chosen_name)
+
+    def baseline_timed(self, timing: str | None) -> Measurement | None:
+        """The baseline's figures taken the way `timing` says (None if not timed so)."""
+        base = self.baseline
+        if timing == base.timing:
+            return base.measurement
+        if timing == "screening":
+            return self.screening_baseline
+        return None
+
+    def _versus(self, c: CandidateResult) -> dict[str, Any] | None:
+        """What `c.speedup` divides: the baseline figure timed like `c`."""
+        if c.speedup is None or c.versus is None:
+            return None
+        m = self.baseline_timed(c.versus)
+        return {
+            "name": self.baseline_name,
+            "timing": c.versus,
+            "latency_ms_p50": _num(m.median_s * 1e3) if m else None,
+        }
+
+    def _screening_baseline_dict(self) -> dict[str, Any] | None:
+        m = self.screening_baseline
+        if m is None:
+            return None
+        return {
+            "name": self.baseline_name,
+            "timing": "screening",
+            "latency_ms_p50": _num(m.median_s * 1e3),
+            "latency_ms_p99": _num(percentile(sorted(m.seconds), 99) * 1e3),
+            "samples_per_s": _num(m.items_per_s),
+            "repeats": m.summary.n,
+        }
 
     def to_dict(self) -> dict[str, Any]:
         trials = [c.trial() for c in self.candidates]
@@ -172,23 +219,42 @@ class OptimizeResult:
             "threads": self.threads,
             "budget": self.budget.to_dict(),
             "validation_samples": self.validation_samples,
-            "baseline": self.baseline.to_dict(),
-            "chosen": self.chosen.to_dict(),
-            "candidates": [c.to_dict() for c in self.candidates],
+            "baseline": self._with_versus(self.baseline),
+            "baseline_screening": self._screening_baseline_dict(),
+            "chosen": self._with_versus(self.chosen),
+            "candidates": [self._with_versus(c) for c in self.candidates],
             "pareto_front": pareto_front(trials, self.target),  # type: ignore[arg-type]
             "environment": dict(self.environment),
         }
+
+    def _with_versus(self, c: CandidateResult) -> dict[str, Any]:
+        return {**c.to_dict(), "speedup_versus": self._versus(c)}
 
     def write_json(self, path: Path) -> None:
         atomic_write_text(path, json.dumps(self.to_dict(), indent=2) + "\n")
 
     def table_rows(self) -> list[tuple[str, ...]]:
-        """Rows for `TABLE_COLUMNS`, one per candidate, the chosen one marked with ★."""
-        return [_row(c, c.name == self.chosen_name) for c in self.candidates]
+        """Rows for `TABLE_COLUMNS`, one per candidate, the chosen one marked with ★.
+
+        Where the screening timed the baseline too, a second baseline row shows that
+        figure right after the first: the screened rows' speedups divide it.
+        """
+        rows = [
+            _row(c, c.name == self.chosen_name, c.name == self.baseline_name)
+            for c in self.candidates
+        ]
+        if self.screening_baseline is not None:
+            screened = dataclasses.replace(
+                self.baseline, measurement=self.screening_baseline, timing="screening"
+            )
+            index = self.candidates.index(self.baseline)
+            rows.insert(index + 1, _row(screened, False, True))
+        return rows
 
 
 TABLE_COLUMNS = (
-    "candidate", "p50", "p99", "samples/s", "speedup", "timed", "Δ acc [95% CI]", "verdict",
+    "candidate", "p50", "p99", "samples/s", "vs baseline", "timed", "Δ acc [95% CI]",
+    "verdict",
 )  # fmt: skip
 TIMED_LABELS = {  # report.json "timing" → the table's "timed" column
     "isolated": "alone",
@@ -198,7 +264,7 @@ TIMED_LABELS = {  # report.json "timing" → the table's "timed" column
 }
 
 
-def _row(c: CandidateResult, chosen: bool) -> tuple[str, ...]:
+def _row(c: CandidateResult, chosen: bool, baseline: bool) -> tuple[str, ...]:
     m, v = c.measurement, c.verification
 
     def ms(value: float | None) -> str:
@@ -213,10 +279,36 @@ def _row(c: CandidateResult, chosen: bool) -> tuple[str, ...]:
         ms(c.latency_ms_p50),
         ms(c.latency_ms_p99),
         format_rate(m.items_per_s) if m else "—",
-        f"{c.speedup:.2f}×" if c.speedup is not None else "—",
+        ("baseline" if m else "—") if baseline else _speedup_cell(c),
         TIMED_LABELS.get(c.timing or "", "—"),
         delta,
         c.verdict,
+    )
+
+
+def _speedup_cell(c: CandidateResult) -> str:
+    return "—" if c.speedup is None else speedup_words(c.speedup)
+
+
+def timing_note(result: OptimizeResult) -> str:
+    """What each speedup divides, with both baseline times, for under the table."""
+    base = result.baseline
+    label = TIMED_LABELS.get(base.timing or "", base.timing or "?")
+    own = format_seconds(base.measurement.median_s) if base.measurement else "?"
+    note = (
+        f"vs baseline: {result.baseline_name}'s p50 / this p50, the baseline timed the same "
+        f"way as the row: {label} rows against {own} ({label})"
+    )
+    if result.screening_baseline is not None:
+        note += (
+            f", screened rows against {format_seconds(result.screening_baseline.median_s)} "
+            "(screened)"
+        )
+    return note + (
+        "; alone = loaded in its own process, as deployed (the choice is made among these), "
+        "screened = timed side by side with every candidate"
+        if base.timing == "isolated"
+        else ""
     )
 
 
@@ -230,13 +322,18 @@ def reason_lines(result: OptimizeResult) -> list[str]:
 def summary_line(result: OptimizeResult) -> str:
     """One sentence: what was chosen and what it buys."""
     c = result.chosen
-    speed = f"{c.speedup:.2f}×" if c.speedup is not None else "?"
     v = c.verification
     delta = f"{v.accuracy_delta * 100:+.2f} points" if v else "unverified"
-    metric = "latency" if result.target == "latency" else "throughput"
+    if c.name == result.baseline_name:
+        speed = "the baseline itself"
+    elif c.speedup is None:
+        speed = f"speed against {result.baseline_name} unknown"
+    else:
+        timed = TIMED_LABELS.get(c.versus or "", c.versus or "?")
+        speed = f"{speedup_words(c.speedup)} than {result.baseline_name} timed {timed}"
     return (
-        f"chose {c.name}: {speed} the {metric} of {result.baseline_name} at batch "
-        f"{result.batch_size}, accuracy {delta} ({result.budget.describe()})"
+        f"chose {c.name}: {speed} for {result.target} at batch {result.batch_size}, "
+        f"accuracy {delta} ({result.budget.describe()})"
     )
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from jiasu.core.errors import JiasuError
-from jiasu.measure.stats import percentile, ratio_summary
+from jiasu.measure.stats import paired_ratio_interval, percentile
 from jiasu.report.model import (
     REPORT_KIND,
     CurvePoint,
@@ -99,9 +99,9 @@ def _side_entry(
         if base_s and seconds:
             speedup = base_s / seconds
         base_epochs, epochs = _epoch_seconds(base), _epoch_seconds(side)
-        if len(base_epochs) == len(epochs) >= 2:  # the epochs are the repeats
-            summary = ratio_summary(base_epochs, epochs)
-            interval = Interval(summary.p10, summary.p90)
+        if len(base_epochs) == len(epochs) >= 2 and speedup:  # the epochs are the rounds
+            low, high = paired_ratio_interval(base_epochs, epochs, statistic="total", point=speedup)
+            interval = Interval(low, high)
         base_acc = _num(base.get("test_accuracy"))
         if accuracy is not None and base_acc is not None:
             delta = (accuracy - base_acc) * 100
@@ -273,11 +273,47 @@ def _delta_points(candidate: Mapping[str, Any]) -> tuple[float | None, Interval 
     return (None if delta is None else delta * 100), interval
 
 
-def _candidate_entry(c: Mapping[str, Any], base_p50: float | None, flops: float | None) -> Entry:
+SCREENED_SUFFIX = " (screened)"  # the baseline's entry as the screening timed it
+
+
+def _versus_timing(c: Mapping[str, Any]) -> str | None:
+    """How the baseline figure `c`'s speedup divides was timed (`speedup_versus`, else
+    `c`'s own timing: a ratio is only meaningful against a baseline timed alike)."""
+    versus = _dict(c.get("speedup_versus")).get("timing") or c.get("timing")
+    # a finalist timed in blocks was compared with the baseline timed alone, in one run
+    return {"blocks": "isolated"}.get(str(versus), str(versus)) if versus else None
+
+
+def _speedup_against(
+    c: Mapping[str, Any], baselines: Mapping[str | None, tuple[str, float | None]]
+) -> tuple[float | None, Interval | None, str | None]:
+    """(speedup, interval, baseline entry) for `c`, from the figures the report prints.
+
+    The speedup is the baseline's p50 timed like `c` over `c`'s p50; where the report
+    holds no baseline timed like `c` there is no honest ratio, and it is left out. An
+    interval that does not contain the speedup is not an interval of it: left out too.
+    """
+    timing = _versus_timing(c)
+    if timing not in baselines:
+        return None, None, None
+    name, base_p50 = baselines[timing]
     p50 = _num(c.get("latency_ms_p50"))
-    speedup = _num(c.get("speedup"))
-    if speedup is None and base_p50 and p50:
-        speedup = base_p50 / p50
+    speedup = base_p50 / p50 if base_p50 and p50 else None
+    if speedup is None and base_p50 is None:
+        speedup = _num(c.get("speedup"))  # no times at all: the report's own ratio
+    interval = Interval.from_any(c.get("speedup_interval"))
+    if speedup is None or interval is None or not interval.low <= speedup <= interval.high:
+        interval = None
+    return speedup, interval, name
+
+
+def _candidate_entry(
+    c: Mapping[str, Any],
+    baselines: Mapping[str | None, tuple[str, float | None]],
+    flops: float | None,
+) -> Entry:
+    p50 = _num(c.get("latency_ms_p50"))
+    speedup, speedup_interval, versus = _speedup_against(c, baselines)
     delta, delta_interval = _delta_points(c)
     settings = _dict(c.get("settings"))
     precision = str(settings.get("precision", settings.get("dtype", "fp32")))
@@ -285,7 +321,8 @@ def _candidate_entry(c: Mapping[str, Any], base_p50: float | None, flops: float 
         name=str(c.get("name", "?")),
         label=str(c.get("backend", "")),
         speedup=speedup,
-        speedup_interval=Interval.from_any(c.get("speedup_interval")),
+        speedup_interval=speedup_interval,
+        versus=versus if len(baselines) > 1 else None,
         samples_per_s=_num(c.get("samples_per_s")),
         latency_ms_p50=p50,
         latency_ms_p99=_num(c.get("latency_ms_p99")),
@@ -318,10 +355,31 @@ def from_optimize(
         or _num(data.get("flops_per_sample"))
         or _flops_for_model(data, training=False)
     )
-    base_p50 = _num(base.get("latency_ms_p50"))
-    rows = [base] + [c for c in candidates if c.get("name") != base_name]
-    entries = [_candidate_entry(c, base_p50, flops) for c in rows]
-    entries[0] = _with(entries[0], speedup=1.0, verdict=entries[0].verdict or "baseline")
+    # The baseline figures a ratio may divide, by how they were timed.
+    base_timing = str(base["timing"]) if base.get("timing") else None
+    baselines: dict[str | None, tuple[str, float | None]] = {
+        base_timing: (base_name, _num(base.get("latency_ms_p50")))
+    }
+    screened = _dict(data.get("baseline_screening"))
+    if screened and base_timing != "screening":
+        baselines["screening"] = (base_name + SCREENED_SUFFIX, _num(screened.get("latency_ms_p50")))
+    others = [c for c in candidates if c.get("name") != base_name]
+    first = _candidate_entry({**base, "speedup_interval": None}, baselines, flops)
+    entries = [_with(first, speedup=1.0, versus=None, verdict=first.verdict or "baseline")]
+    if "screening" in baselines and base_timing != "screening":
+        name = baselines["screening"][0]
+        entries.append(_screened_baseline_entry(name, screened, entries[0]))
+    entries += [_candidate_entry(c, baselines, flops) for c in others]
+    unpaired = [
+        str(c.get("name")) for c in others
+        if _num(c.get("latency_ms_p50")) is not None and _versus_timing(c) not in baselines
+    ]  # fmt: skip
+    notes: tuple[str, ...] = ()
+    if unpaired:
+        notes = (
+            f"no speedup shown for {', '.join(unpaired)}: this report does not hold the "
+            "baseline timed the way they were (rerun `jiasu optimize` for it)",
+        )
     chosen_raw = data.get("chosen")
     chosen = str(_dict(chosen_raw).get("name", chosen_raw)) if chosen_raw else None
     skipped = _skipped_from(data.get("skipped"), "skipped")
@@ -342,6 +400,24 @@ def from_optimize(
         metric="latency (p50)",
         source=source,
         environment=_dict(data.get("environment")),
+        notes=notes,
+    )
+
+
+def _screened_baseline_entry(name: str, screened: Mapping[str, Any], base: Entry) -> Entry:
+    return _with(
+        base,
+        name=name,
+        speedup=1.0,
+        speedup_interval=None,
+        versus=name,  # its own reference
+        samples_per_s=_num(screened.get("samples_per_s")),
+        latency_ms_p50=_num(screened.get("latency_ms_p50")),
+        latency_ms_p99=_num(screened.get("latency_ms_p99")),
+        latency_ms=(),
+        verdict="baseline",
+        reason="the baseline as the screening timed it: the screened rows' speedups divide it",
+        details={**base.details, "timed": "screening"},
     )
 
 
@@ -379,6 +455,7 @@ def from_comparison(
     comparison = _dict(data.get("comparison")) or dict(data)
     flops = flops_per_sample or _num(data.get("flops_per_sample"))
     baseline = str(comparison.get("baseline", ""))
+    base_seconds = _seconds(_dict(_dict(comparison.get("results")).get(baseline)))
     entries, skipped = [], []
     for name, raw in _dict(comparison.get("results")).items():
         result = _dict(raw)
@@ -387,13 +464,18 @@ def from_comparison(
             skipped.append(Skipped(name, str(result.get("error") or "failed"), "failed"))
             continue
         latency = sorted(float(s) * 1e3 for s in m.get("seconds", []))
-        summary = _dict(result.get("speedup_summary"))
+        speedup = _num(result.get("speedup"))
+        interval = None
+        seconds = _seconds(result)
+        if name != baseline and speedup and seconds and len(seconds) == len(base_seconds):
+            # round i timed every case once (interleaved): pair the calls by round
+            interval = Interval(*paired_ratio_interval(base_seconds, seconds, point=speedup))
         entries.append(
             Entry(
                 name=name,
                 label=str(data.get("labels", {}).get(name, "")) if "labels" in data else "",
-                speedup=_num(result.get("speedup")),
-                speedup_interval=Interval.from_any(summary) if name != baseline else None,
+                speedup=speedup,
+                speedup_interval=interval,
                 samples_per_s=_num(m.get("items_per_s")),
                 latency_ms_p50=percentile(latency, 50) if latency else None,
                 latency_ms_p99=percentile(latency, 99) if latency else None,
@@ -413,6 +495,13 @@ def from_comparison(
         source=source,
         environment=_dict(data.get("environment")),
     )
+
+
+def _seconds(result: Mapping[str, Any]) -> list[float]:
+    """A comparison case's timed calls in the order they ran; [] if any is unusable."""
+    raw = _dict(result.get("measurement")).get("seconds")
+    values = [_num(v) for v in raw] if isinstance(raw, list) else []
+    return [v for v in values if v is not None] if all(v and v > 0 for v in values) else []
 
 
 # --- dispatch ----------------------------------------------------------------------------

@@ -10,9 +10,10 @@ from html import escape
 from typing import Any
 
 from jiasu.hardware.peak import Peak
+from jiasu.measure.stats import RATIO_CONFIDENCE, speedup_bounds, speedup_words
 from jiasu.report.model import Entry, Report, Run
 from jiasu.report.plots import PLOTS, run_plots
-from jiasu.report.terminal import BAD_VERDICTS, format_rate, time_text
+from jiasu.report.terminal import BAD_VERDICTS, format_rate, speedup_caption, time_text, timed_text
 
 CSS = """
 :root { --ink:#22262e; --muted:#5d6470; --line:#e3e6eb; --bg:#f6f7f9; --card:#fff;
@@ -65,8 +66,9 @@ footer { color:var(--muted); font-size:12px; text-align:center; padding:8px 0 30
 """
 
 CAPTIONS = {
-    "speedup": "Bars: speedup over the baseline (higher is better); whiskers: p10–p90 over "
-    "repeats where the run had them; dashed line: 1×. Red bars are slower than the baseline.",
+    "speedup": "Bars: the baseline's time / this time, the baseline timed the same way "
+    "(higher is better); whiskers: a 90% interval from paired rounds where the run had them; "
+    "dashed line: 1×. Red bars are slower than the baseline.",
     "latency": "Per-call latency over the timed repeats (lower is better).",
     "accuracy": "Each point is one entry; the step line joins the ones no other beats on both "
     "cost and accuracy (the Pareto front); dashed red: the accuracy budget under the baseline.",
@@ -84,12 +86,13 @@ def _e(value: object) -> str:
 def _cards(run: Run, peak: Peak | None) -> str:
     cards: list[tuple[str, str, str]] = []
     best = next((e for e in run.entries if e.name == run.chosen), None)
-    if best is None or best.name == run.baseline:
-        others = [e for e in run.entries if e.name != run.baseline and e.speedup is not None]
+    if best is None or run.is_baseline(best):
+        others = [e for e in run.entries if not run.is_baseline(e) and e.speedup is not None]
         best = max(others, key=lambda e: e.speedup or 0.0, default=None)
     if best is not None and best.speedup is not None:
         tone = "good" if best.speedup >= 1 else "bad"
-        cards.append((f"speedup of {best.name}", f"{best.speedup:.2f}×", tone))
+        versus = f" vs {run.versus(best)}"
+        cards.append((f"{best.name}{versus}", speedup_words(best.speedup), tone))
         if best.accuracy_delta_points is not None:
             tone = "bad" if best.verdict in BAD_VERDICTS else ""
             cards.append(("accuracy change", f"{best.accuracy_delta_points:+.2f} pts", tone))
@@ -111,7 +114,7 @@ def _cards(run: Run, peak: Peak | None) -> str:
 
 
 def _row_class(entry: Entry, run: Run) -> str:
-    if entry.name == run.baseline:
+    if run.is_baseline(entry):
         return "baseline"
     if entry.verdict in BAD_VERDICTS or (entry.speedup is not None and entry.speedup < 1):
         return "bad"
@@ -126,16 +129,19 @@ _CELL_CLASS = {"what": "wrap", "speedup": "speedup"}
 
 
 def _speedup_cell(entry: Entry, run: Run) -> str:
-    if entry.name == run.baseline:
-        return "1.00× <small>baseline</small>"
+    if run.is_baseline(entry):
+        timed = timed_text(entry)
+        return "baseline" + (f"<small>timed {_e(timed)}</small>" if timed != "—" else "")
     if entry.speedup is None:
         return "—"
+    i = entry.speedup_interval
+    bounds = speedup_bounds(entry.speedup, (i.low, i.high) if i else None)
     sub = ""
-    if entry.speedup_interval is not None:
-        i = entry.speedup_interval
-        sub = f"<small>p10–p90 {i.low:.2f}–{i.high:.2f}</small>"
-    slower = " <small>slower</small>" if entry.speedup < 1 else ""
-    return f"{entry.speedup:.2f}×{slower}{sub}"
+    if bounds is not None:
+        sub = f"<small>{RATIO_CONFIDENCE:.0%} interval {bounds[0]:.2f}–{bounds[1]:.2f}</small>"
+    if entry.versus:
+        sub += f"<small>vs {_e(entry.versus)}</small>"
+    return f"{_e(speedup_words(entry.speedup))}{sub}"
 
 
 def _delta_cell(entry: Entry) -> str:
@@ -298,7 +304,7 @@ def _run_section(run: Run, peak: Peak | None, index: int) -> str:
         f'<p class="source">{_e(run.kind)}{" · " + _e(run.source) if run.source else ""}</p>'
         f"{_cards(run, peak)}"
         f"<h3>Results</h3>{_entries_table(run, peak)}"
-        f'<p class="note">speedup = baseline {_e(run.metric)} / this {_e(run.metric)}{budget}.</p>'
+        f'<p class="note">{_e(speedup_caption(run))}{budget}.</p>'
         f"{notes}{_plots(run, peak)}"
         f"<h3>Skipped or dropped, and why</h3>{_skipped_table(run)}"
         f"<h3>Environment</h3>{_environment(run.environment, peak)}"

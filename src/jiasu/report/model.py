@@ -73,8 +73,10 @@ class CurvePoint:
 class Entry:
     """One way of doing the job, measured against the run's baseline.
 
-    `speedup` is baseline time / this entry's time (> 1 is faster); `speedup_interval`
-    its p10–p90 over repeats. `latency_ms` holds raw per-call timings when the run kept
+    `speedup` is baseline time / this entry's time (> 1 is faster), the baseline being
+    the entry named `versus` (default: the run's baseline), timed the same way as this
+    one; `speedup_interval` is a confidence interval of it from paired rounds that
+    always contains it. `latency_ms` holds raw per-call timings when the run kept
     them (for distributions). `flops_per_sample` (forward, plus backward when training)
     times `samples_per_s` gives the achieved FLOP rate.
     """
@@ -83,6 +85,7 @@ class Entry:
     label: str = ""  # what it is: a recipe's techniques, a backend, a case
     speedup: float | None = None
     speedup_interval: Interval | None = None
+    versus: str | None = None  # the baseline entry `speedup` divides; None: the run's
     train_seconds: float | None = None
     time_to_target_s: float | None = None
     samples_per_s: float | None = None
@@ -147,6 +150,14 @@ class Run:
 
     def entry(self, name: str) -> Entry | None:
         return next((e for e in self.entries if e.name == name), None)
+
+    def is_baseline(self, entry: Entry) -> bool:
+        """The run's baseline, or the same baseline timed another way (verdict "baseline")."""
+        return entry.name == self.baseline or entry.verdict == "baseline"
+
+    def versus(self, entry: Entry) -> str:
+        """The name of the baseline entry whose time `entry.speedup` divides."""
+        return entry.versus or self.baseline
 
     @property
     def baseline_entry(self) -> Entry | None:

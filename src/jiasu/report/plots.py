@@ -17,6 +17,7 @@ from typing import Any
 
 from jiasu.core.extras import require
 from jiasu.hardware.peak import Peak
+from jiasu.measure.stats import speedup_words
 from jiasu.report.model import Entry, Run
 
 BASELINE = "#8a8f98"
@@ -92,7 +93,7 @@ def _is_bad(entry: Entry) -> bool:
 
 def _colour(entry: Entry, run: Run) -> str:
     """The same in every plot: grey baseline, red if slower or rejected, else blue."""
-    if entry.name == run.baseline:
+    if run.is_baseline(entry):
         return BASELINE
     if _is_bad(entry) or (entry.speedup is not None and entry.speedup < 1):
         return SLOWER
@@ -116,7 +117,7 @@ def _height(rows: int) -> float:
 
 
 def plot_speedup(run: Run) -> str | None:
-    """Horizontal bars: speedup over the baseline, p10–p90 error bars, 1× line."""
+    """Horizontal bars: speedup over the baseline timed alike, interval whiskers, 1× line."""
     entries = [e for e in run.entries if e.speedup is not None]
     if len(entries) < 2:
         return None
@@ -124,12 +125,7 @@ def plot_speedup(run: Run) -> str | None:
     ax = fig.add_subplot()
     names = [_tick(e) for e in entries][::-1]
     values = [e.speedup or 0.0 for e in entries][::-1]
-    colours = [
-        BASELINE
-        if e.name == run.baseline
-        else (SLOWER if (e.speedup or 0) < 1 or _is_bad(e) else FASTER)
-        for e in entries
-    ][::-1]
+    colours = [_colour(e, run) for e in entries][::-1]
     ax.barh(names, values, color=colours, height=0.6)
     for i, e in enumerate(entries[::-1]):
         if e.speedup_interval is not None:
@@ -144,7 +140,7 @@ def plot_speedup(run: Run) -> str | None:
                 lw=1,
             )
         ax.annotate(
-            f"{e.speedup:.2f}×",
+            "baseline" if run.is_baseline(e) else speedup_words(e.speedup or 0.0),
             (e.speedup or 0, i),
             xytext=(4, 0),
             textcoords="offset points",
@@ -155,7 +151,7 @@ def plot_speedup(run: Run) -> str | None:
         )
     ax.axvline(1.0, color=INK, lw=1, ls="--")
     ax.set_xlim(0, max(values) * 1.22)
-    ax.set_xlabel(f"× faster than {run.baseline} — higher is better")
+    ax.set_xlabel(f"{run.baseline}'s time / this time (timed alike) — higher is better")
     ax.grid(axis="y", visible=False)
     ax.set_title("Speedup")
     return _svg(fig)

@@ -18,6 +18,7 @@ from rich.table import Table
 from rich.text import Text
 
 from jiasu.hardware.peak import Peak
+from jiasu.measure.stats import RATIO_CONFIDENCE, speedup_words
 from jiasu.report.model import Entry, Report, Run
 
 BAD_VERDICTS = frozenset({"rejected", "failed", "over budget"})
@@ -31,18 +32,23 @@ def format_rate(value: float, unit: str) -> str:
     return f"{value:.3g} {unit}"
 
 
-def speedup_text(entry: Entry, baseline: str) -> str:
-    """ "1.27× (p10 1.2–p90 1.3)", "1.00× baseline" or "0.80× slower"."""
-    if entry.name == baseline:
-        return "1.00× baseline"
+def speedup_text(entry: Entry, run: Run) -> str:
+    """ "1.27× faster (1.20–1.34)", "baseline" or "1.25× slower" (this time / the baseline's)."""
+    if run.is_baseline(entry):
+        return "baseline"
     if entry.speedup is None:
         return "—"
-    text = f"{entry.speedup:.2f}×"
-    if entry.speedup_interval is not None:
-        text += f" ({entry.speedup_interval.low:.2f}–{entry.speedup_interval.high:.2f})"
-    if entry.speedup < 1:
-        text += " slower"
-    return text
+    interval = entry.speedup_interval
+    return speedup_words(entry.speedup, (interval.low, interval.high) if interval else None)
+
+
+TIMED = {"isolated": "alone", "blocks": "blocks", "screening": "screened", "interleaved": "mixed"}
+
+
+def timed_text(entry: Entry) -> str:
+    """How the entry was timed (optimize: alone, in blocks, screened, mixed)."""
+    timed = entry.details.get("timed")
+    return TIMED.get(str(timed), str(timed)) if timed else "—"
 
 
 def delta_text(entry: Entry) -> str:
@@ -80,7 +86,9 @@ def _opt(value: float | None, fmt: str) -> str:
 Column = tuple[str, Callable[[Entry, Run, Peak | None], str], str]
 COLUMNS: tuple[Column, ...] = (
     ("what", lambda e, r, p: e.label or "—", "left"),
-    ("speedup ×", lambda e, r, p: speedup_text(e, r.baseline), "right"),
+    ("speedup", lambda e, r, p: speedup_text(e, r), "right"),
+    ("against", lambda e, r, p: "—" if r.is_baseline(e) else e.versus or "—", "left"),
+    ("timed", lambda e, r, p: timed_text(e), "left"),
     ("train s", lambda e, r, p: _opt(e.train_seconds, ".1f"), "right"),
     ("to target s", lambda e, r, p: _opt(e.time_to_target_s, ".1f"), "right"),
     ("latency ms p50 / p99", lambda e, r, p: time_text(e), "right"),
@@ -93,7 +101,7 @@ COLUMNS: tuple[Column, ...] = (
 
 
 def row_style(entry: Entry, run: Run) -> str:
-    if entry.name == run.baseline:
+    if run.is_baseline(entry):
         return "bold"
     if entry.verdict in BAD_VERDICTS or (entry.speedup is not None and entry.speedup < 1):
         return "red"
@@ -106,7 +114,7 @@ def run_table(run: Run, peak: Peak | None = None) -> Table:
     """One row per entry, baseline first; only columns with a value somewhere."""
     cells = {header: [cell(e, run, peak) for e in run.entries] for header, cell, _ in COLUMNS}
     shown = [(h, j) for h, _, j in COLUMNS if any(v != "—" for v in cells[h])]
-    caption = f"speedup: baseline {run.metric} / this {run.metric}"
+    caption = speedup_caption(run)
     if run.accuracy_budget_points is not None:
         caption += f"; accuracy budget −{run.accuracy_budget_points:g} points"
     table = Table(title=run.title, caption=caption, caption_justify="left")
@@ -120,6 +128,19 @@ def run_table(run: Run, peak: Peak | None = None) -> Table:
         row = [Text(name)] + [Text(cells[h][index]) for h, _ in shown]
         table.add_row(*row, style=row_style(entry, run))
     return table
+
+
+def speedup_caption(run: Run) -> str:
+    """How every speedup in `run` is computed, in one line."""
+    base = (
+        "the baseline named under 'against', timed the same way"
+        if any(e.versus for e in run.entries)
+        else run.baseline
+    )
+    text = f"speedup = {run.metric} of {base} / this {run.metric}; N× slower = this / baseline"
+    if any(e.speedup_interval is not None for e in run.entries):
+        text += f"; ({RATIO_CONFIDENCE:.0%} interval from paired rounds)"
+    return text
 
 
 def skipped_table(run: Run) -> Table | None:
