@@ -114,6 +114,11 @@ def optimize(
     'openvino'
     """
     config = config or OptimizeConfig()
+    if out is not None:  # a folder that cannot be written fails now, not after the timing
+        from jiasu.core.outputs import Output, check_outputs
+        from jiasu.infer.artifact import FOLDER
+
+        check_outputs([Output("out", Path(out), FOLDER)])
     images = _check_batch("validation images", images, source.input_shape)
     calibration = _check_batch("calibration images", calibration, source.input_shape)
     labels = np.asarray(labels).astype(np.int64)

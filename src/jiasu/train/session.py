@@ -137,6 +137,11 @@ def train_session(
     log: Any = None,
 ) -> TrainResult:
     """Resolve the recipe (probing for ``auto``), train, test, and optionally save the model."""
+    if save is not None and isinstance(spec, ModelSpec):  # fails now, not after the training
+        from jiasu.core.outputs import Output, check_outputs
+        from jiasu.models.saved import FOLDER
+
+        check_outputs([Output("save", Path(save), FOLDER)])
     recipe, auto = resolve_session_recipe(spec, splits, recipe_spec, settings, quiet=quiet, log=log)
     own_schedule = bool(SCHEDULE_TECHNIQUES & set(recipe.names()))
     validation_split = settings.resolved_validation_split(own_schedule)
