@@ -82,10 +82,10 @@ def test_relative_budget_zero_never_accepts_an_accuracy_loss(
         if c.verdict == "accepted":
             assert c.verification is not None and c.verification.accuracy_delta >= 0
     assert result.batch_size == 64
-    # A module passed as a Python object cannot be rebuilt in another process, so the
-    # baseline is timed here, in blocks; the ONNX finalists still run alone.
-    assert result.baseline.timing == "blocks"
-    assert result.chosen.timing in ("blocks", "isolated")
+    # A module passed as a Python object is saved as its torch.export graph, so even the
+    # baseline runs alone in a process of its own, loaded from its artifact.
+    assert result.baseline.timing == "isolated"
+    assert result.chosen.timing == "isolated"
 
 
 class _Cumulative(nn.Module):
@@ -158,20 +158,34 @@ def test_a_baseline_that_cannot_run_alone_leaves_the_choice_to_the_screening(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """A model factory that builds only in this process (say, it needs state the worker
-    lacks) makes the isolated timing impossible; optimize still chooses, and says why."""
+    """A model torch.export cannot capture (a branch on the data) is rebuilt in the worker
+    from its factory, which the run may import there: the user named it. A factory that
+    builds only in this process (say, it needs state the worker lacks) makes the isolated
+    timing impossible; optimize still chooses, and says why."""
     (tmp_path / "parent_only_factory.py").write_text(
         "import os\n"
+        "from torch import nn\n"
         "from jiasu.models import create_model\n"
+        "class Gated(nn.Module):\n"
+        "    def __init__(self):\n"
+        "        super().__init__()\n"
+        "        self.inner = create_model('mlp')\n"
+        "    def forward(self, x):\n"
+        "        out = self.inner(x)\n"
+        "        return out if out.sum() > -1e9 else -out  # data-dependent: no export\n"
         "def make():\n"
         "    if os.getpid() != int(os.environ['JIASU_TEST_PARENT']):\n"
         "        raise RuntimeError('this factory builds only in its first process')\n"
-        "    return create_model('mlp')\n"
+        "    return Gated()\n"
     )
     monkeypatch.syspath_prepend(str(tmp_path))  # the worker inherits this folder
     monkeypatch.setenv("JIASU_TEST_PARENT", str(os.getpid()))
+    import parent_only_factory  # type: ignore[import-not-found]
+
+    model = parent_only_factory.make().eval()
+    model.inner.load_state_dict(mlp.state_dict())
     reference = {"kind": "factory", "factory": "parent_only_factory:make"}
-    source = ModelSource("torch", (1, 28, 28), "mlp", mlp, reference=reference)
+    source = ModelSource("torch", (1, 28, 28), "mlp", model, reference=reference)
     config = OptimizeConfig(backends=("onnxruntime",), measure_s=0.3)
     result = optimize(source, *val, calib, config)
     assert "timed alone it failed" in result.baseline.reason

@@ -77,6 +77,13 @@ def write_output(path: Path, array: np.ndarray) -> None:
     show_default=True,
     help="Inputs per call of the runtime.",
 )
+@click.option(
+    "--trust-code",
+    is_flag=True,
+    help="Allow an artifact that can only be rebuilt by importing its package.module:factory "
+    "to import it. Importing runs that module's code; loading a folder never does without "
+    "this flag. Use it only for a folder you made or trust.",
+)
 def predict(
     artifact: Path,
     input_path: Path,
@@ -86,27 +93,29 @@ def predict(
     workers: int,
     address: str | None,
     batch_size: int,
+    trust_code: bool,
 ) -> None:
     """Run the inference ARTIFACT (from `jiasu optimize --out`) on a file of inputs.
 
     With --engine the batches are spread over workers of Ray or Spark; the predictions
-    are identical to a single process.
+    are identical to a single process. Loading reads the artifact's files and never
+    imports code it names, unless --trust-code.
     """
     from jiasu.infer import load
 
     if output is not None and output.suffix != ".npy":
         raise ConfigError(f"--output {output} must end in .npy; predictions are saved with numpy")
-    predictor = load(artifact)
+    sources = {"--input": input_path, "ARTIFACT": artifact}
+    check_outputs([Output("--output", output)], inputs=sources)
+    predictor = load(artifact, trust_code=trust_code)
     inputs = predictor.prepare(read_inputs(input_path))  # a wrong shape fails before any work
     if engine is not None:
         from jiasu.engines import predict_distributed
         from jiasu.infer.artifact import PredictorFactory
 
         logits = predict_distributed(
-            PredictorFactory(artifact), inputs, engine=engine, workers=workers,
-    sources = {"--input": input_path, "ARTIFACT": artifact}
-    check_outputs([Output("--output", output)], inputs=sources)
-            address=address, batch_size=batch_size,
+            PredictorFactory(artifact, trust_code=trust_code), inputs, engine=engine,
+            workers=workers, address=address, batch_size=batch_size,
         )  # fmt: skip
     else:
         logits = _predict_here(predictor, inputs, batch_size)

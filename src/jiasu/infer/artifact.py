@@ -9,7 +9,11 @@ Layout::
     DIR/report.json     the full optimize report
 
 The folder is assembled under a temporary name and renamed into place. Loading reads
-only JSON, ONNX, OpenVINO IR and safetensors: nothing is unpickled.
+only JSON, ONNX, OpenVINO IR and safetensors: nothing is unpickled, and no code is
+imported. A torch model is saved as its graph of ATen operators (``model.graph.json``);
+only where torch.export could not capture it does the artifact name a
+``package.module:factory`` to rebuild it, and `load` imports that only with
+``trust_code=True`` (``jiasu predict --trust-code``). Every file entry must lie inside DIR.
 """
 
 from __future__ import annotations
@@ -83,8 +87,11 @@ class Predictor:
     >>> predictor(images).argmax(1)  # doctest: +SKIP
     """
 
-    def __init__(self, path: Path, runner: Runner, meta: dict[str, Any]) -> None:
+    def __init__(
+        self, path: Path, runner: Runner, meta: dict[str, Any], *, trust_code: bool = False
+    ) -> None:
         self.path = path
+        self.trust_code = trust_code
         self.meta = meta
         self.input_shape = tuple(int(d) for d in meta["input_shape"])
         self.num_classes = int(meta.get("num_classes", 0))
@@ -96,8 +103,8 @@ class Predictor:
     def __repr__(self) -> str:
         return f"Predictor({str(self.path)!r}, candidate={self.name!r})"
 
-    def __reduce__(self) -> tuple[Callable[[str], Predictor], tuple[str]]:
-        return (load, (str(self.path),))
+    def __reduce__(self) -> tuple[Callable[[str, bool], Predictor], tuple[str, bool]]:
+        return (_reload, (str(self.path), self.trust_code))
 
     @overload
     def __call__(self, batch: np.ndarray) -> np.ndarray: ...
@@ -150,8 +157,14 @@ class Predictor:
         return np.ascontiguousarray(array, dtype=np.float32)
 
 
-def load(directory: str | os.PathLike[str]) -> Predictor:
-    """Load what ``jiasu optimize --out DIR`` wrote; return a callable `Predictor`."""
+def load(directory: str | os.PathLike[str], *, trust_code: bool = False) -> Predictor:
+    """Load what ``jiasu optimize --out DIR`` wrote; return a callable `Predictor`.
+
+    Loading never imports code the folder names: an artifact that can only be rebuilt by
+    importing a ``package.module:factory`` (its model could not be saved as a graph) is
+    refused with `CheckpointError` unless `trust_code` is True. Set it only for a folder
+    you made or trust: importing a module runs its code.
+    """
     path = Path(directory)
     meta = read_description(
         path, META, fmt=FORMAT, version=FORMAT_VERSION, what="inference artifact",
@@ -161,14 +174,19 @@ def load(directory: str | os.PathLike[str]) -> Predictor:
     backend = BACKENDS.get(str(candidate["backend"]))()
     shape = tuple(int(d) for d in meta["input_shape"])
     try:
-        runner = backend.load(path, meta["files"], candidate.get("settings", {}), shape)
+        settings = candidate.get("settings", {})
+        runner = backend.load(path, meta["files"], settings, shape, trust_code=trust_code)
     except (ConfigError, CheckpointError, ImportError):
         raise
     except Exception as exc:
         raise CheckpointError(
             f"the {backend.name} model in {path} cannot be loaded ({exc}); run optimize again"
         ) from None
-    return Predictor(path, runner, meta)
+    return Predictor(path, runner, meta, trust_code=trust_code)
+
+
+def _reload(directory: str, trust_code: bool) -> Predictor:
+    return load(directory, trust_code=trust_code)
 
 
 class PredictorFactory:
@@ -177,8 +195,9 @@ class PredictorFactory:
     Only the artifact's path travels; each worker loads the artifact itself once.
     """
 
-    def __init__(self, directory: str | os.PathLike[str]) -> None:
+    def __init__(self, directory: str | os.PathLike[str], *, trust_code: bool = False) -> None:
         self.directory = str(Path(directory).resolve())
+        self.trust_code = trust_code
 
     def __call__(self) -> Callable[[np.ndarray], np.ndarray]:
-        return load(self.directory).predict_numpy
+        return load(self.directory, trust_code=self.trust_code).predict_numpy

@@ -47,12 +47,15 @@ def finalists(
     return [baseline, *chosen]
 
 
-def timed_predictor(directory: str, inputs: str) -> Callable[[], object]:
+def timed_predictor(directory: str, inputs: str, trust_code: bool = False) -> Callable[[], object]:
     """Worker factory: the artifact in `directory`, loaded by `jiasu.load`, called on the
-    batch saved in `inputs` (.npy) — exactly what a user's process would run."""
+    batch saved in `inputs` (.npy) — exactly what a user's process would run.
+
+    `trust_code` is set only by the optimize run that wrote the artifact, for a model the
+    user gave as their own ``package.module:factory`` in that run."""
     from jiasu.infer.artifact import load
 
-    predictor = load(directory)
+    predictor = load(directory, trust_code=trust_code)
     batch = np.load(inputs, allow_pickle=False)
     return functools.partial(predictor, batch)
 

@@ -6,8 +6,10 @@ MODEL may be:
 - an ``.onnx`` file (then only the ONNX Runtime and OpenVINO backends apply);
 - a ``.keras`` file (Keras 3 on the torch backend, via `jiasu.integrations.keras`);
 - a registry name (``mlp``, ``cnn``) with ``--weights FILE``;
-- ``package.module:factory`` with ``--weights FILE``: the factory is called with no
-  arguments and must return an ``nn.Module``.
+- ``package.module:factory`` with ``--weights FILE``: the module is imported (which runs
+  its code, as any Python import does) and the factory is called with no arguments; it
+  must return an ``nn.Module``. Only a name the user passes is imported this way: loading
+  a folder never imports a module the folder names unless the user opts in.
 
 Weights are safetensors, a jiasu checkpoint folder, or a torch checkpoint read with
 ``torch.load(weights_only=True)``: plain tensors and containers only, so a file carrying
@@ -99,7 +101,11 @@ def _no_weights(weights: Path | None, spec: str) -> None:
 
 
 def rebuild_module(reference: Mapping[str, Any]) -> nn.Module:
-    """Build the (untrained) module a reference describes: a registry spec or a factory."""
+    """Build the (untrained) module a reference describes: a registry spec or a factory.
+
+    A factory is imported and called: callers reading a reference from a file must have
+    the user's opt-in (``trust_code``) first.
+    """
     kind = reference.get("kind")
     if kind == "registry":
         spec = ModelSpec.from_dict(reference["spec"])
@@ -120,10 +126,6 @@ def rebuild_module(reference: Mapping[str, Any]) -> nn.Module:
                 f"factory {target!r} returned {type(model).__name__}, not a torch nn.Module"
             )
         return model.eval()
-    if kind == "keras":  # the architecture from the .keras file; the weights come after
-        from jiasu.integrations.keras import load_keras_as_torch
-
-        return load_keras_as_torch(str(reference["path"]))
     raise CheckpointError(f"model reference {dict(reference)!r} is not one jiasu can rebuild")
 
 

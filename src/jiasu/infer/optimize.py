@@ -404,6 +404,8 @@ def _measure_alone(
     folder.mkdir()
     x = _timing_batch(images, batch)
     inputs = save_batch(x, folder / "inputs.npy")
+    # The workers may import the model's factory only when the user named it in this run.
+    own_factory = (ctx.source.reference or {}).get("kind") == "factory"
     cases: dict[str, Callable[[], object] | Isolated] = {}
     timing: dict[str, str] = {}
     out: dict[str, CandidateResult] = {}
@@ -430,7 +432,7 @@ def _measure_alone(
             )
             continue
         factory = "jiasu.infer.isolation:timed_predictor"
-        kwargs = {"directory": str(path), "inputs": inputs}
+        kwargs = {"directory": str(path), "inputs": inputs, "trust_code": own_factory}
         cases[name] = Isolated(factory, kwargs, threads=ctx.threads)
         timing[name] = "isolated"
     rounds = 10  # short blocks in many rounds: slow drift of the machine hits all alike

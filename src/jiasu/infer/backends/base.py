@@ -19,7 +19,7 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 from torch import nn
 
-from jiasu.core.errors import ConfigError, one_line
+from jiasu.core.errors import CheckpointError, ConfigError, one_line
 from jiasu.core.extras import require
 from jiasu.core.technique import Applicability, Exactness
 
@@ -49,9 +49,11 @@ class Candidate:
 class ModelSource:
     """The model to accelerate: a PyTorch module or an ONNX file, and its input shape.
 
-    `reference` says how a saved torch artifact rebuilds the module at load time:
-    ``{"kind": "registry", "spec": {...}}`` or ``{"kind": "factory", "factory": "pkg.mod:fn",
-    "kwargs": {}}``; None when it cannot (a module built in the caller's own code).
+    `reference` says how the module was built, for a torch artifact that cannot hold its
+    graph (torch.export failed): ``{"kind": "registry", "spec": {...}}``, ``{"kind":
+    "factory", "factory": "pkg.mod:fn"}`` (loading it then needs ``trust_code``) or
+    ``{"kind": "keras", "path": ...}`` (the file is copied into the artifact); None for a
+    module built in the caller's own code.
     """
 
     kind: SourceKind
@@ -79,6 +81,9 @@ class BuildContext:
     target: Literal["latency", "throughput"]
     calibration: np.ndarray  # (N, *input_shape) float32, for static quantization
     _onnx: tuple[Path | None, float, str] | None = None  # cached (path, export_s, error)
+    # torch.export captures of the source module, by whether BN was folded first; the
+    # reason as a string where the capture failed.
+    _graphs: dict[bool, Any] = dataclasses.field(default_factory=dict)
 
     def onnx_file(self) -> tuple[Path, float]:
         """The model as an ONNX file with a dynamic batch, exported once per run.
@@ -162,8 +167,34 @@ class Backend(ABC):
         files: Mapping[str, Any],
         settings: Mapping[str, Any],
         input_shape: tuple[int, ...],
+        *,
+        trust_code: bool = False,
     ) -> Runner:
-        """Rebuild the runner that `Built.save` wrote into `directory`."""
+        """Rebuild the runner that `Built.save` wrote into `directory`.
+
+        File entries are read through `artifact_file`. Nothing named in `files` is
+        imported unless `trust_code` is set (the user's explicit opt-in).
+        """
+
+
+def artifact_file(directory: Path, files: Mapping[str, Any], key: str) -> Path:
+    """The file that entry `key` of an artifact's ``files`` names, which must lie inside
+    `directory`: an absolute path, a ``..`` component or a link leading out is refused."""
+    name = files.get(key)
+    if not isinstance(name, str) or not name:
+        raise CheckpointError(f"artifact {directory} has no file entry {key!r}; run optimize again")
+    relative = Path(name)
+    folder = directory.resolve()
+    path = (folder / relative).resolve()
+    escapes = relative.is_absolute() or relative.drive or ".." in relative.parts
+    if escapes or folder not in path.parents:
+        raise CheckpointError(
+            f"artifact {directory} names file {name!r} outside its folder, which jiasu refuses "
+            "to read; an artifact's files must lie inside it, so run optimize again"
+        )
+    if not path.is_file():
+        raise CheckpointError(f"artifact file {directory / name} is missing; run optimize again")
+    return path
 
 
 def setting(settings: Mapping[str, Any], key: str, allowed: tuple[Any, ...]) -> Any:

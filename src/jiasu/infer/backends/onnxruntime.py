@@ -25,6 +25,7 @@ from jiasu.infer.backends.base import (
     Built,
     Candidate,
     Runner,
+    artifact_file,
     setting,
     split_batch_runner,
     timed,
@@ -200,8 +201,7 @@ class OnnxRuntime(Backend):
         session, session_s = timed(lambda: open_session(path, candidate.settings))
 
         def save(directory: Path) -> dict[str, Any]:
-            atomic_write_bytes(directory / MODEL_FILE, path.read_bytes())
-            return {"model": MODEL_FILE}
+            return save_onnx(path, directory)
 
         runner = session_runner(session, _parallel(candidate.settings))
         return Built(runner, export_s + quantize_s, session_s, save)
@@ -212,9 +212,43 @@ class OnnxRuntime(Backend):
         files: Mapping[str, Any],
         settings: Mapping[str, Any],
         input_shape: tuple[int, ...],
+        *,
+        trust_code: bool = False,
     ) -> Runner:
-        session = open_session(directory / str(files["model"]), settings)
+        session = open_session(artifact_file(directory, files, "model"), settings)
         return session_runner(session, _parallel(settings))
+
+
+EXTERNAL_FILE = "model.onnx.data"
+_EMBED_LIMIT = 1 << 30  # bytes of weights kept inside model.onnx (protobuf stops at 2 GiB)
+
+
+def save_onnx(source: Path, directory: Path) -> dict[str, Any]:
+    """Copy the ONNX model `source` into `directory` with all its weights: a model whose
+    weights lie in external data files beside it gets them embedded (or, past 1 GiB, in
+    one file inside the artifact), so the artifact runs after the source is gone."""
+    onnx = require("onnx", extra="onnx", purpose="saving an ONNX artifact")
+    from onnx.external_data_helper import uses_external_data
+
+    model = onnx.load(str(source), load_external_data=False)
+    if not any(uses_external_data(t) for t in _initializers(model)):
+        atomic_write_bytes(directory / MODEL_FILE, source.read_bytes())
+        return {"model": MODEL_FILE}
+    # onnx reads the data relative to the source's folder and refuses locations outside it.
+    onnx.load_external_data_for_model(model, str(source.parent))
+    large = sum(len(t.raw_data) for t in _initializers(model)) > _EMBED_LIMIT
+    onnx.save_model(
+        model, str(directory / MODEL_FILE), save_as_external_data=large,
+        all_tensors_to_one_file=True, location=EXTERNAL_FILE,
+    )  # fmt: skip
+    return {"model": MODEL_FILE, **({"data": EXTERNAL_FILE} if large else {})}
+
+
+def _initializers(model: Any) -> list[Any]:
+    """Every tensor stored in the model: initializers, and tensors in node attributes."""
+    from onnx.external_data_helper import _get_all_tensors
+
+    return list(_get_all_tensors(model))
 
 
 def _parallel(settings: Mapping[str, Any]) -> int:

@@ -23,6 +23,7 @@ from jiasu.infer.backends.base import (
     Built,
     Candidate,
     Runner,
+    artifact_file,
     setting,
     timed,
 )
@@ -155,7 +156,10 @@ class OpenVino(Backend):
         files: Mapping[str, Any],
         settings: Mapping[str, Any],
         input_shape: tuple[int, ...],
+        *,
+        trust_code: bool = False,
     ) -> Runner:
-        model = _ov().Core().read_model(str(directory / str(files["model"])))
+        artifact_file(directory, files, "weights")  # model.bin, read beside the IR
+        model = _ov().Core().read_model(str(artifact_file(directory, files, "model")))
         compiled = compile_model(model, settings)
         return request_runner(compiled, bool(settings.get("split_batch", False)))

@@ -2,7 +2,8 @@
 
 Numeric rather than exact: Inductor may fuse and reorder reductions. Compilation happens
 on the first call of each new input shape; `compile_s` is the time of those first calls,
-paid again when a saved artifact is loaded.
+paid again when a saved artifact is loaded (its graph, read back by `load_torch`, is what
+is compiled then).
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 from torch import nn
 
 from jiasu.core.technique import Exactness
@@ -20,13 +20,15 @@ from jiasu.infer.backends.base import Backend, BuildContext, Built, Candidate, R
 from jiasu.infer.backends.base import timed as timed_call
 from jiasu.infer.backends.registry import BACKENDS
 from jiasu.infer.backends.torch_eager import eager_runner, load_torch, save_torch, source_module
+from jiasu.train.techniques.compile import ResilientCompiled
 
 MODES = ("default", "max-autotune-no-cudagraphs")
 
 
 def compiled_runner(module: nn.Module, settings: Mapping[str, Any]) -> Runner:
     mode = setting(settings, "mode", MODES)
-    return eager_runner(torch.compile(module.eval(), mode=mode))  # type: ignore[arg-type]
+    # retried with one compile thread when the machine cannot start compile workers
+    return eager_runner(ResilientCompiled(module.eval(), mode))
 
 
 @BACKENDS.register("compile")
@@ -49,5 +51,8 @@ class TorchCompile(Backend):
         files: Mapping[str, Any],
         settings: Mapping[str, Any],
         input_shape: tuple[int, ...],
+        *,
+        trust_code: bool = False,
     ) -> Runner:
-        return compiled_runner(load_torch(directory, files), settings)
+        module = load_torch(directory, files, input_shape, trust_code=trust_code)
+        return compiled_runner(module, settings)

@@ -1,12 +1,16 @@
 """The baseline: the PyTorch module as given, eager fp32 under ``torch.no_grad()``.
 
-Also the helpers every torch-based backend uses to save its artifact: the source model's
-weights as safetensors plus how to rebuild the module; the backend's own transformation
-(BN folding, compile) is applied again at load time from its recorded settings.
+Also the helpers every torch-based backend uses to save its artifact: the module captured
+by ``torch.export`` as a plain graph (`jiasu.infer.backends.torch_program`), so that
+loading needs no code; the backend's own runtime settings (channels_last, freezing,
+compile) are applied again at load time. Where the capture fails, the artifact holds the
+weights and how to rebuild the module instead (a registry model; a copy of the .keras
+file; or a ``package.module:factory``, which `load` imports only with ``trust_code``).
 """
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -16,12 +20,27 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from jiasu.core.errors import ConfigError
+from jiasu.core.errors import CheckpointError, ConfigError
 from jiasu.core.technique import Exactness
-from jiasu.infer.backends.base import Backend, BuildContext, Built, Candidate, Runner
+from jiasu.infer.backends.base import (
+    Backend,
+    BuildContext,
+    Built,
+    Candidate,
+    Runner,
+    artifact_file,
+)
 from jiasu.infer.backends.registry import BACKENDS
+from jiasu.infer.backends.torch_program import (
+    GraphModel,
+    NotExportable,
+    export_graph,
+    load_graph,
+    save_graph,
+)
 
 WEIGHTS = "model.safetensors"
+KERAS_FILE = "model.keras"
 
 
 def source_module(ctx: BuildContext) -> nn.Module:
@@ -30,35 +49,93 @@ def source_module(ctx: BuildContext) -> nn.Module:
     return ctx.source.module.eval()
 
 
-def save_torch(ctx: BuildContext) -> Any:
-    """A `Built.save` for torch backends: weights plus the recipe to rebuild the module."""
-    module, reference = source_module(ctx), ctx.source.reference
+def captured_graph(ctx: BuildContext, fold_bn: bool) -> Any:
+    """The source module (its batch norms folded first if `fold_bn`) captured as a graph,
+    once per run: `export_graph`'s result, or the reason it failed as a string."""
+    if fold_bn not in ctx._graphs:
+        from jiasu.infer.backends.torch_optimized import fold_batchnorm
+
+        try:
+            module = fold_batchnorm(source_module(ctx)) if fold_bn else source_module(ctx)
+            ctx._graphs[fold_bn] = export_graph(module, ctx.source.input_shape)
+        except NotExportable as exc:
+            ctx._graphs[fold_bn] = str(exc)
+    return ctx._graphs[fold_bn]
+
+
+def save_torch(ctx: BuildContext, *, fold_bn: bool = False) -> Any:
+    """A `Built.save` for torch backends: the captured graph, else weights and a reference."""
 
     def save(directory: Path) -> dict[str, Any]:
-        if reference is None:
-            raise ConfigError(
-                "this model was passed as a Python object, so a torch artifact cannot rebuild "
-                "it; pass a model directory, a registry name or package.module:factory"
-            )
-        state = {k: v.detach().cpu().contiguous().clone() for k, v in module.state_dict().items()}
-        save_file(state, str(directory / WEIGHTS))
-        return {"weights": WEIGHTS, "model": dict(reference)}
+        graph = captured_graph(ctx, fold_bn)
+        if not isinstance(graph, str):
+            return {**save_graph(directory, *graph), "bn_folded": fold_bn}
+        return _save_reference(ctx, directory, graph)
 
     return save
 
 
-def load_torch(directory: Path, files: Mapping[str, Any]) -> nn.Module:
-    """Rebuild the module a torch artifact describes and load its weights (no unpickling)."""
+def _save_reference(ctx: BuildContext, directory: Path, why: str) -> dict[str, Any]:
+    """Weights plus how to rebuild the module, for a model torch.export cannot capture."""
+    module, reference = source_module(ctx), ctx.source.reference
+    if reference is None:
+        raise ConfigError(
+            f"this model was passed as a Python object and cannot be captured ({why}), so a "
+            "torch artifact cannot rebuild it; pass a model directory, a registry name or "
+            "package.module:factory"
+        )
+    model = dict(reference)
+    if model.get("kind") == "keras":  # a copy of the file travels, never its path
+        shutil.copyfile(str(model["path"]), directory / KERAS_FILE)
+        model = {"kind": "keras", "file": KERAS_FILE}
+    state = {k: v.detach().cpu().contiguous().clone() for k, v in module.state_dict().items()}
+    save_file(state, str(directory / WEIGHTS))
+    return {"weights": WEIGHTS, "model": model, "export_error": why}
+
+
+def load_torch(
+    directory: Path,
+    files: Mapping[str, Any],
+    input_shape: tuple[int, ...],
+    *,
+    trust_code: bool = False,
+) -> nn.Module:
+    """The module a torch artifact holds, in eval mode; nothing is unpickled, and a
+    factory is imported only with `trust_code`."""
+    if "graph" in files:
+        return load_graph(directory, files, input_shape)
     from jiasu.infer.model_source import rebuild_module
     from jiasu.train.checkpoint import load_model_weights
 
-    module = rebuild_module(files["model"])
-    path = directory / str(files["weights"])
+    reference = files.get("model")
+    if not isinstance(reference, Mapping):
+        raise CheckpointError(f"artifact {directory} says neither its graph nor its model")
+    kind = reference.get("kind")
+    if kind == "factory" and not trust_code:
+        raise CheckpointError(
+            f"artifact {directory} rebuilds its model by importing {reference.get('factory')!r}, "
+            "which runs code, so it loads only with --trust-code (trust_code=True): pass that "
+            "only for a folder you made or trust"
+        )
+    module: nn.Module
+    if kind == "keras":
+        from jiasu.integrations.keras import load_keras_as_torch
+
+        keras_file = artifact_file(directory, reference, "file")
+        module = load_keras_as_torch(keras_file, input_shape=input_shape)
+    elif kind in ("registry", "factory"):
+        module = rebuild_module(reference)
+    else:
+        raise CheckpointError(f"artifact {directory} names a model jiasu cannot rebuild ({kind!r})")
+    path = artifact_file(directory, files, "weights")
     load_model_weights(module, load_file(str(path)), path)
     return module.eval()
 
 
 def eager_runner(module: nn.Module) -> Runner:
+    if isinstance(module, GraphModel):
+        return module.runner()
+
     def run(batch: np.ndarray) -> np.ndarray:
         with torch.no_grad():
             return module(torch.from_numpy(batch)).float().numpy()
@@ -83,5 +160,7 @@ class TorchEager(Backend):
         files: Mapping[str, Any],
         settings: Mapping[str, Any],
         input_shape: tuple[int, ...],
+        *,
+        trust_code: bool = False,
     ) -> Runner:
-        return eager_runner(load_torch(directory, files))
+        return eager_runner(load_torch(directory, files, input_shape, trust_code=trust_code))

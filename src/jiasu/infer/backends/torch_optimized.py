@@ -95,7 +95,8 @@ class TorchOptimized(Backend):
         module, seconds = timed(
             lambda: optimize_module(source_module(ctx), candidate.settings, ctx.source.input_shape)
         )
-        return Built(optimized_runner(module, candidate.settings), seconds, 0.0, save_torch(ctx))
+        save = save_torch(ctx, fold_bn=bool(candidate.settings.get("fold_bn")))
+        return Built(optimized_runner(module, candidate.settings), seconds, 0.0, save)
 
     def load(
         self,
@@ -103,6 +104,11 @@ class TorchOptimized(Backend):
         files: Mapping[str, Any],
         settings: Mapping[str, Any],
         input_shape: tuple[int, ...],
+        *,
+        trust_code: bool = False,
     ) -> Runner:
-        module = load_torch(directory, files)
-        return optimized_runner(optimize_module(module, settings, input_shape), settings)
+        module = load_torch(directory, files, input_shape, trust_code=trust_code)
+        # A saved graph was captured after folding (files["bn_folded"]); a graph holds no
+        # modules to fold, so the other settings are what is applied again.
+        redo = {**settings, "fold_bn": settings.get("fold_bn") and "graph" not in files}
+        return optimized_runner(optimize_module(module, redo, input_shape), settings)
