@@ -167,9 +167,12 @@ def optimize(
     """Find the fastest inference backend for MODEL that stays within an accuracy budget.
 
     MODEL is a model directory from `jiasu train --save`, an .onnx file, a registry
-    name (mlp, cnn) with --weights, or package.module:factory with --weights. Every
-    candidate (PyTorch eager, optimized, compiled; ONNX Runtime fp32 and int8; OpenVINO)
-    is verified against eager fp32 on MNIST test images and timed on this machine.
+    name (mlp, cnn) with --weights, or package.module:factory with --weights. A factory
+    is imported, which runs its module's code, as any Python import does; the artifact
+    holds the model's graph, so loading it later needs no code (and never imports any
+    without `jiasu predict --trust-code`). Every candidate (PyTorch eager, optimized,
+    compiled; ONNX Runtime fp32 and int8; OpenVINO) is verified against eager fp32 on
+    MNIST test images and timed on this machine.
     """
     from jiasu.core.outputs import Output, check_outputs
     from jiasu.data import load_mnist

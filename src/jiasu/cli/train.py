@@ -18,7 +18,9 @@ from jiasu.cli.options import data_dir_option, html_option, json_option, quiet_o
     "model_name",
     default="cnn",
     show_default=True,
-    help="Registry model (mlp, cnn, resnet, vgg), a Keras .keras file, or package.module:factory.",
+    help="Registry model (mlp, cnn, resnet, vgg), a Keras .keras file, or "
+    "package.module:factory. A factory is imported, which runs its module's code, as any "
+    "Python import does: name only code you trust.",
 )
 @click.option(
     "--recipe",

@@ -175,7 +175,11 @@ class _SkippingNonfinite(StepHooks):
 
 # --- user function ---------------------------------------------------------------------
 def resolve_function(spec: str) -> GradFunction:
-    """'package.module:function' → the function (how a recipe file names user code)."""
+    """'package.module:function' → the function (how a recipe file names user code).
+
+    The module is imported, which runs its code, as any Python import does: a recipe that
+    names a function is code, to be used only from a source the user trusts.
+    """
     module_name, _, attr = spec.partition(":")
     if not module_name or not attr:
         raise ConfigError(
