@@ -29,35 +29,40 @@ ray = pytest.importorskip("ray")
 cluster_utils = pytest.importorskip("ray.cluster_utils")
 
 NODE = {"num_cpus": 1, "object_store_memory": 100 * 1024**2}
-_ENV = {
-    "RAY_AUTH_MODE": "disabled",  # a loopback-only test cluster
-    # Ray Train registers a reported checkpoint when its controller next polls the
-    # workers (every 2 s by default); an epoch here lasts under a second, so poll faster
-    # or the worker is killed before its epoch-1 checkpoint counts.
-    "RAY_TRAIN_HEALTH_CHECK_INTERVAL_S": "0.2",
-}
+# Ray Train registers a reported checkpoint when its controller next polls the workers
+# (every 2 s by default); an epoch here lasts under a second, so poll faster or the
+# worker is killed before its epoch-1 checkpoint counts.
+_ENV = {"RAY_TRAIN_HEALTH_CHECK_INTERVAL_S": "0.2"}
 
 
 @pytest.fixture(scope="module")
 def ray_address() -> Iterator[str]:
+    """A 2-node cluster on loopback with token authentication, as a local run has it.
+
+    Stopped by its own handles (the driver's connection, then the cluster's nodes) when
+    the module ends, whether its tests passed or not, so later tests get the CPUs back.
+    """
+    from jiasu.engines.ray_local import loopback_only
+
     saved = {k: os.environ.get(k) for k in _ENV}
     os.environ.update(_ENV)
-    cluster = cluster_utils.Cluster(
-        initialize_head=True, head_node_args={**NODE, "include_dashboard": False}
-    )
-    cluster.add_node(**NODE)
-    cluster.wait_for_nodes()
-    ray.init(address=cluster.address)
-    try:
-        yield cluster.address
-    finally:
-        ray.shutdown()
-        cluster.shutdown()
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+    with loopback_only():
+        cluster = cluster_utils.Cluster(
+            initialize_head=True, head_node_args={**NODE, "include_dashboard": False}
+        )
+        try:
+            cluster.add_node(**NODE)
+            cluster.wait_for_nodes()
+            ray.init(address=cluster.address)
+            yield cluster.address
+        finally:
+            ray.shutdown()
+            cluster.shutdown()
+            for key, value in saved.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
 
 
 @pytest.mark.timeout(240)
@@ -71,6 +76,7 @@ def test_ray_train_on_two_nodes_matches_local(
     )  # fmt: skip
     assert same_weights(result.model, local_result.model)  # same seeded result
     assert result.history.last.val_accuracy == local_result.history.last.val_accuracy
+    assert list(tmp_path.glob("*/scratch")) == []  # the workers' scratch went with the run
 
 
 @pytest.mark.timeout(300)

@@ -21,6 +21,8 @@ from jiasu.engines import (
 
 from .conftest import same_weights
 
+LOOPBACK = ("127.0.0.1", "::1", "::ffff:127.0.0.1")
+
 pytest.importorskip("pyspark")
 if shutil.which("java") is None:
     pytest.skip("Spark needs Java (17); none on PATH", allow_module_level=True)
@@ -42,6 +44,7 @@ def test_spark_training_matches_local(
         small_job, engine="spark", workers=2, threads_per_worker=1, storage_dir=tmp_path
     )
     assert same_weights(result.model, local_result.model)
+    assert list(tmp_path.glob("scratch-rank*")) == []  # the workers' scratch went with the run
 
 
 @pytest.mark.timeout(300)
@@ -69,3 +72,20 @@ def test_spark_predictions_equal_one_process(
     expected = predict_distributed(model_dir, images, engine="local")
     got = predict_distributed(model_dir, images, engine="spark", workers=2)
     assert np.array_equal(got, expected)
+
+
+@pytest.mark.timeout(60)
+def test_local_spark_listens_on_loopback_only(spark: Any) -> None:
+    """The driver's RPC, block manager and Python workers bind 127.0.0.1; no UI runs."""
+    psutil = pytest.importorskip("psutil")
+    assert spark.sparkContext.parallelize(range(4), 2).map(lambda x: x * 2).sum() == 12
+    me = psutil.Process()
+    found = [
+        (process.name(), conn.laddr.ip)
+        for process in [me, *me.children(recursive=True)]
+        for conn in process.net_connections(kind="inet")
+        if conn.status == psutil.CONN_LISTEN
+    ]
+    assert any(name == "java" for name, _ in found)
+    assert [entry for entry in found if entry[1] not in LOOPBACK] == []
+    assert spark.sparkContext.uiWebUrl is None

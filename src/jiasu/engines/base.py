@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import shutil
+import tempfile
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
@@ -71,13 +73,29 @@ class EngineOptions:
 
         return self.threads_per_worker or max(1, default_threads() // self.workers)
 
-    def storage_path(self) -> Path:
-        """The checkpoint folder (a fresh temporary one when none was given), absolute."""
-        if self.storage_dir is not None:
-            return Path(self.storage_dir).expanduser().resolve()
-        import tempfile
+    @contextmanager
+    def run_storage(self) -> Iterator[Path]:
+        """The run's checkpoint folder, absolute, for the block; the run's scratch goes after.
 
-        return Path(tempfile.mkdtemp(prefix=f"jiasu-{self.run_name}-"))
+        Without `storage_dir` it is a fresh temporary folder (``jiasu-<run_name>-*``),
+        removed when the block ends, by success, failure or interrupt. A given folder is
+        the user's and stays, checkpoints included; only the workers' scratch folders this
+        run created in it (`scratch_for`) are removed.
+        """
+        if self.storage_dir is None:
+            root = Path(tempfile.mkdtemp(prefix=f"jiasu-{self.run_name}-"))
+            try:
+                yield root
+            finally:
+                shutil.rmtree(root, ignore_errors=True)
+            return
+        root = Path(self.storage_dir).expanduser().resolve()
+        existing = set(_scratch_folders(root))
+        try:
+            yield root
+        finally:
+            for folder in set(_scratch_folders(root)) - existing:
+                shutil.rmtree(folder, ignore_errors=True)
 
 
 class CheckpointStore(Protocol):
@@ -190,10 +208,20 @@ def process_group(backend: str) -> Iterator[None]:
             dist.destroy_process_group()
 
 
+_SCRATCH_PREFIX = "scratch-rank"
+
+
 def scratch_for(root: Path, rank: int) -> Path:
-    path = root / f"scratch-rank{rank}"
+    """Rank `rank`'s scratch folder under `root`, created (removed by `run_storage`)."""
+    path = root / f"{_SCRATCH_PREFIX}{rank}"
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def _scratch_folders(root: Path) -> list[Path]:
+    if not root.is_dir():
+        return []
+    return [p for p in root.iterdir() if p.name.startswith(_SCRATCH_PREFIX) and p.is_dir()]
 
 
 def describe_exception(exc: BaseException) -> str:

@@ -10,7 +10,12 @@ the last checkpoint in the storage folder.
 from __future__ import annotations
 
 import os
+import signal
+import tempfile
+import threading
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TypeVar
 
@@ -55,15 +60,22 @@ class LocalEngine:
     name = "local"
 
     def run(self, fn: WorkerFn[T], options: EngineOptions) -> T:
-        from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
-        from torch.distributed.launcher.api import LaunchConfig, elastic_launch
-
         if options.address is not None:
             raise ConfigError(
                 f"the local engine runs on this machine only, got address {options.address!r}; "
                 "use --engine ray or --engine spark for a cluster"
             )
-        storage = options.storage_path()
+        with (
+            options.run_storage() as storage,
+            tempfile.TemporaryDirectory(prefix="jiasu-elastic-") as logs,
+        ):
+            return self._launch(fn, options, storage, Path(logs))
+
+    def _launch(self, fn: WorkerFn[T], options: EngineOptions, storage: Path, logs: Path) -> T:
+        from torch.distributed.elastic.multiprocessing import DefaultLogsSpecs
+        from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
+        from torch.distributed.launcher.api import LaunchConfig, elastic_launch
+
         config = LaunchConfig(
             min_nodes=1,
             max_nodes=1,
@@ -75,15 +87,17 @@ class LocalEngine:
             max_restarts=options.max_failures,
             monitor_interval=0.1,
             start_method="spawn",
+            logs_specs=DefaultLogsSpecs(log_dir=str(logs)),  # the workers' error files
         )
         # for the spawned processes: their threads, and collectives on loopback
         worker_env = {"OMP_NUM_THREADS": str(options.threads), **worker_environment(os.environ)}
         previous = {name: os.environ.get(name) for name in worker_env}
         os.environ.update(worker_env)
         try:
-            outputs = elastic_launch(config, _worker)(
-                fn, options.backend, options.threads, str(storage)
-            )
+            with _signal_handlers_kept():
+                outputs = elastic_launch(config, _worker)(
+                    fn, options.backend, options.threads, str(storage)
+                )
         except ChildFailedError as exc:
             rank, failure = exc.get_first_failure()
             how = (
@@ -102,6 +116,38 @@ class LocalEngine:
                 else:
                     os.environ[name] = value
         return outputs[0]
+
+
+@contextmanager
+def _signal_handlers_kept() -> Iterator[None]:
+    """Keep this process's signal handlers across torch's elastic launcher.
+
+    The launcher replaces the handlers of SIGTERM, SIGINT, SIGHUP and SIGQUIT with one
+    that raises its `SignalException` (after stopping the workers) and never puts them
+    back. They are restored here, and a signal it caught goes to the handler that was
+    there before: Ctrl-C raises `KeyboardInterrupt` as usual (and SIGTERM does whatever
+    the caller set up, such as the CLI's clean exit); a signal with no Python handler
+    raises `KeyboardInterrupt`, so the run's cleanup still happens.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    from torch.distributed.elastic.multiprocessing.api import SignalException
+
+    names = ("SIGTERM", "SIGINT", "SIGHUP", "SIGQUIT")
+    saved = {sig: signal.getsignal(sig) for name in names if (sig := getattr(signal, name, None))}
+    try:
+        yield
+    except SignalException as exc:
+        for sig, handler in saved.items():
+            signal.signal(sig, handler)
+        previous = saved.get(signal.Signals(exc.sigval))
+        if callable(previous):
+            previous(exc.sigval, None)  # raises: KeyboardInterrupt for Ctrl-C
+        raise KeyboardInterrupt(f"interrupted by {signal.Signals(exc.sigval).name}") from None
+    finally:
+        for sig, handler in saved.items():
+            signal.signal(sig, handler)
 
 
 ENGINES.add("local", LocalEngine)

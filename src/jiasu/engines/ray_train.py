@@ -161,41 +161,49 @@ class RayEngine:
 
     def run(self, fn: WorkerFn[T], options: EngineOptions) -> T:
         require("ray.train", extra="ray", purpose="the ray engine")
-        from ray.train import FailureConfig, RunConfig, ScalingConfig
-        from ray.train.torch import TorchConfig, TorchTrainer
-
-        storage = options.storage_path()
-        run_name = f"{options.run_name}-{uuid.uuid4().hex[:8]}"
-        trainer = TorchTrainer(
-            _worker,
-            train_loop_config={
-                "fn": fn,
-                "threads": options.threads,
-                "backend": options.backend,
-                "scratch": str(storage / run_name / "scratch"),
-            },
-            torch_config=TorchConfig(backend=options.backend),
-            scaling_config=ScalingConfig(
-                num_workers=options.workers,
-                use_gpu=options.backend == "nccl",
-                resources_per_worker={"CPU": options.threads},
-            ),
-            run_config=RunConfig(
-                name=run_name,
-                storage_path=str(storage),
-                failure_config=FailureConfig(max_failures=options.max_failures),
-            ),
-        )
-        with ray_connection(options.address, num_cpus=options.workers * options.threads):
+        with options.run_storage() as storage:
+            run_name = f"{options.run_name}-{uuid.uuid4().hex[:8]}"
+            scratch = storage / run_name / "scratch"  # the workers' (removed after the run)
             try:
-                result = trainer.fit()
-            except Exception as exc:  # ray.train.TrainingFailedError and its kin
-                raise EngineError(
-                    f"Ray Train failed after {options.max_failures} restart(s): "
-                    f"{describe_exception(exc)}"
-                ) from None
-        if result.checkpoint is None:
-            raise EngineError("Ray Train finished without rank 0's result; see the worker logs")
-        with result.checkpoint.as_directory() as folder:
-            # our own worker's pickle, read back from the run's storage
-            return pickle.loads((Path(folder) / _RESULT_FILE).read_bytes())
+                return _fit(fn, options, storage, run_name, scratch)
+            finally:
+                shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _fit(fn: WorkerFn[T], options: EngineOptions, storage: Path, run_name: str, scratch: Path) -> T:
+    from ray.train import FailureConfig, RunConfig, ScalingConfig
+    from ray.train.torch import TorchConfig, TorchTrainer
+
+    trainer = TorchTrainer(
+        _worker,
+        train_loop_config={
+            "fn": fn,
+            "threads": options.threads,
+            "backend": options.backend,
+            "scratch": str(scratch),
+        },
+        torch_config=TorchConfig(backend=options.backend),
+        scaling_config=ScalingConfig(
+            num_workers=options.workers,
+            use_gpu=options.backend == "nccl",
+            resources_per_worker={"CPU": options.threads},
+        ),
+        run_config=RunConfig(
+            name=run_name,
+            storage_path=str(storage),
+            failure_config=FailureConfig(max_failures=options.max_failures),
+        ),
+    )
+    with ray_connection(options.address, num_cpus=options.workers * options.threads):
+        try:
+            result = trainer.fit()
+        except Exception as exc:  # ray.train.TrainingFailedError and its kin
+            raise EngineError(
+                f"Ray Train failed after {options.max_failures} restart(s): "
+                f"{describe_exception(exc)}"
+            ) from None
+    if result.checkpoint is None:
+        raise EngineError("Ray Train finished without rank 0's result; see the worker logs")
+    with result.checkpoint.as_directory() as folder:
+        # our own worker's pickle, read back from the run's storage
+        return pickle.loads((Path(folder) / _RESULT_FILE).read_bytes())

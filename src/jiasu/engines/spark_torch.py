@@ -101,12 +101,14 @@ class SparkEngine:
         require("pyspark.ml.torch.distributor", extra="spark", purpose="the spark engine")
         from pyspark.ml.torch.distributor import TorchDistributor
 
-        storage = options.storage_path()
-        with spark_session(
-            options.address,
-            cores=options.workers * options.threads,
-            task_cpus=options.threads,
-            max_failures=options.max_failures,
+        with (
+            options.run_storage() as storage,
+            spark_session(
+                options.address,
+                cores=options.workers * options.threads,
+                task_cpus=options.threads,
+                max_failures=options.max_failures,
+            ),
         ):
             for attempt in range(options.max_failures + 1):
                 distributor = TorchDistributor(
