@@ -3,12 +3,81 @@
 from __future__ import annotations
 
 import dataclasses
+import errno
+import logging
+from typing import Any
+
+import torch
+from torch import nn
 
 from jiasu.core.errors import ConfigError
 from jiasu.core.technique import Applicability, Effect, Exactness, Kind, Stage, register_technique
 from jiasu.train.setup import TrainSetup, TrainTechnique
 
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
+_log = logging.getLogger(__name__)
+
+
+def out_of_processes(exc: BaseException) -> bool:
+    """Whether `exc`, or an error it wraps, says the machine could not start a process or thread.
+
+    Inductor compiles kernels on `compile_threads` threads (this machine's CPUs, at most 32)
+    and runs the C++ compiler in subprocesses; on a machine short of processes those fail
+    with EAGAIN ("Resource temporarily unavailable") or "can't start new thread".
+
+    >>> out_of_processes(BlockingIOError(errno.EAGAIN, "Resource temporarily unavailable"))
+    True
+    >>> out_of_processes(RuntimeError("wrapped")) or out_of_processes(ValueError("no"))
+    False
+    """
+    seen: set[int] = set()
+    pending: list[BaseException | None] = [exc]
+    while pending:
+        error = pending.pop()
+        if error is None or id(error) in seen:
+            continue
+        seen.add(id(error))
+        if isinstance(error, OSError) and error.errno in (errno.EAGAIN, errno.ENOMEM):
+            return True
+        if isinstance(error, RuntimeError) and "can't start new thread" in str(error):
+            return True
+        pending += [error.__cause__, error.__context__, getattr(error, "inner_exception", None)]
+    return False
+
+
+def use_one_compile_thread() -> None:
+    """Compile Inductor's kernels one after another in this process: no compile workers."""
+    import torch._inductor.config as inductor_config
+
+    inductor_config.compile_threads = 1
+
+
+class ResilientCompiled(nn.Module):
+    """``torch.compile(module, mode=mode)`` that degrades instead of failing on a busy machine.
+
+    If a compilation fails because no process or thread could be started, it is tried
+    once more with one compile thread (`use_one_compile_thread`), which starts no
+    compile workers and one compiler subprocess at a time. A second failure is raised.
+    """
+
+    def __init__(self, module: nn.Module, mode: str | None = None) -> None:
+        super().__init__()
+        self.mode = mode
+        self.compiled = torch.compile(module, mode=mode)
+        self.degraded = False
+
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return self.compiled(*args, **kwargs)
+        except Exception as exc:
+            if self.degraded or not out_of_processes(exc):
+                raise
+            _log.warning("torch.compile could not start compile workers (%s); retrying "
+                         "with one compile thread", exc)  # fmt: skip
+            self.degraded = True
+            use_one_compile_thread()
+            torch._dynamo.reset()  # forget the failed attempt
+            return self.compiled(*args, **kwargs)
 
 
 @register_technique
