@@ -82,6 +82,30 @@ def test_predict_npy_and_idx(artifact: Path, mnist: DatasetSplits, tmp_path: Pat
     assert printed.stdout.split() == [str(c) for c in classes]
 
 
+def test_predict_warns_about_nonfinite_inputs(
+    artifact: Path, mnist: DatasetSplits, tmp_path: Path
+) -> None:
+    images = mnist.test.images[:20].numpy().copy()
+    images[3, 0, 5, 5], images[7, 0, 0, 0] = np.nan, np.inf
+    np.save(tmp_path / "x.npy", images)
+    result = jiasu("predict", str(artifact), "--input", str(tmp_path / "x.npy"))
+    assert result.returncode == 0, result.stderr
+    assert f"warning: 2 of 20 inputs in {tmp_path / 'x.npy'} hold NaN or infinity" in result.stderr
+    assert len(result.stdout.split()) == 20  # still one prediction per input
+
+
+def test_predictor_warns_about_nonfinite_inputs_it_converts(artifact: Path) -> None:
+    from jiasu.data.finite import NonFiniteInputWarning
+    from jiasu.infer import load
+
+    predictor = load(artifact)
+    batch = np.zeros((4, 28, 28))  # float64 (N, H, W): converted, off the inline fast path
+    batch[1, 2, 3] = np.nan
+    with pytest.warns(NonFiniteInputWarning, match="1 of 4 inputs hold NaN or infinity"):
+        logits = predictor(batch)
+    assert logits.shape == (4, 10)
+
+
 def test_predict_wrong_input_shape(artifact: Path, tmp_path: Path) -> None:
     np.save(tmp_path / "bad.npy", np.zeros((4, 3, 32, 32), dtype=np.float32))
     result = jiasu("predict", str(artifact), "--input", str(tmp_path / "bad.npy"))

@@ -13,6 +13,7 @@ from rich.table import Table
 
 from jiasu.cli.options import data_dir_option, html_option, json_option, quiet_option
 from jiasu.core.errors import ConfigError
+from jiasu.hardware.threads import max_threads
 from jiasu.infer.backends import BACKENDS
 from jiasu.infer.backends.base import ModelSource
 
@@ -124,7 +125,12 @@ def _names(text: str | None) -> tuple[str, ...] | None:
     show_default=True,
     help="MNIST training images used to calibrate static int8.",
 )
-@click.option("--threads", type=click.IntRange(min=1), default=None, help="Threads per runtime.")
+@click.option(
+    "--threads",
+    type=click.IntRange(1, max_threads()),
+    default=None,
+    help="Threads per runtime, 1 to 4 × this machine's CPUs.",
+)
 @click.option(
     "--measure-s",
     type=click.FloatRange(min=0.1),

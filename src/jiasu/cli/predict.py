@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,7 @@ import numpy as np
 from jiasu.core.atomic import atomic_path
 from jiasu.core.errors import ConfigError, DataError
 from jiasu.core.outputs import Output, check_outputs
+from jiasu.data.finite import NonFiniteInputWarning
 
 
 def read_inputs(path: Path) -> np.ndarray:
@@ -21,23 +23,26 @@ def read_inputs(path: Path) -> np.ndarray:
     as the MNIST loaders do; float arrays are used as they are.
     """
     from jiasu.data.idx import read_idx
+    from jiasu.data.npy import read_npy
 
     if not path.is_file():
         raise DataError(f"input file {path} does not exist; check the path")
-    if path.suffix == ".npy":
-        try:
-            array = np.load(path, allow_pickle=False)
-        except (ValueError, OSError, EOFError) as exc:
-            raise DataError(
-                f"{path} is not a readable .npy array of numbers ({exc}); save it with numpy.save"
-            ) from None
-    else:
-        array = read_idx(path)
+    array = read_npy(path) if path.suffix == ".npy" else read_idx(path)
     if array.ndim == 0:
         raise ConfigError(f"{path} holds a single number; pass a batch of inputs (N, ...)")
     if array.dtype == np.uint8:
         return array.astype(np.float32) / 255.0
     return array
+
+
+def warn_nonfinite(inputs: np.ndarray, path: Path) -> int:
+    """Say on stderr how many inputs hold NaN or infinity; return that number."""
+    from jiasu.data.finite import count_nonfinite_rows, nonfinite_message
+
+    bad = count_nonfinite_rows(inputs)
+    if bad:
+        click.echo(f"warning: {nonfinite_message(bad, len(inputs), str(path))}", err=True)
+    return bad
 
 
 def write_output(path: Path, array: np.ndarray) -> None:
@@ -108,7 +113,11 @@ def predict(
     sources = {"--input": input_path, "ARTIFACT": artifact}
     check_outputs([Output("--output", output)], inputs=sources)
     predictor = load(artifact, trust_code=trust_code)
-    inputs = predictor.prepare(read_inputs(input_path))  # a wrong shape fails before any work
+    raw = read_inputs(input_path)
+    warn_nonfinite(raw, input_path)
+    with warnings.catch_warnings():  # said once above, for the whole file
+        warnings.simplefilter("ignore", NonFiniteInputWarning)
+        inputs = predictor.prepare(raw)  # a wrong shape fails before any work
     if engine is not None:
         from jiasu.engines import predict_distributed
         from jiasu.infer.artifact import PredictorFactory

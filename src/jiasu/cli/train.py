@@ -3,13 +3,30 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
+from typing import Any
 
 import click
 from rich.console import Console
 from rich.table import Table
 
 from jiasu.cli.options import data_dir_option, html_option, json_option, quiet_option
+
+
+class PositiveFiniteFloat(click.FloatRange):
+    """A float above 0 that is neither infinite nor NaN (click's FloatRange lets both in)."""
+
+    def __init__(self) -> None:
+        super().__init__(0, min_open=True)
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> float:
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value} is not a finite number above 0", param, ctx)
+        return float(number)
 
 
 @click.command()
@@ -43,11 +60,20 @@ from jiasu.cli.options import data_dir_option, html_option, json_option, quiet_o
     show_default=True,
     help="Starting batch size (a recipe may change it).",
 )
-@click.option("--lr", type=click.FloatRange(0, min_open=True), default=1e-3, show_default=True)
+@click.option(
+    "--lr",
+    type=PositiveFiniteFloat(),
+    default=1e-3,
+    show_default=True,
+    help="Learning rate: a finite number above 0.",
+)
 @click.option(
     "--optimizer", default="adam", show_default=True, help="adam, adamw, nadam, adamax or sgd."
 )
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option(
+    "--seed", type=click.IntRange(0, 2**32 - 1), default=0, show_default=True,
+    help="Random seed, 0 to 2**32 - 1.",
+)  # fmt: skip
 @click.option(
     "--device", default="cpu", show_default=True, help="cpu, cuda, cuda:N, mps, xla or auto."
 )

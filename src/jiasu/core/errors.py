@@ -38,6 +38,10 @@ class CheckpointError(JiasuError):
     """A checkpoint or saved model cannot be read or does not match the model."""
 
 
+class TrainingDivergedError(JiasuError):
+    """Training produced weights or a loss that are NaN or infinite (e.g. too high a rate)."""
+
+
 def one_line(exc: BaseException, limit: int = 240) -> str:
     """An exception as one short line for a report or a reason: ``Type: first line``.
 

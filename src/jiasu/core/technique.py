@@ -16,6 +16,7 @@ also has a plain-function form (named in `plain_function`) for users' own loops.
 from __future__ import annotations
 
 import dataclasses
+import math
 from abc import ABC
 from enum import Enum
 from typing import Any, ClassVar
@@ -116,9 +117,45 @@ def build_technique(name: str, params: dict[str, Any] | None = None) -> Techniqu
         raise ConfigError(f"technique {name!r}: {exc}") from None
 
 
-def check_int(technique: str, field: str, value: object, *, minimum: int) -> None:
-    """Validate an integer parameter (bool is not an int here)."""
-    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+def check_int(technique: str, field: str, value: object, *, minimum: int, maximum: int) -> None:
+    """Validate an integer parameter against its range (bool is not an int here)."""
+    if not isinstance(value, int) or isinstance(value, bool) or not minimum <= value <= maximum:
         raise ConfigError(
-            f"technique {technique!r}: {field} must be an integer >= {minimum}, got {value!r}"
+            f"technique {technique!r}: {field} must be an integer from {minimum} to {maximum}, "
+            f"got {value!r:.40}"
+        )
+
+
+def check_number(
+    technique: str,
+    field: str,
+    value: object,
+    *,
+    above: float | None = None,
+    at_least: float | None = None,
+    below: float | None = None,
+    at_most: float | None = None,
+) -> None:
+    """Validate a finite real parameter against its range: one lower bound (`above` open,
+    `at_least` closed) and one upper bound (`below` open, `at_most` closed) must be given.
+
+    >>> check_number("ema", "decay", 0.5, above=0, below=1)
+    >>> check_number("ema", "decay", float("nan"), above=0, below=1)
+    Traceback (most recent call last):
+    jiasu.core.errors.ConfigError: technique 'ema': decay must be a number in (0, 1), got nan
+    """
+    ok = (
+        isinstance(value, int | float)
+        and not isinstance(value, bool)
+        and (isinstance(value, int) or math.isfinite(value))  # a huge int overflows isfinite
+        and (above is None or value > above)
+        and (at_least is None or value >= at_least)
+        and (below is None or value < below)
+        and (at_most is None or value <= at_most)
+    )
+    if not ok:
+        low = f"({above:g}" if above is not None else f"[{at_least:g}"
+        high = f"{below:g})" if below is not None else f"{at_most:g}]"
+        raise ConfigError(
+            f"technique {technique!r}: {field} must be a number in {low}, {high}, got {value!r:.40}"
         )

@@ -31,19 +31,33 @@ def default_threads() -> int:
     return os.cpu_count() or 1
 
 
-def _check_threads(n: int) -> int:
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise ConfigError(f"thread count {n!r} is invalid; use a whole number of at least 1")
+def max_threads() -> int:
+    """The largest thread count jiasu accepts: 4 × this machine's CPUs.
+
+    More than the CPUs oversubscribes the cores (allowed, usually slower); far more makes
+    torch's thread pool exhaust the process's resources (100000 threads crash it).
+    """
+    return 4 * (os.cpu_count() or 1)
+
+
+def check_threads(n: object, what: str = "thread count") -> int:
+    """Return `n` when it is a whole number from 1 to `max_threads()`; else `ConfigError`."""
+    top = max_threads()
+    if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= top:
+        raise ConfigError(
+            f"{what} {n!r:.40} is out of range; use a whole number from 1 to {top} "
+            f"(4 × the {top // 4} CPUs of this machine)"
+        )
     return n
 
 
 def set_threads(n: int) -> int:
     """Set torch's intra-op thread count to `n` and return the previous count.
 
-    `n` larger than the CPUs available is allowed (torch accepts it), but it
+    `n` larger than the CPUs available is allowed up to `max_threads()`, but it
     oversubscribes the cores and is usually slower; see `default_threads()`.
     """
-    _check_threads(n)
+    check_threads(n)
     previous = torch.get_num_threads()
     torch.set_num_threads(n)
     return previous

@@ -29,6 +29,7 @@ import torch
 
 from jiasu.core.atomic import JiasuFolder, atomic_directory
 from jiasu.core.description import read_description
+from jiasu.data.finite import warn_if_nonfinite
 from jiasu.core.errors import CheckpointError, ConfigError
 from jiasu.infer.backends import BACKENDS, Candidate, Runner
 
@@ -154,7 +155,9 @@ class Predictor:
                 f"input has shape {tuple(array.shape)}, but this model takes a batch of shape "
                 f"(N, {expected}); reshape the input"
             )
-        return np.ascontiguousarray(array, dtype=np.float32)
+        prepared = np.ascontiguousarray(array, dtype=np.float32)
+        warn_if_nonfinite(prepared)  # not on the fast path above: it costs microseconds
+        return prepared
 
 
 def load(directory: str | os.PathLike[str], *, trust_code: bool = False) -> Predictor:

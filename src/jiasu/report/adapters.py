@@ -505,10 +505,26 @@ def _seconds(result: Mapping[str, Any]) -> list[float]:
 
 
 # --- dispatch ----------------------------------------------------------------------------
+READABLE_SCHEMA_VERSIONS = (1,)  # of result and report JSON files
+
+
+def _check_schema_version(data: Mapping[str, Any], where: str) -> None:
+    """Refuse a file written in a schema this jiasu does not know (a file without one is
+    read as version 1, the only one so far)."""
+    version = data.get("schema_version", 1)
+    if isinstance(version, bool) or version not in READABLE_SCHEMA_VERSIONS:
+        known = ", ".join(str(v) for v in READABLE_SCHEMA_VERSIONS)
+        raise ReportError(
+            f"{where} has schema_version {version!r:.40}, but this jiasu reads schema_version "
+            f"{known}; write it again with this jiasu or upgrade jiasu"
+        )
+
+
 def from_result(data: Mapping[str, Any], *, source: str = "") -> list[Run]:
     """The runs in any jiasu result dict (a report's JSON gives back all its runs)."""
     kind = data.get("kind")
     where = source or "the result"
+    _check_schema_version(data, where)
     if kind == REPORT_KIND:
         return list(Report.from_dict(dict(data)).runs)
     if kind == "demo" or (kind is None and "accelerated" in data and "speedup" in data):

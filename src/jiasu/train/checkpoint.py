@@ -226,9 +226,14 @@ def read_checkpoint(path: str | Path) -> Checkpoint:
         raise CheckpointError(
             f"checkpoint {folder} is corrupt ({exc}); use another checkpoint"
         ) from None
-    if not isinstance(meta, dict) or meta.get("format_version") != FORMAT_VERSION:
+    if not isinstance(meta, dict):
         raise CheckpointError(
-            f"checkpoint {folder} has format version {meta.get('format_version')!r}, "
+            f"checkpoint {folder}: {META_FILE} holds {type(meta).__name__}, not an object; "
+            "use another checkpoint"
+        )
+    if meta.get("format_version") != FORMAT_VERSION:
+        raise CheckpointError(
+            f"checkpoint {folder} has format version {meta.get('format_version')!r:.40}, "
             f"this jiasu reads version {FORMAT_VERSION}"
         )
     return Checkpoint(folder, meta, model_state, training_state)

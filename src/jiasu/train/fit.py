@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import math
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
@@ -17,6 +18,7 @@ from jiasu.hardware.threads import set_threads
 from jiasu.train import resume
 from jiasu.train.callbacks import Callback, RunState
 from jiasu.train.data import Arrays, Data, as_arrays, split_validation
+from jiasu.train.finite import check_epoch_finite
 from jiasu.train.history import EpochRecord, History
 from jiasu.train.loaders import Batch, DeviceBatches, dataloader_batches
 from jiasu.train.loop import LiveRun, TargetCheck, compile_warmup, finish, run_epoch
@@ -24,6 +26,8 @@ from jiasu.train.model_arg import ExternalModel, ModelSpec
 from jiasu.train.optimizers import create_optimizer
 from jiasu.train.setup import BoundRun, TrainSetup, TrainTechnique
 from jiasu.ui.progress import TaskProgress, progress_enabled
+
+MAX_SEED = 2**32 - 1
 
 
 def fit(
@@ -66,6 +70,9 @@ def fit(
     _check_positive_int("epochs", epochs)
     _check_positive_int("batch_size", batch_size)
     _check_positive_int("target_checks_per_epoch", target_checks_per_epoch)
+    check_seed(seed)
+    if isinstance(lr, bool) or not isinstance(lr, int | float) or not 0 < lr < math.inf:
+        raise ConfigError(f"lr must be a finite number above 0, got {lr!r}")
     train, val = split_validation(data, validation_split, validation_data)
     target = _target(target_accuracy, target_data, target_checks_per_epoch)
     torch.manual_seed(seed)
@@ -149,6 +156,7 @@ def _loop(
                 val_start = time.perf_counter()
                 val_loss, val_accuracy = live.evaluate(val)
                 val_seconds = time.perf_counter() - val_start
+            check_epoch_finite(live.model, epoch, figures.train_loss, val_loss, lr)
             record = EpochRecord(
                 epoch=epoch,
                 train_loss=figures.train_loss,
@@ -260,6 +268,14 @@ def _training_techniques(recipe: Recipe | None) -> list[TrainTechnique]:
             )
         techniques.append(technique)
     return techniques
+
+
+def check_seed(seed: object) -> int:
+    """Return `seed` when it is a whole number from 0 to 2**32 - 1 (what torch, numpy and
+    every engine accept); else `ConfigError`."""
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED:
+        raise ConfigError(f"seed must be a whole number from 0 to 2**32 - 1, got {seed!r:.40}")
+    return seed
 
 
 def _check_positive_int(name: str, value: object) -> None:

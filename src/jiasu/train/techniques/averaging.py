@@ -13,13 +13,13 @@ from collections.abc import Iterator, Mapping
 import torch
 from torch import nn
 
-from jiasu.core.errors import ConfigError
 from jiasu.core.technique import (
     Effect,
     Exactness,
     Kind,
     Stage,
     check_int,
+    check_number,
     register_technique,
 )
 from jiasu.train.setup import BoundRun, StepHooks, TrainTechnique
@@ -45,8 +45,7 @@ def lookahead_update(slow: list[torch.Tensor], fast: list[torch.Tensor], alpha: 
 
 
 def _check_fraction(technique: str, field: str, value: object) -> None:
-    if not isinstance(value, int | float) or not 0.0 < value < 1.0:
-        raise ConfigError(f"technique {technique!r}: {field} must be in (0, 1), got {value!r}")
+    check_number(technique, field, value, above=0, below=1)
 
 
 # --- EMA -------------------------------------------------------------------------------
@@ -126,7 +125,7 @@ class Lookahead(TrainTechnique):
     alpha: float = 0.5
 
     def __post_init__(self) -> None:
-        check_int(self.name, "every", self.every, minimum=1)
+        check_int(self.name, "every", self.every, minimum=1, maximum=100_000)
         _check_fraction(self.name, "alpha", self.alpha)
 
     def start(self, run: BoundRun) -> StepHooks:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import inspect
 from collections.abc import Callable, Mapping
 from typing import Literal
 
@@ -24,11 +25,13 @@ from jiasu.core.technique import (
     Kind,
     Stage,
     check_int,
+    check_number,
     register_technique,
 )
 from jiasu.train.setup import BoundRun, StepAction, StepHooks, TrainSetup, TrainTechnique
 
 GradFunction = Callable[[list[torch.Tensor]], list[torch.Tensor]]
+MAX_ACCUMULATE = 1024  # micro-batches per optimizer step
 
 
 # --- plain functions ---------------------------------------------------------------------
@@ -73,7 +76,7 @@ class Accumulate(TrainTechnique):
     reduction: Literal["mean", "sum"] = "mean"
 
     def __post_init__(self) -> None:
-        check_int(self.name, "k", self.k, minimum=1)
+        check_int(self.name, "k", self.k, minimum=1, maximum=MAX_ACCUMULATE)
         if self.reduction not in ("mean", "sum"):
             raise ConfigError(
                 f"technique 'accumulate': reduction must be 'mean' or 'sum', got {self.reduction!r}"
@@ -120,8 +123,7 @@ class ClipNorm(TrainTechnique):
     max_norm: float = 1.0
 
     def __post_init__(self) -> None:
-        if not isinstance(self.max_norm, int | float) or not self.max_norm > 0:
-            raise ConfigError(f"technique 'clip_norm': max_norm must be > 0, got {self.max_norm!r}")
+        check_number(self.name, "max_norm", self.max_norm, above=0, at_most=1e6)
 
     def start(self, run: BoundRun) -> StepHooks:
         return _Clipping(float(self.max_norm))
@@ -187,11 +189,30 @@ def resolve_function(spec: str) -> GradFunction:
         )
     try:
         function = getattr(importlib.import_module(module_name), attr)
-    except (ImportError, AttributeError) as exc:
-        raise ConfigError(f"technique 'grad_fn': cannot import {spec!r} ({exc})") from None
+    except Exception as exc:  # the module's own code may raise anything while importing
+        raise ConfigError(
+            f"technique 'grad_fn': cannot import {spec!r} ({type(exc).__name__}: {exc}); "
+            "check the module and function names"
+        ) from None
     if not callable(function):
         raise ConfigError(f"technique 'grad_fn': {spec!r} is not callable")
+    _check_takes_gradients(function, spec)
     return function
+
+
+def _check_takes_gradients(function: object, name: str) -> None:
+    """Refuse, before training, a function that cannot be called as ``fn(grads)``."""
+    try:
+        signature = inspect.signature(function)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return  # some builtins have no signature: the first step will tell
+    try:
+        signature.bind([])
+    except TypeError as exc:
+        raise ConfigError(
+            f"technique 'grad_fn': {name!r} cannot be called as fn(grads) ({exc}); give a "
+            "function that takes the list of gradients and returns a list of the same length"
+        ) from None
 
 
 @register_technique
@@ -201,6 +222,9 @@ class GradFn(TrainTechnique):
 
     `fn` is a ``'package.module:function'`` string (so recipes stay files) or, from
     Python, a callable. The founding document's ``lambda grads: grads`` is the identity.
+    Loading a recipe that names a module imports it, which runs that module's code, as
+    any Python import does; the function is checked (importable, callable as
+    ``fn(grads)``) when the recipe is loaded, before training starts.
     """
 
     name = "grad_fn"
@@ -217,6 +241,8 @@ class GradFn(TrainTechnique):
             raise ConfigError(
                 f"technique 'grad_fn': fn must be callable or 'module:function', got {self.fn!r}"
             )
+        else:
+            _check_takes_gradients(self.fn, getattr(self.fn, "__name__", repr(self.fn)))
 
     def start(self, run: BoundRun) -> StepHooks:
         fn = resolve_function(self.fn) if isinstance(self.fn, str) else self.fn
@@ -235,12 +261,19 @@ class _ApplyingFunction(StepHooks):
     def after_backward(self, model: nn.Module, last_in_epoch: bool) -> StepAction:
         params = [p for p in model.parameters() if p.grad is not None]
         new = self.fn([p.grad for p in params])  # type: ignore[misc]
-        if len(new) != len(params):
+        if not isinstance(new, list | tuple) or len(new) != len(params):
+            got = f"{len(new)} gradients" if isinstance(new, list | tuple) else type(new).__name__
             raise ConfigError(
-                f"technique 'grad_fn': fn returned {len(new)} gradients "
-                f"for {len(params)} parameters"
+                f"technique 'grad_fn': fn returned {got} for {len(params)} parameters; "
+                "return a list with one gradient per parameter"
             )
         for p, g in zip(params, new, strict=True):
+            if not isinstance(g, torch.Tensor) or g.shape != p.shape:
+                what = tuple(g.shape) if isinstance(g, torch.Tensor) else type(g).__name__
+                raise ConfigError(
+                    f"technique 'grad_fn': fn returned a gradient of {what} for a parameter of "
+                    f"shape {tuple(p.shape)}; return tensors of the parameters' shapes"
+                )
             if g is not p.grad:
                 p.grad = g
         return StepAction.STEP

@@ -22,11 +22,13 @@ from jiasu.core.technique import (
     Kind,
     Stage,
     check_int,
+    check_number,
     register_technique,
 )
 from jiasu.train.setup import BoundRun, StepHooks, TrainSetup, TrainTechnique
 
 APPROXIMATE = Effect(Stage.TRAIN, Kind.SOFTWARE, Exactness.APPROXIMATE)
+MAX_BATCH_SIZE = 1 << 20  # samples per step; far beyond any dataset jiasu trains on
 
 
 def scaled_lr(lr: float, base_batch: int, batch: int, rule: str) -> float:
@@ -54,7 +56,7 @@ class LargeBatch(TrainTechnique):
     lr_scaling: Literal["linear", "sqrt", "none"] = "sqrt"
 
     def __post_init__(self) -> None:
-        check_int(self.name, "batch_size", self.batch_size, minimum=1)
+        check_int(self.name, "batch_size", self.batch_size, minimum=1, maximum=MAX_BATCH_SIZE)
         if self.lr_scaling not in ("linear", "sqrt", "none"):
             raise ConfigError(
                 f"technique 'large_batch': lr_scaling must be linear, sqrt or none, "
@@ -140,8 +142,7 @@ class LrWarmup(TrainTechnique):
     epochs: float = 0.2
 
     def __post_init__(self) -> None:
-        if not isinstance(self.epochs, int | float) or not self.epochs > 0:
-            raise ConfigError(f"technique 'lr_warmup': epochs must be > 0, got {self.epochs!r}")
+        check_number(self.name, "epochs", self.epochs, above=0, at_most=1000)
 
     def start(self, run: BoundRun) -> StepHooks:
         steps = max(1, round(self.epochs * run.setup.steps_per_epoch))
@@ -171,17 +172,10 @@ class OneCycle(TrainTechnique):
     final_div: float = 1e3
 
     def __post_init__(self) -> None:
-        for field, value in (
-            ("max_lr_factor", self.max_lr_factor),
-            ("div", self.div),
-            ("final_div", self.final_div),
-        ):
-            if not isinstance(value, int | float) or not value > 0:
-                raise ConfigError(f"technique 'one_cycle': {field} must be > 0, got {value!r}")
-        if not 0 < self.pct_start < 1:
-            raise ConfigError(
-                f"technique 'one_cycle': pct_start must be in (0, 1), got {self.pct_start!r}"
-            )
+        check_number(self.name, "max_lr_factor", self.max_lr_factor, above=0, at_most=1000)
+        check_number(self.name, "pct_start", self.pct_start, above=0, below=1)
+        check_number(self.name, "div", self.div, above=0, at_most=1e6)
+        check_number(self.name, "final_div", self.final_div, above=0, at_most=1e9)
 
     def start(self, run: BoundRun) -> StepHooks:
         total = run.setup.steps_per_epoch * run.setup.epochs
@@ -212,10 +206,7 @@ class LabelSmoothing(TrainTechnique):
     epsilon: float = 0.1
 
     def __post_init__(self) -> None:
-        if not isinstance(self.epsilon, int | float) or not 0 <= self.epsilon < 1:
-            raise ConfigError(
-                f"technique 'label_smoothing': epsilon must be in [0, 1), got {self.epsilon!r}"
-            )
+        check_number(self.name, "epsilon", self.epsilon, at_least=0, below=1)
 
     def configure(self, setup: TrainSetup) -> TrainSetup:
         return dataclasses.replace(setup, label_smoothing=float(self.epsilon))

@@ -9,10 +9,9 @@ from jiasu.core.technique import (
     Exactness,
     Kind,
     Stage,
-    check_int,
     register_technique,
 )
-from jiasu.hardware.threads import default_threads
+from jiasu.hardware.threads import check_threads, default_threads
 from jiasu.train.setup import TrainSetup, TrainTechnique
 
 
@@ -34,7 +33,7 @@ class Threads(TrainTechnique):
 
     def __post_init__(self) -> None:
         if self.num_threads is not None:
-            check_int(self.name, "num_threads", self.num_threads, minimum=1)
+            check_threads(self.num_threads, "technique 'threads': num_threads")
 
     def configure(self, setup: TrainSetup) -> TrainSetup:
         return dataclasses.replace(setup, num_threads=self.num_threads or default_threads())
