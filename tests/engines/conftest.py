@@ -21,6 +21,9 @@ import torch
 from jiasu.engines import DistributedResult, MnistSource, TrainJob, train_distributed
 from jiasu.models import ModelSpec
 
+# Starting a JVM daemon took 62 s on a 2-core machine at load 17 (5 s when quiet):
+# generous, and still bounded, so a cluster that cannot start fails the test.
+START_TIMEOUT_S = 240
 TRAIN_SAMPLES = 2000
 VAL_SAMPLES = 1000
 
@@ -80,14 +83,21 @@ class SparkStandalone:
             "PYSPARK_PYTHON": sys.executable,
             "SPARK_WORKER_DIR": str(log_dir / "work"),
         }
+        try:  # whatever started is stopped if the cluster does not come up
+            self._start_cluster(workers, env, log_dir)
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start_cluster(self, workers: int, env: dict[str, str], log_dir: Path) -> None:
         master = ["--host", "127.0.0.1", "--port", str(self.port), "--webui-port", str(free_port())]
         self._start("org.apache.spark.deploy.master.Master", master, env, log_dir / "master.log")
-        wait_for_port(self.port, timeout_s=60)
+        wait_for_port(self.port, timeout_s=START_TIMEOUT_S)
         for i in range(workers):
             args = ["--host", "127.0.0.1", "--cores", "1", "--memory", "2g",
                     "--webui-port", str(free_port()), self.address]  # fmt: skip
             self._start("org.apache.spark.deploy.worker.Worker", args, env, log_dir / f"w{i}.log")
-        self._wait_registered(log_dir, workers, timeout_s=60)
+        self._wait_registered(log_dir, workers, timeout_s=START_TIMEOUT_S)
 
     def _start(self, main: str, args: list[str], env: dict[str, str], log: Path) -> None:
         command = [str(self.spark_home / "bin" / "spark-class"), main, *args]
