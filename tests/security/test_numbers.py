@@ -19,6 +19,7 @@ from jiasu.infer.verify import AccuracyBudget
 from jiasu.measure.benchmark import CaseResult, Comparison, Measurement
 from jiasu.measure.isolated import _comparison as isolated_comparison
 
+DEMO_RESULT = Path(__file__).parents[1] / "report" / "data" / "demo_mnist_quick.json"
 BASE = "torch-eager"
 SCREENED_MS = {BASE: 2.0, "ort-int8": 10.0, "ort-fp32": 1.5}  # the screening, interleaved
 ALONE_MS = {BASE: 1.0, "ort-opt": 0.5, "compiled": 0.8}  # the finalists, each alone
@@ -189,3 +190,129 @@ def test_report_never_divides_a_screened_time_by_the_isolated_baseline(
     assert entries["ort-int8"]["speedup"] is None
     assert entries["ort-opt"]["speedup"] == pytest.approx(2.0)
     assert "2.00× faster" in printed
+
+
+# --- the peak behind every "share of peak" ------------------------------------------------
+def _ago(**delta: float) -> str:
+    from datetime import datetime, timedelta, timezone
+
+    return (datetime.now(timezone.utc) - timedelta(**delta)).isoformat(timespec="seconds")
+
+
+def test_peak_is_the_best_round_and_says_how_old_and_noisy_it_is() -> None:
+    from datetime import datetime, timedelta, timezone
+
+    from jiasu.hardware.peak import describe_peak, peak_from_rounds, peak_warnings, reduce_rates
+
+    # one round ran while something else loaded the machine: it does not set the peak
+    loaded = reduce_rates([81e9, 290e9, 300e9, 296e9])
+    assert loaded.best == 300e9 and loaded.rounds == 4
+    assert loaded.spread == pytest.approx((300 - 81) / (300 + 81))
+    quiet = reduce_rates([300e9, 294e9, 297e9])
+    assert quiet.spread == pytest.approx(6 / 594)
+
+    now = datetime(2026, 12, 1, 12, 0, tzinfo=timezone.utc)
+    two_hours = now - timedelta(hours=2)
+    peak = peak_from_rounds([300e9, 294e9, 297e9], None, [2e10, 2.1e10], matmul_size=512,
+                            load_average=0.2, measured_at=two_hours)  # fmt: skip
+    assert peak.matmul_fp32_flops_per_s == 300e9 and peak.rounds == 3
+    assert describe_peak(peak, "fp32", now) == "the 300 GFLOP/s fp32 peak measured 2 h ago, ±1%"
+    assert peak_warnings(peak, now) == []
+    # the same peak, later: stale
+    (stale,) = peak_warnings(peak, now + timedelta(days=45))
+    assert "measured 45 days ago" in stale and "doctor --measure" in stale
+    # rounds far apart: noisy, whatever its age
+    noisy = peak_from_rounds([81e9, 300e9], None, [2e10], matmul_size=512, measured_at=two_hours)
+    assert "±57%" in describe_peak(noisy, "fp32", now)
+    assert any("varied by ±57%" in w for w in peak_warnings(noisy, now))
+    # measured while the machine was busy: flagged even if the rounds agree
+    busy = peak_from_rounds([81e9, 82e9], None, [2e10], matmul_size=512,
+                            load_average=9.0, measured_at=two_hours)  # fmt: skip
+    assert any("busy" in w and "load 9.0" in w for w in peak_warnings(busy, now))
+
+
+def test_report_shows_the_peak_age_and_noise_beside_the_share(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    monkeypatch.setenv("JIASU_CACHE_DIR", str(cache))
+    monkeypatch.setenv("COLUMNS", "250")
+    peak = {"matmul_fp32_flops_per_s": 3e11, "matmul_bf16_flops_per_s": None,
+            "memory_bytes_per_s": 3e10, "threads": 2, "measured_at": _ago(hours=2),
+            "rounds": 5, "fp32_spread": 0.04}  # fmt: skip
+    (cache / "peak.json").write_text(json.dumps(peak))
+    result, out = tmp_path / "optimize.json", tmp_path / "report.json"
+    result.write_text(json.dumps({**_result().to_dict(), "flops_per_sample": 4.1e5}))
+    assert main(["report", str(result), "--json", str(out)]) == 0
+    printed = capsys.readouterr().out
+    # the share column says which peak it divides, how old and how noisy it is
+    assert "achieved / peak (measured 2 h ago, ±4%)" in printed
+    assert re.search(r"820 MFLOP/s = 0\.27%", printed)  # 4.1e5 × 2,000/s of 300 GFLOP/s
+    assert "the 300 GFLOP/s fp32 peak measured 2 h ago, ±4%" in printed
+    assert "warning" not in printed
+    quality = json.loads(out.read_text())["peak_quality"]
+    assert quality["age_s"] == pytest.approx(7200, abs=120) and quality["warnings"] == []
+
+
+def test_report_warns_of_an_old_peak_of_unknown_noise(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A peak cached 40 days ago without its noise, as `doctor --measure` wrote it before."""
+    monkeypatch.setenv("JIASU_CACHE_DIR", str(tmp_path))
+    monkeypatch.setenv("COLUMNS", "250")
+    peak = {"matmul_fp32_flops_per_s": 8.1e10, "matmul_bf16_flops_per_s": None,
+            "memory_bytes_per_s": 3e10, "threads": 2, "measured_at": _ago(days=40)}  # fmt: skip
+    (tmp_path / "peak.json").write_text(json.dumps(peak))
+    assert main(["report", str(DEMO_RESULT)]) == 0
+    printed = capsys.readouterr().out
+    assert "the 81 GFLOP/s fp32 peak measured 40 days ago, noise unknown" in printed
+    assert "warning: the peak was measured 40 days ago" in printed
+    assert "noise was not recorded" in printed
+
+
+# --- jiasu train --json: figures that agree with each other -------------------------------
+def _train_json(tmp_path: Path, mnist_dir: Path, target: str, name: str) -> dict[str, Any]:
+    out = tmp_path / f"{name}.json"
+    code = main([
+        "train", "--model", "mlp", "--epochs", "2", "--train-samples", "1000",
+        "--batch-size", "50", "--target-accuracy", target, "--data-dir", str(mnist_dir),
+        "--json", str(out), "--quiet",
+    ])  # fmt: skip
+    assert code == 0
+    data: dict[str, Any] = json.loads(out.read_text())
+    return data
+
+
+def _check_train_figures(data: dict[str, Any]) -> None:
+    for key in ("train_seconds", "samples", "samples_per_s", "time_to_target_s"):
+        assert data["definitions"][key]  # each figure says what it times and excludes
+    epochs = data["history"]
+    assert data["samples"] == sum(e["samples"] for e in epochs)
+    assert data["train_seconds"] == pytest.approx(sum(e["train_seconds"] for e in epochs))
+    assert data["samples_per_s"] * data["train_seconds"] == pytest.approx(data["samples"], rel=0.01)
+    for e in epochs:
+        assert e["samples_per_s"] * e["train_seconds"] == pytest.approx(e["samples"], rel=0.01)
+    # every target check is on the same clock, within the training time
+    assert all(0 < s <= data["train_seconds"] * 1.000001 for s, _ in data["accuracy_curve"])
+
+
+def test_train_json_figures_agree_with_each_other(
+    tmp_path: Path, mnist_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # 1000 images, 20 % held out for validation: 800 per epoch; 100 % is never reached
+    full = _train_json(tmp_path, mnist_dir, "1.0", "full")
+    _check_train_figures(full)
+    assert full["epochs_run"] == 2 and full["samples"] == 1600
+    assert full["time_to_target_s"] is None
+    # a target met: training stops at that step, so its time is all of train_seconds
+    met = _train_json(tmp_path, mnist_dir, "0.3", "met")
+    _check_train_figures(met)
+    assert met["time_to_target_s"] is not None
+    assert met["time_to_target_s"] <= met["train_seconds"] * 1.000001
+    assert met["time_to_target_s"] == pytest.approx(met["train_seconds"], rel=1e-9)
+    assert met["accuracy_curve"][-1][0] == pytest.approx(met["time_to_target_s"], rel=1e-9)
+    assert 0 < met["samples"] <= 1600
+    # the terminal table carries the same definitions as footnotes
+    printed = capsys.readouterr().out
+    assert "samples_per_s: samples / train_seconds" in printed

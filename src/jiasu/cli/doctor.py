@@ -92,15 +92,21 @@ def _techniques_table(d: Diagnosis) -> Table:
 
 
 def _peak_text(peak: Peak | None) -> Text:
+    from jiasu.hardware.peak import describe_peak, peak_warnings
+
     if peak is None:
         return Text("peak: not measured yet; run `jiasu doctor --measure`", style="dim")
     bf16 = peak.matmul_bf16_flops_per_s
-    return Text(
+    text = Text(
         f"peak ({peak.threads} threads, {peak.measured_at}): matmul fp32 "
         f"{peak.matmul_fp32_flops_per_s / 1e9:,.0f} GFLOP/s, bf16 "
         f"{'—' if bf16 is None else f'{bf16 / 1e9:,.0f}'} GFLOP/s; memory copy "
-        f"{peak.memory_bytes_per_s / 1e9:,.1f} GB/s"
+        f"{peak.memory_bytes_per_s / 1e9:,.1f} GB/s; {describe_peak(peak)}"
+        + (f" (best of {peak.rounds} rounds)" if peak.rounds else "")
     )
+    for warning in peak_warnings(peak):
+        text.append(f"\nwarning: {warning}", style="yellow")
+    return text
 
 
 @click.command()

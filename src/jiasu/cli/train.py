@@ -5,13 +5,18 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from rich.console import Console
 from rich.table import Table
 
 from jiasu.cli.options import data_dir_option, html_option, json_option, quiet_option
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from jiasu.train.auto import Probe
 
 
 class PositiveFiniteFloat(click.FloatRange):
@@ -208,20 +213,61 @@ def _print_summary(console: Console, result: object) -> None:
     table.add_column("figure")
     table.add_column("value", justify="right")
     table.add_row("epochs run", str(len(history.epochs)))
-    table.add_row("training seconds", f"{history.train_seconds:.2f}")
+    table.add_row("training seconds ¹", f"{history.train_seconds:.2f}")
     if history.compile_seconds:
-        table.add_row("compile seconds (separate)", f"{history.compile_seconds:.2f}")
-    table.add_row("samples/s", f"{history.samples_per_s:,.0f}")
+        table.add_row("compile seconds ²", f"{history.compile_seconds:.2f}")
+    table.add_row("samples trained ³", f"{history.samples:,}")
+    table.add_row("samples/s ⁴", f"{history.samples_per_s:,.0f}")
     table.add_row("test accuracy", f"{result.test_accuracy:.2%}")
+    reached_row = history.target_accuracy is not None
     if history.target_accuracy is not None:
         reached = history.time_to_target_s
         table.add_row(
-            f"time to {history.target_accuracy:.2%}",
+            f"time to {history.target_accuracy:.2%} ⁵",
             "not reached" if reached is None else f"{reached:.2f} s",
         )
     console.print(table)
+    from rich.text import Text
+
+    from jiasu.train.history import DEFINITIONS
+
+    keys = ("train_seconds", "compile_seconds", "samples", "samples_per_s", "time_to_target_s")
+    shown = {"compile_seconds": history.compile_seconds, "time_to_target_s": reached_row}
+    for mark, key in zip("¹²³⁴⁵", keys, strict=True):  # the footnotes of the table's figures
+        if shown.get(key, True):
+            console.print(Text(f"{mark} {key}: {DEFINITIONS[key]}", style="dim"))
+    if result.auto is not None:
+        console.print(_probe_table(result.auto.probes))
     techniques = result.techniques()
     if techniques["kept"]:
         console.print("[bold]kept:[/] " + ", ".join(t["name"] for t in techniques["kept"]))
     for dropped in techniques["dropped"]:
         console.print(f"[dim]dropped {dropped['name']}: {dropped['reason']}[/]")
+
+
+def _probe_table(probes: Sequence[Probe]) -> Table:
+    """`--recipe auto`: each probe's measured ratio, interval, rounds and decision."""
+    from rich.text import Text
+
+    from jiasu.measure.stats import RATIO_CONFIDENCE
+
+    table = Table(
+        title="auto: probes (step time without / with, on top of what was kept before)",
+        caption=f"interval: {RATIO_CONFIDENCE:.0%}, paired bootstrap over interleaved rounds; "
+        "measured = the interval cleared or missed the threshold, prior = this machine's "
+        "earlier decision, default = the technique's default",
+        caption_justify="left",
+    )
+    for column in ("technique", "×", "interval", "rounds", "decision", "why"):
+        table.add_column(column, justify="right" if column in ("×", "rounds") else "left")
+    for p in probes:
+        measured = p.speedup is not None
+        table.add_row(
+            p.name,
+            f"{p.speedup:.2f}" if measured else "—",
+            f"{p.speedup_low:.2f}–{p.speedup_high:.2f}" if measured else "—",
+            str(p.rounds) if p.rounds else "—",
+            f"{'kept' if p.kept else 'dropped'} ({p.basis})",
+            Text(p.reason),
+        )
+    return table

@@ -219,6 +219,7 @@ def _epochs(
             train_seconds=figures.train_seconds,
             val_seconds=time.perf_counter() - val_start if val is not None else 0.0,
             samples_per_s=seen / figures.train_seconds,  # all ranks together
+            samples=round(seen),
         )
         run.history.epochs.append(record)
         run.epoch = epoch

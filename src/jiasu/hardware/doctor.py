@@ -24,7 +24,7 @@ import torch
 
 from jiasu.hardware.cpu import accel_features, cpu_info
 from jiasu.hardware.device import available_devices, resolve_device
-from jiasu.hardware.peak import Peak, load_peak
+from jiasu.hardware.peak import Peak, load_peak, peak_quality
 from jiasu.hardware.threads import default_threads
 from jiasu.measure.environment import package_version
 
@@ -74,6 +74,8 @@ class Diagnosis:
             "techniques": [dataclasses.asdict(t) for t in self.techniques],
             "technique_probe": self.probe,
             "peak": self.peak.to_dict() if self.peak else None,
+            # how old and noisy the peak is, and why it may be wrong
+            "peak_quality": peak_quality(self.peak) if self.peak else None,
         }
 
 

@@ -248,7 +248,16 @@ def from_train(
         metric="training time",
         source=source,
         environment=_dict(data.get("environment")),
+        notes=tuple(_probe_note(_dict(p)) for p in data.get("probes") or [] if _dict(p)),
     )
+
+
+def _probe_note(probe: Mapping[str, Any]) -> str:
+    """A `--recipe auto` probe in one line: decision, what it rests on, and why (the reason
+    carries the measured ratio, its interval and the rounds)."""
+    verdict = "kept" if probe.get("kept") else "dropped"
+    basis = probe.get("basis") or "measured"
+    return f"auto probe {probe.get('name', '?')}: {verdict} ({basis}): {probe.get('reason', '')}"
 
 
 # --- inference results (optimize) ------------------------------------------------------

@@ -6,14 +6,23 @@ so it can be mailed, archived or opened offline.
 
 from __future__ import annotations
 
+from datetime import datetime
 from html import escape
 from typing import Any
 
-from jiasu.hardware.peak import Peak
+from jiasu.hardware.peak import Peak, describe_peak, peak_warnings
 from jiasu.measure.stats import RATIO_CONFIDENCE, speedup_bounds, speedup_words
 from jiasu.report.model import Entry, Report, Run
 from jiasu.report.plots import PLOTS, run_plots
-from jiasu.report.terminal import BAD_VERDICTS, format_rate, speedup_caption, time_text, timed_text
+from jiasu.report.terminal import (
+    BAD_VERDICTS,
+    PEAK_COLUMN,
+    format_rate,
+    peak_header,
+    speedup_caption,
+    time_text,
+    timed_text,
+)
 
 CSS = """
 :root { --ink:#22262e; --muted:#5d6470; --line:#e3e6eb; --bg:#f6f7f9; --card:#fff;
@@ -75,7 +84,8 @@ CAPTIONS = {
     "curves": "Accuracy after each epoch against wall time since the start of training; "
     "★ marks the final test accuracy.",
     "peak": "Achieved FLOP rate (FLOPs per sample counted by torch's FlopCounterMode × "
-    "samples/s) as a share of the peak measured by `jiasu doctor --measure`.",
+    "samples/s) as a share of the peak measured by `jiasu doctor --measure` (its age and "
+    "noise are under Environment).",
 }
 
 
@@ -83,7 +93,7 @@ def _e(value: object) -> str:
     return escape(str(value), quote=True)
 
 
-def _cards(run: Run, peak: Peak | None) -> str:
+def _cards(run: Run, peak: Peak | None, now: datetime | None) -> str:
     cards: list[tuple[str, str, str]] = []
     best = next((e for e in run.entries if e.name == run.chosen), None)
     if best is None or run.is_baseline(best):
@@ -97,8 +107,10 @@ def _cards(run: Run, peak: Peak | None) -> str:
             tone = "bad" if best.verdict in BAD_VERDICTS else ""
             cards.append(("accuracy change", f"{best.accuracy_delta_points:+.2f} pts", tone))
         fraction = best.peak_fraction(peak)
-        if fraction is not None:
-            cards.append(("share of measured peak", f"{fraction:.2%}", ""))
+        if fraction is not None and peak is not None:
+            of = describe_peak(peak, best.precision, now)
+            tone = "bad" if peak_warnings(peak, now) else ""
+            cards.append((f"{best.name}: share of {of}", f"{fraction:.2%}", tone))
     cards.append(("entries compared", str(len(run.entries)), ""))
     if run.skipped:
         cards.append(("skipped or dropped", str(len(run.skipped)), ""))
@@ -170,7 +182,10 @@ def _peak_cell(entry: Entry, peak: Peak | None) -> str:
     return rate if fraction is None else f"{fraction * 100:.2g}%<small>{rate}</small>"
 
 
-def _entries_table(run: Run, peak: Peak | None) -> str:
+def _entries_table(run: Run, peak: Peak | None, now: datetime | None) -> str:
+    of_peak = "of peak"
+    if peak is not None:
+        of_peak += f"<small>{_e(peak_header(peak, now).removeprefix(PEAK_COLUMN).strip())}</small>"
     # (header, cell as safe HTML); a column shows when some entry has a value
     columns: list[tuple[str, Any]] = [
         ("what", lambda e: _e(e.label or "—")),
@@ -182,7 +197,7 @@ def _entries_table(run: Run, peak: Peak | None) -> str:
         ("accuracy", lambda e: _fmt(e.accuracy, ".2%")),
         ("Δ acc.<small>points</small>", _delta_cell),
         ("agreement", _agreement_cell),
-        ("of peak", lambda e: _peak_cell(e, peak)),
+        (of_peak, lambda e: _peak_cell(e, peak)),
     ]
     cells = {h: [fn(e) for e in run.entries] for h, fn in columns}
     shown = [h for h, _ in columns if any(v != "—" for v in cells[h])]
@@ -267,7 +282,7 @@ def _env_value(key: str, value: object) -> str:
     return str(value)
 
 
-def _environment(env: dict[str, Any], peak: Peak | None) -> str:
+def _environment(env: dict[str, Any], peak: Peak | None, now: datetime | None) -> str:
     items = [(label, _env_value(k, env[k])) for k, label in ENV_FIELDS if env.get(k) is not None]
     if peak is not None:
         bf16 = peak.matmul_bf16_flops_per_s
@@ -277,9 +292,11 @@ def _environment(env: dict[str, Any], peak: Peak | None) -> str:
                 f"fp32 {peak.matmul_fp32_flops_per_s / 1e9:,.0f} GFLOP/s · bf16 "
                 f"{'—' if bf16 is None else f'{bf16 / 1e9:,.0f}'} GFLOP/s · memory "
                 f"{peak.memory_bytes_per_s / 1e9:,.1f} GB/s ({peak.threads} threads, "
-                f"{peak.measured_at[:10]})",
+                f"{peak.measured_at or 'no date'}; {describe_peak(peak, 'fp32', now)}"
+                + (f", best of {peak.rounds} rounds)" if peak.rounds else ")"),
             )
         )
+        items += [("warning", warning) for warning in peak_warnings(peak, now)]
     else:
         items.append(("measured peak", "not measured: run `jiasu doctor --measure` once"))
     if not items:
@@ -291,7 +308,8 @@ def _environment(env: dict[str, Any], peak: Peak | None) -> str:
     )
 
 
-def _run_section(run: Run, peak: Peak | None, index: int) -> str:
+def _run_section(run: Run, report: Report, index: int) -> str:
+    peak, now = report.peak, report.created_at
     notes = "".join(f'<p class="note">{_e(n)}</p>' for n in run.notes)
     budget = (
         f"; accuracy budget −{run.accuracy_budget_points:g} points"
@@ -302,19 +320,19 @@ def _run_section(run: Run, peak: Peak | None, index: int) -> str:
         f'<section class="run" id="run-{index}" data-kind="{_e(run.kind)}">'
         f"<h2>{_e(run.title)}</h2>"
         f'<p class="source">{_e(run.kind)}{" · " + _e(run.source) if run.source else ""}</p>'
-        f"{_cards(run, peak)}"
-        f"<h3>Results</h3>{_entries_table(run, peak)}"
+        f"{_cards(run, peak, now)}"
+        f"<h3>Results</h3>{_entries_table(run, peak, now)}"
         f'<p class="note">{_e(speedup_caption(run))}{budget}.</p>'
         f"{notes}{_plots(run, peak)}"
         f"<h3>Skipped or dropped, and why</h3>{_skipped_table(run)}"
-        f"<h3>Environment</h3>{_environment(run.environment, peak)}"
+        f"<h3>Environment</h3>{_environment(run.environment, peak, now)}"
         "</section>"
     )
 
 
 def render_html(report: Report) -> str:
     """The whole page as a string."""
-    sections = "".join(_run_section(run, report.peak, i) for i, run in enumerate(report.runs))
+    sections = "".join(_run_section(run, report, i) for i, run in enumerate(report.runs))
     if not sections:
         sections = '<section class="run"><p class="note">This report has no runs.</p></section>'
     kinds = ", ".join(sorted({r.kind for r in report.runs})) or "no runs"

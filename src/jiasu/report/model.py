@@ -21,7 +21,7 @@ import dataclasses
 from datetime import datetime, timezone
 from typing import Any, Literal
 
-from jiasu.hardware.peak import Peak
+from jiasu.hardware.peak import Peak, peak_quality
 
 SCHEMA_VERSION = 1
 REPORT_KIND = "jiasu.report"
@@ -175,6 +175,15 @@ class Report:
     )
     peak: Peak | None = None
 
+    @property
+    def created_at(self) -> datetime | None:
+        """`created` as a time (None if it is not ISO 8601): the "now" a peak's age is from."""
+        try:
+            when = datetime.fromisoformat(self.created)
+        except ValueError:
+            return None
+        return when if when.tzinfo else when.replace(tzinfo=timezone.utc)
+
     def to_dict(self) -> dict[str, Any]:
         """The stable JSON form (documented in docs/report.md)."""
         return {
@@ -183,6 +192,10 @@ class Report:
             "title": self.title,
             "created": self.created,
             "peak": self.peak.to_dict() if self.peak is not None else None,
+            # its age when the report was made, its noise, and why it may be wrong
+            "peak_quality": (
+                peak_quality(self.peak, self.created_at) if self.peak is not None else None
+            ),
             "runs": [_run_to_dict(run, self.peak) for run in self.runs],
         }
 

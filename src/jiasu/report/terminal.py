@@ -12,12 +12,13 @@ the accuracy budget, rejected or failed is red and says so.
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 
 from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from jiasu.hardware.peak import Peak
+from jiasu.hardware.peak import Peak, describe_peak, format_age, peak_age_s, peak_warnings
 from jiasu.measure.stats import RATIO_CONFIDENCE, speedup_words
 from jiasu.report.model import Entry, Report, Run
 
@@ -82,6 +83,8 @@ def _opt(value: float | None, fmt: str) -> str:
     return "—" if value is None else format(value, fmt)
 
 
+PEAK_COLUMN = "achieved / peak"
+
 # (header, cell, justify): a column is shown when any entry has a value in it.
 Column = tuple[str, Callable[[Entry, Run, Peak | None], str], str]
 COLUMNS: tuple[Column, ...] = (
@@ -95,7 +98,7 @@ COLUMNS: tuple[Column, ...] = (
     ("samples/s", lambda e, r, p: _opt(e.samples_per_s, ",.0f"), "right"),
     ("accuracy", lambda e, r, p: _opt(e.accuracy, ".2%"), "right"),
     ("Δ acc. points", lambda e, r, p: delta_text(e), "right"),
-    ("achieved / peak", lambda e, r, p: peak_text(e, p), "right"),
+    (PEAK_COLUMN, lambda e, r, p: peak_text(e, p), "right"),
     ("verdict", lambda e, r, p: e.verdict or "—", "left"),
 )
 
@@ -110,17 +113,26 @@ def row_style(entry: Entry, run: Run) -> str:
     return ""
 
 
-def run_table(run: Run, peak: Peak | None = None) -> Table:
+def peak_header(peak: Peak | None, now: datetime | None = None) -> str:
+    """The share-of-peak column's title: which peak, how old and how noisy."""
+    if peak is None:
+        return PEAK_COLUMN
+    spread = "noise unknown" if peak.fp32_spread is None else f"±{peak.fp32_spread:.0%}"
+    return f"{PEAK_COLUMN} (measured {format_age(peak_age_s(peak, now))}, {spread})"
+
+
+def run_table(run: Run, peak: Peak | None = None, now: datetime | None = None) -> Table:
     """One row per entry, baseline first; only columns with a value somewhere."""
     cells = {header: [cell(e, run, peak) for e in run.entries] for header, cell, _ in COLUMNS}
     shown = [(h, j) for h, _, j in COLUMNS if any(v != "—" for v in cells[h])]
+    titles = {PEAK_COLUMN: peak_header(peak, now)}
     caption = speedup_caption(run)
     if run.accuracy_budget_points is not None:
         caption += f"; accuracy budget −{run.accuracy_budget_points:g} points"
     table = Table(title=run.title, caption=caption, caption_justify="left")
     table.add_column("entry", no_wrap=True)
     for header, justify in shown:
-        table.add_column(header, justify=justify)  # type: ignore[arg-type]
+        table.add_column(titles.get(header, header), justify=justify)  # type: ignore[arg-type]
     for index, entry in enumerate(run.entries):
         name = entry.name + (
             " ★" if entry.name == run.chosen and run.chosen != run.baseline else ""
@@ -162,22 +174,26 @@ def peak_line(report: Report) -> Text:
             "distance to the limit: no measured peak; run `jiasu doctor --measure` once",
             style="dim",
         )
+    now = report.created_at
     bf16 = peak.matmul_bf16_flops_per_s
-    when = f", {peak.measured_at[:10]}" if peak.measured_at else ""
-    return Text(
-        f"measured peak ({peak.threads} threads{when}): "
-        f"fp32 {peak.matmul_fp32_flops_per_s / 1e9:,.0f} GFLOP/s, "
-        f"bf16 {'—' if bf16 is None else f'{bf16 / 1e9:,.0f}'} GFLOP/s, "
+    rounds = f", best of {peak.rounds} rounds" if peak.rounds else ""
+    text = Text(
+        f"share of peak = achieved FLOP/s / {describe_peak(peak, 'fp32', now)} "
+        f"({peak.threads} threads{rounds}, {peak.measured_at or 'no date'}); "
+        f"bf16 peak {'—' if bf16 is None else f'{bf16 / 1e9:,.0f}'} GFLOP/s, "
         f"memory {peak.memory_bytes_per_s / 1e9:,.1f} GB/s",
         style="dim",
     )
+    for warning in peak_warnings(peak, now):
+        text.append(f"\nwarning: {warning}", style="yellow")
+    return text
 
 
 def render_report(report: Report) -> list[RenderableType]:
     """Renderables to print in order: per run its table, notes and skipped items."""
     out: list[RenderableType] = []
     for run in report.runs:
-        parts: list[RenderableType] = [run_table(run, report.peak)]
+        parts: list[RenderableType] = [run_table(run, report.peak, report.created_at)]
         parts.extend(Text(note, style="dim") for note in run.notes)
         skipped = skipped_table(run)
         if skipped is not None:

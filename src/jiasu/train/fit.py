@@ -137,12 +137,11 @@ def _loop(
     run = RunState(live.model, live.optimizer, history, val is not None, save_checkpoint=save)
     if resume_from is not None:
         resume.restore(resume_from, run, live, callbacks, shuffle_generator)
-        live.clock_s = history.train_seconds + history.compile_seconds
+        live.clock_s = history.train_seconds
     for callback in callbacks:
         callback.on_train_begin(run)
     if live.setup.compile_mode and run.epoch < epochs:
-        history.compile_seconds += compile_warmup(live, train)
-        live.clock_s += history.compile_seconds
+        history.compile_seconds += compile_warmup(live, train)  # apart from train_seconds
 
     with TaskProgress(enabled=progress_enabled(quiet)) as bar:
         run.log = bar.log if bar.enabled else (lambda message: None)
@@ -167,6 +166,7 @@ def _loop(
                 train_seconds=figures.train_seconds,
                 val_seconds=val_seconds,
                 samples_per_s=figures.samples / figures.train_seconds,
+                samples=figures.samples,
             )
             history.epochs.append(record)
             run.epoch = epoch

@@ -1,14 +1,37 @@
-"""What `fit` returns: one record per epoch, plus which techniques were applied."""
+"""What `fit` returns: one record per epoch, plus which techniques were applied.
+
+Every time figure is defined once, in `DEFINITIONS`, which the JSON carries beside the
+figures and `jiasu train` prints under its table. They share one clock, so they agree:
+``samples_per_s × train_seconds == samples``, and ``time_to_target_s <= train_seconds``,
+equal when the target was met at the last step.
+"""
 
 from __future__ import annotations
 
 import dataclasses
+import math
 from typing import Any
+
+DEFINITIONS: dict[str, str] = {
+    "train_seconds": "wall-clock seconds of the training steps, summed over epochs: each "
+    "epoch from its first batch to the end of its last step (device synchronised); "
+    "excludes validation, target-accuracy checks and torch.compile warm-up",
+    "compile_seconds": "wall-clock seconds of torch.compile warm-up before the first step; "
+    "not in train_seconds",
+    "samples": "training samples the timed steps consumed (an epoch cut short by the "
+    "target counts what it ran)",
+    "samples_per_s": "samples / train_seconds",
+    "time_to_target_s": "train_seconds up to and including the step after which test "
+    "accuracy first reached target_accuracy (checked several times per epoch): the same "
+    "clock as train_seconds, so it excludes evaluation and compilation and is at most "
+    "train_seconds; null when the target was not reached",
+    "val_seconds": "wall-clock seconds of the validation pass after an epoch; not in train_seconds",
+}
 
 
 @dataclasses.dataclass(frozen=True)
 class EpochRecord:
-    """Figures for one epoch. Times are wall-clock seconds; training time excludes validation."""
+    """Figures for one epoch, as `DEFINITIONS` says (wall-clock seconds)."""
 
     epoch: int  # 1-based
     train_loss: float
@@ -18,7 +41,16 @@ class EpochRecord:
     lr: float  # learning rate in force during this epoch
     train_seconds: float
     val_seconds: float
-    samples_per_s: float  # training samples / train_seconds
+    samples_per_s: float  # samples / train_seconds
+    samples: int | None = None  # training samples its steps consumed (None: from the rate)
+
+    @property
+    def samples_trained(self) -> int:
+        """`samples`, or for a record that lacks it (saved by an older jiasu) the count its
+        rate implies."""
+        if self.samples is not None:
+            return self.samples
+        return round(self.samples_per_s * self.train_seconds)
 
     def metric(self, name: str) -> float | None:
         value = getattr(self, name)
@@ -44,22 +76,22 @@ class History:
     stopped_early: bool = False
     compile_seconds: float = 0.0  # torch.compile before the first step; not in train_seconds
     target_accuracy: float | None = None
-    time_to_target_s: float | None = None  # training time incl. compilation; None: not reached
-    # (training seconds incl. compilation, test accuracy) at each target check
+    time_to_target_s: float | None = None  # see DEFINITIONS; None: not reached
+    # (train_seconds so far, test accuracy) at each target check
     accuracy_curve: list[tuple[float, float]] = dataclasses.field(default_factory=list)
 
     @property
     def train_seconds(self) -> float:
-        return sum(r.train_seconds for r in self.epochs)
+        return math.fsum(r.train_seconds for r in self.epochs)
+
+    @property
+    def samples(self) -> int:
+        return sum(r.samples_trained for r in self.epochs)
 
     @property
     def samples_per_s(self) -> float:
         seconds = self.train_seconds
-        return (
-            sum(r.samples_per_s * r.train_seconds for r in self.epochs) / seconds
-            if seconds
-            else 0.0
-        )
+        return self.samples / seconds if seconds else 0.0
 
     @property
     def last(self) -> EpochRecord:
@@ -80,7 +112,9 @@ class History:
             "time_to_target_s": self.time_to_target_s,
             "accuracy_curve": [list(point) for point in self.accuracy_curve],
             "train_seconds": self.train_seconds,
+            "samples": self.samples,
             "samples_per_s": self.samples_per_s,
+            "definitions": dict(DEFINITIONS),
         }
 
     @classmethod

@@ -31,7 +31,8 @@ class TargetCheck:
     """Stop once test accuracy reaches `accuracy`, checked `per_epoch` times per epoch.
 
     The checks' own time is excluded from the training clock; `reached_at_s` is the
-    training time (compilation included) when the target was first met.
+    training time (`train_seconds` so far, see `jiasu.train.history.DEFINITIONS`) at the
+    end of the step after which the target was first met.
     """
 
     accuracy: float
@@ -51,7 +52,7 @@ class LiveRun:
     optimizer: torch.optim.Optimizer
     hooks: Sequence[tuple[str, StepHooks]]
     batches: Iterable[Batch]
-    clock_s: float = 0.0  # training seconds so far, compilation included
+    clock_s: float = 0.0  # train_seconds of the epochs before this one
 
     def autocast(self) -> contextlib.AbstractContextManager[object]:
         dtype = self.setup.autocast_dtype
@@ -104,12 +105,16 @@ def run_epoch(run: LiveRun, bar: TaskProgress, target: TargetCheck | None) -> Ep
         seen += y.shape[0]
         bar.advance()
         if target and ((index + 1) % check_every == 0 or index == n_batches - 1):
-            paused_s += _check_target(run, target, time.perf_counter() - start - paused_s)
+            synchronize(device)  # the steps so far are done before the clock is read
+            elapsed_s = time.perf_counter() - start - paused_s
+            paused_s += _check_target(run, target, elapsed_s)
             if target.reached_at_s is not None:
                 reached = True
-                break
-    synchronize(device)
-    train_seconds = time.perf_counter() - start - paused_s
+                break  # the epoch's clock stops where the target was met: elapsed_s
+    if not reached:
+        synchronize(device)
+        elapsed_s = time.perf_counter() - start - paused_s
+    train_seconds = elapsed_s
     run.clock_s += train_seconds
     return EpochFigures(
         train_loss=loss_sum.item() / seen,
@@ -168,7 +173,6 @@ def _step(run: LiveRun, loss: torch.Tensor, *, last_in_epoch: bool) -> None:
 
 def _check_target(run: LiveRun, target: TargetCheck, elapsed_in_epoch_s: float) -> float:
     """Evaluate on the target data; return the seconds spent (excluded from training time)."""
-    synchronize(run.setup.device)
     start = time.perf_counter()
     _, accuracy = run.evaluate(target.data)
     run.model.train()
