@@ -9,8 +9,8 @@ The factory is imported and called with the keyword arguments; it returns the ze
 callable to time. The case comes from the jiasu process that started the worker, never from a
 file: `optimize` times its finalists with ``jiasu.infer.isolation:timed_predictor``, which
 loads each artifact with `jiasu.load` (and lets it import a model factory only when the user
-named that factory in the same run). The worker answers ``{"ok": true, "build_s": ...}`` (or ``{"ok": false,
-"error": ...}`` and exits), then serves commands until stdin closes:
+named that factory in the same run). The worker answers ``{"ok": true, "build_s": ...}``
+(or ``{"ok": false, "error": ...}`` and exits), then serves commands until stdin closes:
 
     {"cmd": "time", "warmup": 5, "calls": 200}  →  {"ok": true, "seconds": [...]}
     {"cmd": "exit"}
