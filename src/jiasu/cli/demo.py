@@ -5,10 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
-from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from jiasu.cli.options import data_dir_option, html_option, json_option, quiet_option
+from jiasu.ui.console import console as make_console
 
 
 @click.command()
@@ -53,12 +54,12 @@ def demo(
 
     outputs = [Output("--json", json_path), Output("--html", html_path)]
     check_outputs(outputs, inputs={"--data-dir": data_dir})  # before minutes of training
-    console = Console()
-    err = Console(stderr=True)
+    console = make_console()
+    err = make_console(stderr=True)
     splits = load_for_demo(data_dir)
     if splits.is_fallback:
-        err.print(f"[yellow]note:[/] {splits.notice}")
-        err.print(f"[yellow]note:[/] using {splits.source}")
+        err.print(Text.assemble(("note:", "yellow"), f" {splits.notice}"))
+        err.print(Text.assemble(("note:", "yellow"), f" using {splits.source}"))
     else:
         err.print(f"data: {splits.source}")
     n_epochs = epochs or (1 if quick else 5)
@@ -86,7 +87,7 @@ def demo(
             f"{side.train_seconds:.1f}",
             f"{side.samples_per_s:,.0f}",
             f"{side.test_accuracy:.2%}",
-            f"[{'green' if speed >= 1 else 'red'}]{speed:.2f}×[/]",
+            Text(f"{speed:.2f}×", style="green" if speed >= 1 else "red"),
         )
     console.print(table)
     kept = ", ".join(t.describe() for t in result.accelerated.recipe.techniques)

@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import json
-import sys
 
 import click
-from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
 from jiasu.cli.options import quiet_option
 from jiasu.hardware.doctor import Diagnosis
 from jiasu.hardware.peak import Peak
+from jiasu.ui.console import console as make_console
 
 
 def _gib(value: int | None) -> str:
@@ -127,7 +126,7 @@ def doctor(as_json: bool, measure: bool, quiet: bool) -> None:
     from jiasu.hardware.doctor import diagnose
     from jiasu.hardware.peak import measure_peak, save_peak
 
-    err = Console(stderr=True, quiet=quiet)
+    err = make_console(stderr=True, quiet=quiet)
     if measure:
         with err.status("measuring peak matmul rate and memory bandwidth…"):
             peak = measure_peak()
@@ -137,7 +136,7 @@ def doctor(as_json: bool, measure: bool, quiet: bool) -> None:
     if as_json:
         click.echo(json.dumps(diagnosis.to_dict(), indent=2))
         return
-    console = Console(width=None if sys.stdout.isatty() else 120)
+    console = make_console()
     console.print(_machine_table(diagnosis))
     console.print(_packages_table(diagnosis))
     console.print(_techniques_table(diagnosis))

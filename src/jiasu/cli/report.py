@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import os
-import sys
 from pathlib import Path
 
 import click
-from rich.console import Console
 
 from jiasu.cli.options import quiet_option
+from jiasu.ui.console import console as make_console
 
 
 @click.command()
@@ -67,10 +65,8 @@ def report(
     outputs = [Output("-o/--output", html_path), Output("--json", json_path)]
     check_outputs(outputs, inputs=[("RESULTS", path) for path in results])
     built = build_report(load_runs(results), title=title)
-    # piped output is not cut to 80 columns: the tables are wide
-    wide = sys.stdout.isatty() or "COLUMNS" in os.environ
-    Console(width=None if wide else 140).print(*render_report(built))
-    err = Console(stderr=True, quiet=quiet)
+    make_console().print(*render_report(built))  # piped: not cut to 80 columns
+    err = make_console(stderr=True, quiet=quiet)
     if html_path is not None:
         write_html(built, html_path)
         err.print(f"wrote {html_path}")

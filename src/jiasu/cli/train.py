@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from jiasu.cli.options import data_dir_option, html_option, json_option, quiet_option
+from jiasu.ui.console import console as make_console
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -153,7 +154,7 @@ def train(
 
     spec = model_argument(model_name)  # a bad name or path fails before loading any data
     _check_outputs(spec, save, json_path, html_path, data_dir)
-    err = Console(stderr=True)
+    err = make_console(stderr=True)
     splits = load_mnist(data_dir)
     if train_samples is not None:
         splits = dataclasses.replace(splits, train=splits.train.take(train_samples))
@@ -171,7 +172,7 @@ def train(
                                      engine=engine, workers=workers, address=address,
                                      data_dir=data_dir, train_samples=train_samples,
                                      quiet=quiet, save=save, log=log)  # fmt: skip
-    _print_summary(Console(), result)
+    _print_summary(make_console(), result)
     if json_path is not None:
         atomic_write_text(json_path, json.dumps(result.to_dict(), indent=2) + "\n")
         if not quiet:
@@ -240,9 +241,10 @@ def _print_summary(console: Console, result: object) -> None:
         console.print(_probe_table(result.auto.probes))
     techniques = result.techniques()
     if techniques["kept"]:
-        console.print("[bold]kept:[/] " + ", ".join(t["name"] for t in techniques["kept"]))
+        kept = ", ".join(t["name"] for t in techniques["kept"])
+        console.print(Text.assemble(("kept:", "bold"), f" {kept}"))
     for dropped in techniques["dropped"]:
-        console.print(f"[dim]dropped {dropped['name']}: {dropped['reason']}[/]")
+        console.print(Text(f"dropped {dropped['name']}: {dropped['reason']}", style="dim"))
 
 
 def _probe_table(probes: Sequence[Probe]) -> Table:

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from jiasu.core.extras import require
 from jiasu.engines.base import EngineError
 from jiasu.engines.predict import Predict, PredictJob, PredictorFactory
 from jiasu.engines.ray_train import ray_connection
@@ -45,8 +46,8 @@ def pool_size(workers: int, threads: int, cluster_cpus: float) -> int:
 
 
 def predict_ray(job: PredictJob) -> np.ndarray:
-    import ray
-    import ray.data
+    ray = require("ray", extra="ray", purpose="the ray engine")
+    require("ray.data", extra="ray", purpose="the ray engine")
 
     with ray_connection(job.address, num_cpus=job.workers * job.threads_per_worker + 1):
         cpus = float(ray.cluster_resources().get("CPU", 0))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from jiasu.core.extras import require
 from jiasu.engines.base import EngineError
 from jiasu.engines.predict import PredictJob
 from jiasu.engines.spark_torch import spark_session
@@ -17,6 +18,8 @@ PARTITIONS_PER_WORKER = 2
 
 
 def predict_spark(job: PredictJob) -> np.ndarray:
+    for module in ("pyspark", "pandas", "pyarrow"):  # the spark extra, each named if missing
+        require(module, extra="spark", purpose="the spark engine")
     import pandas as pd
     from pyspark.ml.functions import predict_batch_udf
     from pyspark.sql.types import ArrayType, FloatType

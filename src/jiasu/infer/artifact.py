@@ -28,9 +28,15 @@ import numpy as np
 import torch
 
 from jiasu.core.atomic import JiasuFolder, atomic_directory
-from jiasu.core.description import read_description
-from jiasu.data.finite import warn_if_nonfinite
+from jiasu.core.description import (
+    int_field,
+    int_tuple_field,
+    object_field,
+    read_description,
+    str_field,
+)
 from jiasu.core.errors import CheckpointError, ConfigError
+from jiasu.data.finite import warn_if_nonfinite
 from jiasu.infer.backends import BACKENDS, Candidate, Runner
 
 FORMAT = "jiasu-inference"
@@ -173,12 +179,15 @@ def load(directory: str | os.PathLike[str], *, trust_code: bool = False) -> Pred
         path, META, fmt=FORMAT, version=FORMAT_VERSION, what="inference artifact",
         create="create one with `jiasu optimize MODEL --out DIR`",
     )  # fmt: skip
-    candidate = meta["candidate"]
-    backend = BACKENDS.get(str(candidate["backend"]))()
-    shape = tuple(int(d) for d in meta["input_shape"])
+    described = path / META
+    str_field(meta, "candidate.name", described)
+    backend = BACKENDS.get(str_field(meta, "candidate.backend", described))()
+    settings = object_field(meta, "candidate.settings", described, default={})
+    files = object_field(meta, "files", described)
+    shape = int_tuple_field(meta, "input_shape", described)
+    int_field(meta, "num_classes", described, default=10)
     try:
-        settings = candidate.get("settings", {})
-        runner = backend.load(path, meta["files"], settings, shape, trust_code=trust_code)
+        runner = backend.load(path, files, settings, shape, trust_code=trust_code)
     except (ConfigError, CheckpointError, ImportError):
         raise
     except Exception as exc:

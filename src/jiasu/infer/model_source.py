@@ -30,7 +30,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file
 from torch import nn
 
-from jiasu.core.errors import CheckpointError, ConfigError, first_line
+from jiasu.core.errors import CheckpointError, ConfigError, first_line, one_line
 from jiasu.infer.backends.base import ModelSource
 from jiasu.models import MODELS, ModelSpec, create_model, is_model_dir, load_model_dir
 
@@ -86,6 +86,7 @@ def resolve_model(
 
         load_model_weights(net, read_weights(weights), weights)
         shape = input_shape or DEFAULT_INPUT_SHAPE
+        _check_takes(net, spec, shape, given=input_shape is not None)
         return ModelSource(
             "torch", shape, f"{spec} with weights {weights}", net.eval(), reference=ref
         )
@@ -93,6 +94,25 @@ def resolve_model(
         f"MODEL {spec!r} is neither a model directory, an .onnx file, a registry model "
         f"({', '.join(MODELS.names())}) nor package.module:factory; check the argument"
     )
+
+
+def _check_takes(net: nn.Module, spec: str, shape: tuple[int, ...], *, given: bool) -> None:
+    """One forward pass on one sample of `shape`: a model for other inputs is one sentence
+    here (pass --input-shape), not a traceback from inside the model during optimize."""
+    from jiasu.models.probe import probe_output
+
+    fix = (
+        "pass the shape of one sample it takes with --input-shape C,H,W"
+        if not given
+        else "check --input-shape: it is the shape of one sample, e.g. 1,28,28"
+    )
+    what = f"MODEL {spec!r}" + ("" if given else " (assumed to take MNIST images)")
+    output = probe_output(net, (1, *shape), what=what, fix=fix)
+    if output.ndim != 2:
+        raise ConfigError(
+            f"{what} returned shape {tuple(output.shape)} for a batch of shape {(1, *shape)}; "
+            "optimize needs (N, classes) logits"
+        )
 
 
 def _no_weights(weights: Path | None, spec: str) -> None:
@@ -115,12 +135,17 @@ def rebuild_module(reference: Mapping[str, Any]) -> nn.Module:
         module_name, _, attr = target.partition(":")
         try:
             factory = getattr(importlib.import_module(module_name), attr)
-        except (ImportError, AttributeError) as exc:
+        except Exception as exc:  # ImportError, AttributeError, or the module's own failure
             raise ConfigError(
-                f"cannot import model factory {target!r} ({exc}); check it is importable "
-                "from the current directory or PYTHONPATH"
-            ) from None
-        model = factory()
+                f"cannot import model factory {target!r} ({one_line(exc, limit=160)}); check "
+                "it is importable from the current directory or PYTHONPATH"
+            ) from exc
+        try:
+            model = factory()
+        except Exception as exc:  # the user's code: its failure is theirs to fix
+            raise ConfigError(
+                f"model factory {target!r} raised {one_line(exc, limit=160)}; fix the factory"
+            ) from exc
         if not isinstance(model, nn.Module):
             raise ConfigError(
                 f"factory {target!r} returned {type(model).__name__}, not a torch nn.Module"

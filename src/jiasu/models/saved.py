@@ -27,7 +27,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from jiasu.core.atomic import JiasuFolder, atomic_directory
-from jiasu.core.description import read_description
+from jiasu.core.description import int_field, int_tuple_field, object_field, read_description
 from jiasu.core.errors import CheckpointError
 from jiasu.models.registry import ModelSpec
 
@@ -113,14 +113,18 @@ def load_model_dir(directory: str | Path) -> SavedModel:
         directory, META, fmt=FORMAT, version=FORMAT_VERSION, what="model directory",
         create="create one with `jiasu train --save DIR`",
     )  # fmt: skip
+    described = directory / META
+    spec_dict = object_field(meta, "model_spec", described)
+    input_shape = int_tuple_field(meta, "input_shape", described, default=[1, 28, 28])
+    int_field(meta, "num_classes", described, default=10)
     try:
         state = load_file(str(directory / WEIGHTS))
     except FileNotFoundError:
         raise CheckpointError(f"{directory / WEIGHTS} is missing") from None
     except (SafetensorError, OSError, ValueError) as exc:
         raise CheckpointError(f"{directory / WEIGHTS} is corrupt ({exc})") from None
-    spec = ModelSpec.from_dict(meta["model_spec"])
+    spec = ModelSpec.from_dict(spec_dict)
     model = build_for_weights(spec, state, directory / WEIGHTS)
     load_model_weights(model, state, directory / WEIGHTS)
     model.eval()
-    return SavedModel(directory, model, spec, tuple(meta.get("input_shape", (1, 28, 28))), meta)
+    return SavedModel(directory, model, spec, input_shape, meta)

@@ -129,7 +129,12 @@ def run_table(run: Run, peak: Peak | None = None, now: datetime | None = None) -
     caption = speedup_caption(run)
     if run.accuracy_budget_points is not None:
         caption += f"; accuracy budget −{run.accuracy_budget_points:g} points"
-    table = Table(title=run.title, caption=caption, caption_justify="left")
+    # Text, not str: a title from a results file is printed as written, never as markup
+    table = Table(
+        title=Text(run.title, style="table.title"),
+        caption=Text(caption, style="table.caption"),
+        caption_justify="left",
+    )
     table.add_column("entry", no_wrap=True)
     for header, justify in shown:
         table.add_column(titles.get(header, header), justify=justify)  # type: ignore[arg-type]
@@ -158,7 +163,8 @@ def speedup_caption(run: Run) -> str:
 def skipped_table(run: Run) -> Table | None:
     if not run.skipped:
         return None
-    table = Table(title=f"{run.kind}: not used, and why", title_justify="left")
+    title = Text(f"{run.kind}: not used, and why", style="table.title")
+    table = Table(title=title, title_justify="left")
     table.add_column("name", no_wrap=True)
     table.add_column("status")
     table.add_column("reason")

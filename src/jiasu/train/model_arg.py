@@ -16,12 +16,17 @@ from typing import Any
 
 from torch import nn
 
-from jiasu.core.errors import ConfigError
+from jiasu.core.errors import ConfigError, one_line
 from jiasu.models import ModelSpec, create_model, save_model_dir
+from jiasu.models.probe import probe_output
 
 __all__ = ["ExternalModel", "ModelSpec", "model_argument", "save_trained"]
 
 _FACTORY = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
+# What MNIST training feeds a model and expects back: two images (a batch norm needs more
+# than one sample) of (1, 28, 28), and logits for the 10 digits.
+MNIST_BATCH = (2, 1, 28, 28)
+MNIST_CLASSES = 10
 
 
 @dataclasses.dataclass(frozen=True)
@@ -38,11 +43,25 @@ class ExternalModel:
         module_name, _, attr = self.name.partition(":")
         try:
             factory = getattr(importlib.import_module(module_name), attr)
-        except (ImportError, AttributeError) as exc:
-            raise ConfigError(f"cannot import model factory {self.name!r} ({exc})") from None
-        model = factory()
-        if isinstance(model, nn.Module) and type(model).__module__.split(".")[0] != "keras":
+        except Exception as exc:  # ImportError, AttributeError, or the module's own failure
+            raise ConfigError(
+                f"cannot import model factory {self.name!r} ({one_line(exc, limit=160)}); check "
+                "it is importable from the current directory or PYTHONPATH"
+            ) from exc
+        try:
+            model = factory()
+        except Exception as exc:  # the user's code: its failure is theirs to fix
+            raise ConfigError(
+                f"model factory {self.name!r} raised {one_line(exc, limit=160)}; fix the factory"
+            ) from exc
+        from_keras = type(model).__module__.split(".")[0] == "keras"
+        if isinstance(model, nn.Module) and not from_keras:
             return model
+        if not from_keras:
+            raise ConfigError(
+                f"model factory {self.name!r} returned {type(model).__name__}, not a torch "
+                "nn.Module or a Keras model; return the model from the factory"
+            )
         from jiasu.integrations.keras import resolve_keras_model
 
         return resolve_keras_model(model)  # a Keras model built by the factory
@@ -67,11 +86,32 @@ def model_argument(text: str) -> ModelSpec | ExternalModel:
     if text.lower().endswith(".keras"):
         if not Path(text).is_file():
             raise ConfigError(f"Keras model file {text} does not exist; check the path")
-        return ExternalModel(text)
-    if _FACTORY.match(text):
-        return ExternalModel(text)
-    create_model(text)  # raises: unknown model, with the known names
-    return ModelSpec(text)
+    elif not _FACTORY.match(text):
+        create_model(text)  # raises: unknown model, with the known names
+        return ModelSpec(text)
+    external = ExternalModel(text)
+    check_takes_mnist(external.build(), text)
+    return external
+
+
+def check_takes_mnist(module: nn.Module, name: str) -> None:
+    """One forward pass on a batch of MNIST images: the logits must be (2, 10).
+
+    A model for other inputs or another number of classes fails here, in one sentence,
+    before any data is loaded or any training starts.
+    """
+    fix = (
+        "MNIST training needs a model that takes (N, 1, 28, 28) images and returns "
+        f"(N, {MNIST_CLASSES}) logits"
+    )
+    what = f"model {name!r}"
+    output = probe_output(module, MNIST_BATCH, what=what, fix=fix)
+    expected = (MNIST_BATCH[0], MNIST_CLASSES)
+    if tuple(output.shape) != expected:
+        raise ConfigError(
+            f"{what} returned shape {tuple(output.shape)} for a batch of shape {MNIST_BATCH}, "
+            f"not {expected}; {fix}"
+        )
 
 
 def save_trained(spec: ModelSpec | ExternalModel, module: nn.Module, directory: Path,

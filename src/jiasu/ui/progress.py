@@ -16,9 +16,11 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
+from jiasu.ui.console import console
+
 
 def stderr_console() -> Console:
-    return Console(file=sys.stderr)
+    return console(stderr=True)
 
 
 def progress_enabled(quiet: bool) -> bool:
@@ -42,10 +44,10 @@ class TaskProgress:
     def __enter__(self) -> TaskProgress:
         if self.enabled:
             self._progress = Progress(
-                TextColumn("[bold]{task.description}"),
+                TextColumn("{task.description}", style="bold", markup=False),
                 BarColumn(),
                 MofNCompleteColumn(),
-                TextColumn("{task.fields[status]}"),
+                TextColumn("{task.fields[status]}", markup=False),
                 TimeElapsedColumn(),
                 TextColumn("eta"),
                 TimeRemainingColumn(),
