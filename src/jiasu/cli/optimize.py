@@ -16,6 +16,7 @@ from jiasu.core.errors import ConfigError
 from jiasu.hardware.threads import max_threads
 from jiasu.infer.backends import BACKENDS
 from jiasu.infer.backends.base import ModelSource
+from jiasu.ui.console import console as make_console
 
 MNIST_SHAPE = (1, 28, 28)
 
@@ -201,7 +202,7 @@ def optimize(
         measure_s=measure_s,
         isolate=isolate,
     )
-    err = Console(stderr=True)
+    err = make_console(stderr=True)
     # An adapted copy of an ONNX input lives here for the run.
     with tempfile.TemporaryDirectory(prefix="jiasu-optimize-") as scratch:
         source = resolve_model(model, weights=weights, input_shape=_shape(input_shape))
@@ -230,9 +231,7 @@ def optimize(
             table.add_column(column, justify="left" if left else "right")
         for row in result.table_rows():
             table.add_row(*row)
-        console = Console()
-        if not console.is_terminal:
-            console = Console(width=160)  # a file or pipe: do not wrap rows at 80 columns
+        console = make_console()  # a file or pipe: rows are not wrapped at 80 columns
         console.print(table)
         for line in reason_lines(result):
             console.print(f"  {line}", highlight=False)
