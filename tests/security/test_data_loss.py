@@ -25,6 +25,8 @@ from jiasu.core.errors import ConfigError
 from jiasu.data import DatasetSplits
 from jiasu.models import ModelSpec, load_model_dir, save_model_dir
 from jiasu.train import ModelCheckpoint, fit
+from jiasu.train.callbacks import Callback, RunState
+from jiasu.train.history import EpochRecord
 
 TINY = ["--model", "mlp", "--epochs", "1", "--train-samples", "64", "--batch-size", "32"]
 
@@ -108,6 +110,24 @@ def test_model_checkpoint_never_prunes_the_users_epoch_folders(
     names = sorted(p.name for p in folder.iterdir())
     assert names == ["epoch-0003", "epoch-best", "latest.json"]
     assert (folder / "epoch-best" / "weights.pt").read_text() == "the user's too"
+
+
+def test_an_unwritable_checkpoint_folder_fails_before_training(
+    tmp_path: Path, mnist: DatasetSplits
+) -> None:
+    """The old code trained the first epoch, then crashed creating the folder."""
+    (tmp_path / "a-file").write_text("not a folder")
+    epochs: list[int] = []
+
+    class Count(Callback):
+        def on_epoch_end(self, run: RunState, record: EpochRecord) -> None:
+            epochs.append(record.epoch)
+
+    checkpoint = ModelCheckpoint(tmp_path / "a-file" / "runs")
+    with pytest.raises(ConfigError, match=r"a-file/runs cannot be written.*is a file"):
+        fit(ModelSpec("mlp").build(), mnist.train.take(64), epochs=1, quiet=True,
+            callbacks=[Count(), checkpoint])  # fmt: skip
+    assert epochs == []
 
 
 # --- replacing at one path: concurrent writers, kills, readers ----------------------------

@@ -71,15 +71,17 @@ def check_outputs(
         check_writable(output.option, path)
 
 
-def check_writable(option: str, path: Path) -> None:
-    """Raise `ConfigError` unless `path` can be created (or replaced) where it is.
+def check_writable(option: str, path: Path, *, inside: bool = False) -> None:
+    """Raise `ConfigError` unless `path` can be created (or replaced) where it is; with
+    `inside`, unless files can be created inside the folder `path`.
 
     Tried for real, not read from permission bits (which do not bind root, nor describe a
     read-only mount or /proc): a folder is created and removed again in the nearest
-    existing folder above `path`; the parents jiasu would create later are not created now.
+    existing folder above `path` (or `path` itself, with `inside`); the parents jiasu would
+    create later are not created now.
     """
     label = f"{option} {path}"
-    parent = _absolute(path).parent
+    parent = _absolute(path) if inside else _absolute(path).parent
     while not os.path.lexists(parent) and parent != parent.parent:
         parent = parent.parent
     if not parent.is_dir():

@@ -136,7 +136,7 @@ def check_checkpoint_dir(directory: Path, *, owner: str = "ModelCheckpoint") -> 
 
     if directory.exists() and not directory.is_dir():
         raise ConfigError(f"{owner}: {directory} is a file; give a folder for the checkpoints")
-    check_writable(owner, directory)
+    check_writable(owner, directory, inside=True)
     if not directory.is_dir():
         return
     _check_latest(directory, owner)
