@@ -70,11 +70,21 @@ def test_train_option_out_of_range_is_refused_before_any_work(
     assert option in line and needle in line, line
 
 
-def test_optimize_threads_beyond_the_cap_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
-    code = main(["optimize", "mlp", "--threads", "100000"])  # 100000 crashes torch
+@pytest.mark.parametrize(
+    "option, value, needle",
+    [
+        ("--threads", "100000", "100000 is not in the range 1<=x<="),  # 100000 crashes torch
+        ("--batch-size", "1000000000", "1000000000 is not in the range 1<=x<=65536"),  # 3 TB
+        ("--measure-s", "inf", "inf is not in the range 0.1<=x<=3600"),  # would never end
+    ],
+)
+def test_optimize_option_beyond_its_cap_is_refused(
+    option: str, value: str, needle: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(["optimize", "mlp", option, value])
     assert code == 2
     line = _error_line(capsys)
-    assert "--threads" in line and "100000 is not in the range 1<=x<=" in line, line
+    assert option in line and needle in line, line
 
 
 # --- recipe values ----------------------------------------------------------------------
@@ -126,7 +136,7 @@ def test_grad_fn_module_failing_on_import_is_one_sentence(
 def test_fit_refuses_seed_and_lr_out_of_range() -> None:
     with pytest.raises(ConfigError, match=r"seed must be a whole number from 0 to 2\*\*32 - 1"):
         fit(create_model("mlp"), _data(), epochs=1, seed=2**70, quiet=True)
-    with pytest.raises(ConfigError, match="lr must be a finite number above 0"):
+    with pytest.raises(ConfigError, match="learning rate must be a positive finite number"):
         fit(create_model("mlp"), _data(), epochs=1, lr=math.inf, quiet=True)
 
 

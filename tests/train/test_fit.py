@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 
@@ -117,7 +119,8 @@ def test_threads_technique_sets_and_restores_the_thread_count(small_train: Image
         ({"batch_size": -3}, "batch_size must be a positive integer, got -3"),
         ({"validation_split": 1.5}, r"validation_split must be in \[0, 1\), got 1.5"),
         ({"optimizer": "adamm"}, "unknown optimizer 'adamm' .*did you mean 'adam'"),
-        ({"lr": -1.0}, "learning rate must be a positive number"),
+        ({"lr": -1.0}, "learning rate must be a positive finite number, got -1.0"),
+        ({"lr": math.inf}, "learning rate must be a positive finite number, got inf"),
         ({"device": "tpu9"}, "tpu9"),
     ],
 )

@@ -10,7 +10,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from jiasu.core.errors import ConfigError
+from jiasu.core.errors import ConfigError, TrainingDivergedError
 from jiasu.core.recipe import Recipe
 from jiasu.core.technique import TECHNIQUES, Exactness, Stage
 from jiasu.data import ImageDataset
@@ -140,14 +140,15 @@ def test_skip_nonfinite_skips_a_nan_step_and_leaves_the_weights(small_train: Ima
     for a, b in zip(before, model.parameters(), strict=True):
         assert torch.equal(a, b)
     broken = _mlp()
-    fit(
-        broken,
-        small_train.take(64),
-        epochs=1,
-        quiet=True,
-        recipe=Recipe("n", (GradFn(fn=_nan_gradients),)),
-    )
-    assert torch.isnan(broken[1].weight).all()
+    with pytest.raises(TrainingDivergedError, match="training diverged in epoch 1"):
+        fit(
+            broken,
+            small_train.take(64),
+            epochs=1,
+            quiet=True,
+            recipe=Recipe("n", (GradFn(fn=_nan_gradients),)),
+        )
+    assert torch.isnan(broken[1].weight).all()  # without skip_nonfinite the run goes NaN
 
 
 def test_grad_fn_identity_changes_nothing(small_train: ImageDataset) -> None:

@@ -89,9 +89,9 @@ def _names(text: str | None) -> tuple[str, ...] | None:
 )
 @click.option(
     "--batch-size",
-    type=click.IntRange(min=1),
+    type=click.IntRange(1, 65536),
     default=None,
-    help="Batch size to measure (default 1 for latency, 256 for throughput).",
+    help="Batch size to measure, 1 to 65536 (default 1 for latency, 256 for throughput).",
 )
 @click.option(
     "--budget",
@@ -134,7 +134,7 @@ def _names(text: str | None) -> tuple[str, ...] | None:
 )
 @click.option(
     "--measure-s",
-    type=click.FloatRange(min=0.1),
+    type=click.FloatRange(0.1, 3600),
     default=6.0,
     show_default=True,
     help="About how long all timed calls take together.",

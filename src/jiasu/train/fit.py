@@ -72,7 +72,7 @@ def fit(
     _check_positive_int("target_checks_per_epoch", target_checks_per_epoch)
     check_seed(seed)
     if isinstance(lr, bool) or not isinstance(lr, int | float) or not 0 < lr < math.inf:
-        raise ConfigError(f"lr must be a finite number above 0, got {lr!r}")
+        raise ConfigError(f"learning rate must be a positive finite number, got {lr!r}")
     train, val = split_validation(data, validation_split, validation_data)
     target = _target(target_accuracy, target_data, target_checks_per_epoch)
     torch.manual_seed(seed)
