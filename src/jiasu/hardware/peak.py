@@ -222,17 +222,29 @@ class _Rounds:
     rounds: int
     calls: int  # timed calls per round; the round's rate is its fastest
     pause_s: float  # idle time before each round, so a burst of load spoils only some
+    budget_s: float = 4.0  # timed calls of one rate: fewer rounds (at least 2) when slow
 
 
 def _round_rates(fn: Callable[[], object], work: float, how: _Rounds) -> list[float]:
-    """`work / seconds` of the fastest call in each round, after two warm-up calls."""
+    """`work / seconds` of the fastest call in each round, after warm-up.
+
+    A slow kernel (bf16 matmul on a CPU without bf16 units takes seconds a call) gets one
+    warm-up, one call per round and fewer rounds, at least two, so that the measurement
+    stays near `how.budget_s`.
+    """
+    start = time.perf_counter()
     fn()
-    fn()
+    first_s = max(time.perf_counter() - start, 1e-9)  # a warm-up, timed to size the rounds
+    cheap = first_s * how.calls * 2 <= how.budget_s
+    if cheap:
+        fn()  # a second warm-up: the first call of a kernel can be slow once
+    calls = how.calls if cheap else 1
+    rounds = max(2, min(how.rounds, int(how.budget_s / (first_s * calls))))
     rates = []
-    for _ in range(how.rounds):
+    for _ in range(rounds):
         time.sleep(how.pause_s)
         fastest = float("inf")
-        for _ in range(how.calls):
+        for _ in range(calls):
             start = time.perf_counter()
             fn()
             fastest = min(fastest, time.perf_counter() - start)
