@@ -52,19 +52,25 @@ def _data(n: int = 64) -> tuple[torch.Tensor, torch.Tensor]:
 
 # --- command-line values ----------------------------------------------------------------
 @pytest.mark.parametrize(
-    "option, value, needle",
+    "command, option, value, needle",
     [
-        ("--seed", "100000000000000000000000", "0<=x<=4294967295"),
-        ("--seed", "-1", "0<=x<=4294967295"),
-        ("--lr", "inf", "inf is not a finite number above 0"),
-        ("--lr", "nan", "nan is not a finite number above 0"),
+        ("train", "--seed", "100000000000000000000000", "0<=x<=4294967295"),
+        ("train", "--seed", "-1", "0<=x<=4294967295"),
+        ("demo", "--seed", "100000000000000000000000", "0<=x<=4294967295"),
+        ("train", "--lr", "inf", "inf is not a finite number above 0"),
+        ("train", "--lr", "nan", "nan is not a finite number above 0"),
     ],
 )
 def test_train_option_out_of_range_is_refused_before_any_work(
-    option: str, value: str, needle: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    command: str,
+    option: str,
+    value: str,
+    needle: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     missing = tmp_path / "no-data-here"  # reached only if the value was accepted
-    code = main(["train", "--model", "mlp", option, value, "--data-dir", str(missing)])
+    code = main([command, "--model", "mlp", option, value, "--data-dir", str(missing)])
     assert code == 2
     line = _error_line(capsys)
     assert option in line and needle in line, line

@@ -27,7 +27,10 @@ from jiasu.ui.console import console as make_console
     show_default=True,
     help="Model to train.",
 )
-@click.option("--seed", type=int, default=0, show_default=True, help="Random seed for both sides.")
+@click.option(
+    "--seed", type=click.IntRange(0, 2**32 - 1), default=0, show_default=True,
+    help="Random seed for both sides, 0 to 2**32 - 1.",
+)  # fmt: skip
 @data_dir_option
 @json_option
 @html_option
