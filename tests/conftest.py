@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -10,6 +13,16 @@ from jiasu.data import DatasetSplits, load_mnist
 
 REPO = Path(__file__).resolve().parents[1]
 MNIST_DIR = REPO.parent / "shared" / "data" / "mnist"
+
+# jiasu remembers what it measured about the machine (`doctor --measure` peaks, `--recipe auto`
+# decisions) in $JIASU_CACHE_DIR: the tests get a folder of their own, so they neither read the
+# user's decisions nor leave theirs behind. Set here, before any test, so subprocesses inherit it.
+_TEST_CACHE = tempfile.mkdtemp(prefix="jiasu-test-cache-")
+os.environ["JIASU_CACHE_DIR"] = _TEST_CACHE
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    shutil.rmtree(_TEST_CACHE, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
