@@ -175,7 +175,7 @@ def test_model_is_not_built_bigger_than_its_weights_file(tmp_path: Path) -> None
         ({"name": "mlp", "kwargs": {"dropout": "x"}}, "dropout must be in [0, 1)"),
         ({"name": "mlp", "kwargs": "hidden=64"}, "'kwargs' must be an object"),
         ({"name": "mlp", "kwargs": [["hidden", 64]]}, "'kwargs' must be an object"),
-        (["mlp"], "must be an object with a 'name' string"),
+        (["mlp"], "must be an object"),
     ],
 )
 def test_model_json_spec_of_the_wrong_type_is_one_sentence(
