@@ -6,6 +6,9 @@ from pathlib import Path
 
 import click
 
+# Workers for --engine: more than this is a typo (an engine runs one process per worker).
+MAX_WORKERS = 1024
+
 data_dir_option = click.option(
     "--data-dir",
     type=click.Path(file_okay=False, path_type=Path),

@@ -10,6 +10,7 @@ from typing import Any
 import click
 import numpy as np
 
+from jiasu.cli.options import MAX_WORKERS
 from jiasu.core.atomic import atomic_path
 from jiasu.core.errors import ConfigError, DataError
 from jiasu.core.outputs import Output, check_outputs
@@ -26,7 +27,8 @@ def read_inputs(path: Path) -> np.ndarray:
     from jiasu.data.npy import read_npy
 
     if not path.is_file():
-        raise DataError(f"input file {path} does not exist; check the path")
+        problem = "is a folder, not a file" if path.is_dir() else "does not exist"
+        raise DataError(f"input file {path} {problem}; check the path")
     array = read_npy(path) if path.suffix == ".npy" else read_idx(path)
     if array.ndim == 0:
         raise ConfigError(f"{path} holds a single number; pass a batch of inputs (N, ...)")
@@ -73,7 +75,9 @@ def write_output(path: Path, array: np.ndarray) -> None:
     default=None,
     help="Spread the batches over workers: Ray Data map_batches or Spark predict_batch_udf.",
 )
-@click.option("--workers", type=click.IntRange(min=1), default=2, show_default=True)
+@click.option(
+    "--workers", type=click.IntRange(min=1, max=MAX_WORKERS), default=2, show_default=True
+)
 @click.option("--address", default=None, help="Cluster to join for --engine (default: local).")
 @click.option(
     "--batch-size",

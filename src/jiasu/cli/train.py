@@ -11,7 +11,13 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from jiasu.cli.options import data_dir_option, html_option, json_option, quiet_option
+from jiasu.cli.options import (
+    MAX_WORKERS,
+    data_dir_option,
+    html_option,
+    json_option,
+    quiet_option,
+)
 from jiasu.ui.console import console as make_console
 
 if TYPE_CHECKING:
@@ -97,7 +103,7 @@ class PositiveFiniteFloat(click.FloatRange):
 )
 @click.option(
     "--workers",
-    type=click.IntRange(min=1),
+    type=click.IntRange(min=1, max=MAX_WORKERS),
     default=2,
     show_default=True,
     help="Workers for --engine; each gets CPUs / workers threads.",

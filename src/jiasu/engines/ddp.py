@@ -40,6 +40,7 @@ from jiasu.train import checkpoint as ckpt
 from jiasu.train import resume
 from jiasu.train.callbacks import Callback, RunState
 from jiasu.train.data import Arrays
+from jiasu.train.finite import check_epoch_finite
 from jiasu.train.fit import apply_techniques, build_live_run, process_settings
 from jiasu.train.history import EpochRecord, History
 from jiasu.train.loaders import Batch
@@ -221,6 +222,8 @@ def _epochs(
             samples_per_s=seen / figures.train_seconds,  # all ranks together
             samples=round(seen),
         )
+        # Same weights on every rank after the all-reduce, so every rank stops together.
+        check_epoch_finite(live.model, epoch, record.train_loss, val_loss, lr)
         run.history.epochs.append(record)
         run.epoch = epoch
         for callback in job.callbacks:

@@ -111,9 +111,11 @@ def build_live_run(
     )
     bound = BoundRun(model, opt, setup)
     hooks = [(t.name, h) for t in active if (h := t.start(bound)) is not None]
-    step_model = torch.compile(model, mode=setup.compile_mode) if setup.compile_mode else model
+    from jiasu.train.techniques.compile import ResilientCompiled
+
+    step_model = ResilientCompiled(model, setup.compile_mode) if setup.compile_mode else model
     batches, shuffle_generator = _batches(setup, train, seed)
-    live = LiveRun(setup, model, step_model, opt, hooks, batches)  # type: ignore[arg-type]
+    live = LiveRun(setup, model, step_model, opt, hooks, batches)
     return live, shuffle_generator
 
 
