@@ -85,7 +85,8 @@ def model_argument(text: str) -> ModelSpec | ExternalModel:
     """Parse `--model`: unknown registry names get the registry's list of known ones."""
     if text.lower().endswith(".keras"):
         if not Path(text).is_file():
-            raise ConfigError(f"Keras model file {text} does not exist; check the path")
+            problem = "is a folder, not a file" if Path(text).is_dir() else "does not exist"
+            raise ConfigError(f"Keras model file {text} {problem}; check the path")
     elif not _FACTORY.match(text):
         create_model(text)  # raises: unknown model, with the known names
         return ModelSpec(text)
