@@ -252,8 +252,29 @@ def _round_rates(fn: Callable[[], object], work: float, how: _Rounds) -> list[fl
     return rates
 
 
+_PROBE_SIZE = 256  # a matmul small enough to time any kernel, however slow, in well under 1 s
+
+
+def _affordable_size(n: int, dtype: torch.dtype, how: _Rounds) -> int:
+    """`n`, or a smaller size whose warm-up and two rounds of one call fit `how.budget_s`.
+
+    A kernel without hardware support can be 200× slower than fp32 (bf16 on a CPU without
+    AVX-512 BF16 or AMX: 78 s for one 2048² matmul, seen here); its rate at a smaller size
+    is as near its peak as it gets, and `jiasu doctor --measure` stays a matter of seconds.
+    """
+    a = torch.randn(_PROBE_SIZE, _PROBE_SIZE).to(dtype)
+    torch.mm(a, a)  # first call: kernel selection, page faults
+    start = time.perf_counter()
+    torch.mm(a, a)
+    probe_s = max(time.perf_counter() - start, 1e-9)
+    while n > _PROBE_SIZE and 3 * probe_s * (n / _PROBE_SIZE) ** 3 > how.budget_s:
+        n //= 2  # time grows as n³
+    return max(n, _PROBE_SIZE)
+
+
 def _matmul_rates(n: int, dtype: torch.dtype, how: _Rounds) -> list[float] | None:
     try:
+        n = _affordable_size(n, dtype, how)
         a = torch.randn(n, n).to(dtype)
         b = torch.randn(n, n).to(dtype)
         out = torch.empty(n, n, dtype=dtype)
