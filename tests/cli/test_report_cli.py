@@ -63,7 +63,7 @@ def test_report_reads_the_measured_peak(tmp_path: Path) -> None:
     optimize.write_text(json.dumps(report_samples.optimize_result()))
     result = jiasu("report", str(optimize), home=tmp_path)
     assert result.returncode == 0, result.stderr
-    assert "fp32 300 GFLOP/s" in result.stdout and "6.56 GFLOP/s = 2.2%" in result.stdout
+    assert "300 GFLOP/s fp32 peak" in result.stdout and "6.56 GFLOP/s = 2.2%" in result.stdout
 
 
 @pytest.mark.parametrize(
