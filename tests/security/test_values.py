@@ -135,7 +135,7 @@ def test_grad_fn_module_failing_on_import_is_one_sentence(
     (tmp_path / "broken_grads.py").write_text("raise RuntimeError('not configured')\n")
     monkeypatch.syspath_prepend(str(tmp_path))
     recipe = {"name": "r", "techniques": [{"name": "grad_fn", "fn": "broken_grads:clip"}]}
-    with pytest.raises(ConfigError, match=r"cannot import 'broken_grads:clip' .RuntimeError: not"):
+    with pytest.raises(ConfigError, match=r"cannot import technique 'grad_fn': 'broken_grads:clip' .RuntimeError: not"):
         Recipe.from_dict(recipe)
 
 

@@ -18,9 +18,7 @@ a pickled payload is refused before any of it runs.
 
 from __future__ import annotations
 
-import importlib
 import pickle
-import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -30,12 +28,12 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file
 from torch import nn
 
-from jiasu.core.errors import CheckpointError, ConfigError, first_line, one_line
+from jiasu.core.errors import CheckpointError, ConfigError, first_line
+from jiasu.core.imports import call_factory, is_qualified_name
 from jiasu.infer.backends.base import ModelSource
 from jiasu.models import MODELS, ModelSpec, create_model, is_model_dir, load_model_dir
 
 DEFAULT_INPUT_SHAPE = (1, 28, 28)
-_FACTORY = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
 
 
 def resolve_model(
@@ -70,7 +68,7 @@ def resolve_model(
             f"{path} is a folder but not a jiasu model directory (no model.json); "
             "create one with `jiasu train --save DIR`"
         )
-    if spec in MODELS or _FACTORY.match(spec):
+    if spec in MODELS or is_qualified_name(spec):
         if weights is None:
             raise ConfigError(
                 f"MODEL {spec!r} needs its trained weights; pass --weights FILE "
@@ -132,20 +130,7 @@ def rebuild_module(reference: Mapping[str, Any]) -> nn.Module:
         return create_model(spec.name, **dict(spec.kwargs))
     if kind == "factory":
         target = str(reference["factory"])
-        module_name, _, attr = target.partition(":")
-        try:
-            factory = getattr(importlib.import_module(module_name), attr)
-        except Exception as exc:  # ImportError, AttributeError, or the module's own failure
-            raise ConfigError(
-                f"cannot import model factory {target!r} ({one_line(exc, limit=160)}); check "
-                "it is importable from the current directory or PYTHONPATH"
-            ) from exc
-        try:
-            model = factory()
-        except Exception as exc:  # the user's code: its failure is theirs to fix
-            raise ConfigError(
-                f"model factory {target!r} raised {one_line(exc, limit=160)}; fix the factory"
-            ) from exc
+        model = call_factory(target)
         if not isinstance(model, nn.Module):
             raise ConfigError(
                 f"factory {target!r} returned {type(model).__name__}, not a torch nn.Module"

@@ -9,20 +9,18 @@ as ``DIR/model.keras``; a factory returning a torch ``nn.Module`` is trained as 
 from __future__ import annotations
 
 import dataclasses
-import importlib
-import re
 from pathlib import Path
 from typing import Any
 
 from torch import nn
 
-from jiasu.core.errors import ConfigError, one_line
+from jiasu.core.errors import ConfigError
+from jiasu.core.imports import call_factory, is_qualified_name
 from jiasu.models import ModelSpec, create_model, save_model_dir
 from jiasu.models.probe import probe_output
 
 __all__ = ["ExternalModel", "ModelSpec", "model_argument", "save_trained"]
 
-_FACTORY = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
 # What MNIST training feeds a model and expects back: two images (a batch norm needs more
 # than one sample) of (1, 28, 28), and logits for the 10 digits.
 MNIST_BATCH = (2, 1, 28, 28)
@@ -40,20 +38,7 @@ class ExternalModel:
             from jiasu.integrations.keras import resolve_keras_model
 
             return resolve_keras_model(self.name)
-        module_name, _, attr = self.name.partition(":")
-        try:
-            factory = getattr(importlib.import_module(module_name), attr)
-        except Exception as exc:  # ImportError, AttributeError, or the module's own failure
-            raise ConfigError(
-                f"cannot import model factory {self.name!r} ({one_line(exc, limit=160)}); check "
-                "it is importable from the current directory or PYTHONPATH"
-            ) from exc
-        try:
-            model = factory()
-        except Exception as exc:  # the user's code: its failure is theirs to fix
-            raise ConfigError(
-                f"model factory {self.name!r} raised {one_line(exc, limit=160)}; fix the factory"
-            ) from exc
+        model = call_factory(self.name)
         from_keras = type(model).__module__.split(".")[0] == "keras"
         if isinstance(model, nn.Module) and not from_keras:
             return model
@@ -87,7 +72,7 @@ def model_argument(text: str) -> ModelSpec | ExternalModel:
         if not Path(text).is_file():
             problem = "is a folder, not a file" if Path(text).is_dir() else "does not exist"
             raise ConfigError(f"Keras model file {text} {problem}; check the path")
-    elif not _FACTORY.match(text):
+    elif not is_qualified_name(text):
         create_model(text)  # raises: unknown model, with the known names
         return ModelSpec(text)
     external = ExternalModel(text)

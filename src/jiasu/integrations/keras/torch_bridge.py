@@ -14,10 +14,8 @@ state, which no optimizer or weight average should touch).
 
 from __future__ import annotations
 
-import importlib
 import math
 import os
-import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Literal
@@ -26,10 +24,10 @@ import torch
 from torch import nn
 
 from jiasu.core.errors import CheckpointError, ConfigError, first_line
+from jiasu.core.imports import call_factory, is_qualified_name
 from jiasu.integrations.keras._backend import require_torch_backend
 
 DEFAULT_INPUT_SHAPE = (1, 28, 28)  # jiasu's MNIST images, per sample
-_FACTORY = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
 Layout = Literal["same", "reshape", "channels_last"]
 
 
@@ -163,16 +161,8 @@ def resolve_keras_model(
     """
     if isinstance(spec, str | os.PathLike) and str(spec).lower().endswith(".keras"):
         return load_keras_as_torch(spec, input_shape=input_shape).train()
-    if isinstance(spec, str) and _FACTORY.match(spec):
-        module_name, _, attr = spec.partition(":")
-        try:
-            factory = getattr(importlib.import_module(module_name), attr)
-        except (ImportError, AttributeError) as exc:
-            raise ConfigError(
-                f"cannot import Keras model factory {spec!r} ({exc}); check it is importable "
-                "from the current directory or PYTHONPATH"
-            ) from None
-        return as_torch_module(factory(), input_shape=input_shape)
+    if isinstance(spec, str) and is_qualified_name(spec):
+        return as_torch_module(call_factory(spec), input_shape=input_shape)
     if isinstance(spec, str | os.PathLike):
         raise ConfigError(
             f"Keras model {str(spec)!r} is neither a .keras file nor package.module:factory"

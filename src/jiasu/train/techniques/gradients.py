@@ -9,7 +9,6 @@ The founding document's "gradient sum" is `accumulate`; its ``lambda grads: grad
 from __future__ import annotations
 
 import dataclasses
-import importlib
 import inspect
 from collections.abc import Callable, Mapping
 from typing import Literal
@@ -18,6 +17,7 @@ import torch
 from torch import nn
 
 from jiasu.core.errors import ConfigError
+from jiasu.core.imports import import_attribute, is_qualified_name
 from jiasu.core.technique import (
     Applicability,
     Effect,
@@ -182,18 +182,11 @@ def resolve_function(spec: str) -> GradFunction:
     The module is imported, which runs its code, as any Python import does: a recipe that
     names a function is code, to be used only from a source the user trusts.
     """
-    module_name, _, attr = spec.partition(":")
-    if not module_name or not attr:
+    if not is_qualified_name(spec):
         raise ConfigError(
             f"technique 'grad_fn': fn must look like 'package.module:function', got {spec!r}"
         )
-    try:
-        function = getattr(importlib.import_module(module_name), attr)
-    except Exception as exc:  # the module's own code may raise anything while importing
-        raise ConfigError(
-            f"technique 'grad_fn': cannot import {spec!r} ({type(exc).__name__}: {exc}); "
-            "check the module and function names"
-        ) from None
+    function = import_attribute(spec, what="technique 'grad_fn':")
     if not callable(function):
         raise ConfigError(f"technique 'grad_fn': {spec!r} is not callable")
     _check_takes_gradients(function, spec)
