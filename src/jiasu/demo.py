@@ -15,7 +15,7 @@ from jiasu.train import History, ReduceLROnPlateau, evaluate, fit
 from jiasu.train.recipes import baseline
 from jiasu.train.session import SCHEDULE_TECHNIQUES
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: one training clock (docs/report.md)
 
 
 @dataclasses.dataclass(frozen=True)

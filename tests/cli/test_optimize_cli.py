@@ -56,7 +56,7 @@ def artifact(model_dir: Path, mnist_dir: Path, tmp_path_factory: pytest.TempPath
     assert "torch-eager" in result.stdout and "chose " in result.stdout
     assert "alone" in result.stdout and "screened" in result.stdout  # how each was timed
     data = json.loads(report.read_text())
-    assert data["schema_version"] == 1 and data["target"] == "latency" and data["batch_size"] == 1
+    assert data["schema_version"] == 2 and data["target"] == "latency" and data["batch_size"] == 1
     assert {"baseline", "chosen", "candidates", "environment"} <= set(data)
     assert json.loads((out / "report.json").read_text())["chosen"] == data["chosen"]
     return out

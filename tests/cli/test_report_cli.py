@@ -40,7 +40,7 @@ def test_report_combines_results_into_html_and_json(tmp_path: Path) -> None:
     assert "doctor --measure" in result.stdout  # no peak cached in this home
     assert html.read_text().count('<figure class="plot"') >= 6
     data = json.loads(out.read_text())
-    assert data["schema_version"] == 1 and [r["kind"] for r in data["runs"]] == [
+    assert data["schema_version"] == 2 and [r["kind"] for r in data["runs"]] == [
         "demo",
         "optimize",
     ]

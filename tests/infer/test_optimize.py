@@ -38,7 +38,7 @@ def test_optimize_saves_a_verified_artifact_that_loads_and_predicts_the_same(
     assert names[0] == "torch-eager" and "onnxruntime-int8-static-minmax" in names
     assert result.chosen.verdict == "accepted"
     report = json.loads((out / "report.json").read_text())
-    assert report["schema_version"] == 1 and report["environment"]["torch"]
+    assert report["schema_version"] == 2 and report["environment"]["torch"]
     assert report["chosen"]["name"] == result.chosen_name
     assert report["baseline"]["name"] == "torch-eager"
     for record in report["candidates"]:

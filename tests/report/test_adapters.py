@@ -122,7 +122,7 @@ def test_report_json_round_trips(
 ) -> None:
     report = build_report([demo_result, optimize_result], peak=peak)
     data = json.loads(json.dumps(report.to_dict(), allow_nan=False))
-    assert data["schema_version"] == 1 and data["kind"] == "jiasu.report"
+    assert data["schema_version"] == 2 and data["kind"] == "jiasu.report"
     again = Report.from_dict(data)
     assert again == report
     # a report's JSON is itself an input: its runs come back unchanged

@@ -1,6 +1,6 @@
 """The result of `optimize`: one record per candidate, the choice, and its JSON form.
 
-``report.json`` (schema_version 1) holds ``baseline``, ``chosen`` and ``candidates``; each
+``report.json`` (schema_version 2) holds ``baseline``, ``chosen`` and ``candidates``; each
 candidate has name, backend, settings, exactness, latency_ms_p50, latency_ms_p99,
 samples_per_s, speedup, export_s, compile_s, accuracy, accuracy_delta with
 accuracy_delta_ci, max_abs_error, max_rel_error, top1_agreement, verdict and reason.
@@ -30,7 +30,7 @@ from jiasu.infer.verify import CONFIDENCE, TOLERANCES, AccuracyBudget, Verificat
 from jiasu.measure.benchmark import Measurement, format_rate, format_seconds
 from jiasu.measure.stats import RATIO_CONFIDENCE, percentile, speedup_words
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: each ratio names the baseline timed like it (docs/report.md)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -514,12 +514,12 @@ def _seconds(result: Mapping[str, Any]) -> list[float]:
 
 
 # --- dispatch ----------------------------------------------------------------------------
-READABLE_SCHEMA_VERSIONS = (1,)  # of result and report JSON files
+READABLE_SCHEMA_VERSIONS = (1, 2)  # of result and report JSON files (docs/report.md)
 
 
 def _check_schema_version(data: Mapping[str, Any], where: str) -> None:
     """Refuse a file written in a schema this jiasu does not know (a file without one is
-    read as version 1, the only one so far)."""
+    read as version 1)."""
     version = data.get("schema_version", 1)
     if isinstance(version, bool) or version not in READABLE_SCHEMA_VERSIONS:
         known = ", ".join(str(v) for v in READABLE_SCHEMA_VERSIONS)

@@ -23,7 +23,7 @@ from typing import Any, Literal
 
 from jiasu.hardware.peak import Peak, peak_quality
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: ratios against the baseline timed alike (docs/report.md)
 REPORT_KIND = "jiasu.report"
 
 RunKind = Literal["demo", "train", "optimize", "benchmark"]

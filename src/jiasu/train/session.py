@@ -24,7 +24,7 @@ from jiasu.train.history import History
 from jiasu.train.model_arg import ExternalModel, ModelSpec, save_trained
 from jiasu.train.recipes import resolve_recipe
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: one training clock, definitions beside the figures (docs/report.md)
 SCHEDULE_TECHNIQUES = frozenset({"one_cycle", "lr_warmup"})
 
 
