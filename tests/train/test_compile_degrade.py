@@ -30,16 +30,18 @@ def test_running_out_of_processes_is_recognised_through_wrappers() -> None:
 
 
 @pytest.mark.timeout(300)
-def test_one_compile_thread_compiles_the_same_model(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_one_compile_thread_compiles_the_same_model() -> None:
     import torch._inductor.config as inductor_config
 
-    monkeypatch.setattr(inductor_config, "compile_threads", inductor_config.compile_threads)
-    use_one_compile_thread()  # the degraded path: no compile workers are started
-    assert inductor_config.compile_threads == 1
-    torch.manual_seed(0)
-    model = nn.Sequential(nn.Linear(8, 4), nn.ReLU()).eval()
-    x = torch.rand(5, 8)
-    compiled = ResilientCompiled(model)
-    with torch.no_grad():
-        torch.testing.assert_close(compiled(x), model(x))
-    assert not compiled.degraded  # nothing failed, so no retry was needed
+    # Inductor's own patch() restores the setting after the test (monkeypatch's undo left
+    # the config module without `compile_threads`, and the next compile failed).
+    with inductor_config.patch(compile_threads=inductor_config.compile_threads):
+        use_one_compile_thread()  # the degraded path: no compile workers are started
+        assert inductor_config.compile_threads == 1
+        torch.manual_seed(0)
+        model = nn.Sequential(nn.Linear(8, 4), nn.ReLU()).eval()
+        x = torch.rand(5, 8)
+        compiled = ResilientCompiled(model)
+        with torch.no_grad():
+            torch.testing.assert_close(compiled(x), model(x))
+        assert not compiled.degraded  # nothing failed, so no retry was needed
