@@ -22,7 +22,7 @@ import numpy as np
 
 from jiasu.core.atomic import atomic_path
 from jiasu.core.errors import DataError
-from jiasu.hardware.memory import available_memory_bytes, format_bytes
+from jiasu.hardware.memory import check_fits_in_memory, format_bytes
 
 GZIP_MAGIC = b"\x1f\x8b"
 UBYTE_TYPE_CODE = 0x08
@@ -165,12 +165,7 @@ def _check_declared_size(
             f"({format_bytes(size)}), more than a gzip file of {file_size} bytes can hold; "
             f"{_REFETCH}"
         )
-    available = available_memory_bytes()
-    if available is not None and size > available:
-        raise DataError(
-            f"{source} declares {format_bytes(size)} of data, more than the "
-            f"{format_bytes(available)} of memory available; free memory or pass a smaller file"
-        )
+    check_fits_in_memory(size, f"{source} declares data of", "free memory or pass a smaller file")
 
 
 def _count_rest(stream: io.BufferedIOBase) -> int:

@@ -16,7 +16,7 @@ import numpy as np
 from numpy.lib import format as npy_format
 
 from jiasu.core.errors import DataError
-from jiasu.hardware.memory import available_memory_bytes, format_bytes
+from jiasu.hardware.memory import check_fits_in_memory, format_bytes
 
 _SAVE_HOW = "save it with numpy.save(path, array) from an array of numbers"
 
@@ -74,9 +74,4 @@ def _check_size(
             f"{dtype} ({format_bytes(declared)}), but the file holds {format_bytes(holds)} "
             f"of data; {_SAVE_HOW}"
         )
-    available = available_memory_bytes()
-    if available is not None and declared > available:
-        raise DataError(
-            f"{path} holds an array of {format_bytes(declared)}, more than the "
-            f"{format_bytes(available)} of memory available; pass fewer inputs at a time"
-        )
+    check_fits_in_memory(declared, f"{path} holds an array of", "pass fewer inputs at a time")

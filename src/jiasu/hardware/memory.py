@@ -46,6 +46,19 @@ def format_bytes(n: int | float) -> str:
     raise AssertionError("unreachable")
 
 
+def check_fits_in_memory(size_bytes: int, what: str, fix: str) -> None:
+    """Raise `DataError` when `what` (e.g. "x.npy holds an array of") needs more than the
+    memory available; `fix` says what to do. Nothing is checked where the OS does not say."""
+    from jiasu.core.errors import DataError
+
+    available = available_memory_bytes()
+    if available is not None and size_bytes > available:
+        raise DataError(
+            f"{what} {format_bytes(size_bytes)}, more than the {format_bytes(available)} of "
+            f"memory available; {fix}"
+        )
+
+
 def _meminfo_available() -> int | None:
     try:
         text = Path("/proc/meminfo").read_text()
