@@ -8,8 +8,8 @@ import click
 from rich.table import Table
 from rich.text import Text
 
+from jiasu.app.doctor import Diagnosis
 from jiasu.cli.options import quiet_option
-from jiasu.hardware.doctor import Diagnosis
 from jiasu.hardware.peak import Peak
 from jiasu.ui.console import console as make_console
 
@@ -123,14 +123,12 @@ def doctor(as_json: bool, measure: bool, quiet: bool) -> None:
     --measure it also measures the machine's peak rates, which every report then uses
     to show how far each run is from the limit.
     """
-    from jiasu.hardware.doctor import diagnose
-    from jiasu.hardware.peak import measure_peak, save_peak
+    from jiasu.app.doctor import diagnose, measure_and_save_peak
 
     err = make_console(stderr=True, quiet=quiet)
     if measure:
         with err.status("measuring peak matmul rate and memory bandwidth…"):
-            peak = measure_peak()
-        path = save_peak(peak)
+            path = measure_and_save_peak()
         err.print(f"saved the measured peak to {path}")
     diagnosis = diagnose()
     if as_json:
