@@ -26,6 +26,7 @@ import numpy as np
 import torch
 
 from jiasu.core.errors import DataError
+from jiasu.core.task import Task
 from jiasu.data.dataset import DatasetSplits, ImageDataset
 from jiasu.data.download import AllMirrorsFailed, Progress, download_verified
 from jiasu.data.idx import read_idx
@@ -33,6 +34,9 @@ from jiasu.data.idx import read_idx
 __all__ = [
     "DEFAULT_MIRRORS",
     "FILES",
+    "INPUT_SHAPE",
+    "MNIST_TASK",
+    "NUM_CLASSES",
     "DatasetSplits",
     "ImageDataset",
     "MnistUnavailableError",
@@ -62,6 +66,9 @@ ENV_CACHE_DIR = "JIASU_CACHE_DIR"
 ENV_MIRRORS = "JIASU_MNIST_MIRRORS"
 IMAGE_SIZE = 28
 NUM_CLASSES = 10
+INPUT_SHAPE = (1, IMAGE_SIZE, IMAGE_SIZE)  # one sample: channel, height, width
+#: How models of MNIST are verified: top-1 accuracy over the ten digit classes.
+MNIST_TASK = Task("classification", "accuracy", classes=NUM_CLASSES)
 
 
 class MnistUnavailableError(DataError):
