@@ -91,14 +91,14 @@ class AccuracyBudget:
         metric = task.metric if task is not None else "accuracy"
         if metric == "agreement":
             return (
-                f"at most {self.value:.2%} disagreement with fp32 (1 − top-1 agreement, "
-                "or 1 − cosine similarity)"
+                f"disagreement with fp32 (1 − top-1 agreement or 1 − cosine) at most "
+                f"{self.value:.2%}"
             )
         if metric in ("mse", "mae"):
             name = metric.upper()
             if self.kind == "absolute":
                 return f"{name} at most {self.value:g} above fp32's, in the metric's units"
-            return f"{name} at most {self.value:.4g}× fp32's above it ({self.value:.2%} more)"
+            return f"{name} at most {self.value:.2%} above fp32's"
         if self.kind == "absolute":
             return f"at most {self.value * 100:.2f} points below fp32"
         return f"at least {(1 - self.value) * 100:.4g}% of fp32 accuracy"
@@ -476,13 +476,16 @@ def judge(
         if not discrete:
             return True, f"{exactness.value}: agrees with fp32 within tolerance"
     allowed = budget.allowed_worsening(result.reference_value, task)
+    no_labels = "; no labels, so accuracy was not measured" if task.metric == "agreement" else ""
     if result.worsening > allowed + 1e-12:
-        return False, f"{_change(result)}, over the budget ({budget.describe(task)})"
+        return False, f"{_change(result)}, over the budget ({budget.describe(task)}){no_labels}"
     if tolerance is not None:
         return True, f"{exactness.value}: agrees with fp32 within tolerance"
     if task.metric == "accuracy":
         return True, f"approximate: {result.delta * 100:+.2f} points, within budget"
-    return True, f"approximate: {_change(result)}, within budget ({budget.describe(task)})"
+    return True, (
+        f"approximate: {_change(result)}, within budget ({budget.describe(task)}){no_labels}"
+    )
 
 
 def _change(result: Verification) -> str:
@@ -491,10 +494,9 @@ def _change(result: Verification) -> str:
     if metric == "accuracy":
         return f"accuracy {-result.delta * 100:.2f} points below fp32"
     if metric == "agreement":
-        no_labels = "no labels, so accuracy was not measured"
         if result.top1_agreement is not None:
-            return f"top-1 agreement with fp32 {result.value:.2%} ({no_labels})"
-        return f"cosine similarity with fp32 {result.value:.6f} ({no_labels})"
+            return f"top-1 agreement with fp32 {result.value:.2%}"
+        return f"cosine similarity with fp32 {result.value:.6f}"
     name, ref = metric.upper(), result.reference_value
     rise = f" ({result.delta / ref:+.2%})" if ref > 0 else ""
     return f"{name} {result.value:.4g} against fp32's {ref:.4g}{rise}"
