@@ -1,10 +1,16 @@
 """The result of `optimize`: one record per candidate, the choice, and its JSON form.
 
-``report.json`` (schema_version 2) holds ``baseline``, ``chosen`` and ``candidates``; each
-candidate has name, backend, settings, exactness, latency_ms_p50, latency_ms_p99,
-samples_per_s, speedup, export_s, compile_s, accuracy, accuracy_delta with
-accuracy_delta_ci, max_abs_error, max_rel_error, top1_agreement, verdict and reason.
-Accuracies and deltas are fractions (0.005 = half a point).
+``report.json`` (schema_version 3) holds ``task``, ``verified``, ``budget``, ``baseline``,
+``chosen`` and ``candidates``; each candidate has name, backend, settings, exactness,
+latency_ms_p50, latency_ms_p99, samples_per_s, speedup, export_s, compile_s, the task's
+metric (``metric``, ``metric_value``, ``metric_reference``, ``metric_delta`` with
+``metric_delta_ci``), accuracy, accuracy_delta with accuracy_delta_ci (the same figures,
+filled only when the metric is accuracy), max_abs_error, max_rel_error,
+cosine_similarity (mean over samples) and cosine_similarity_min, top1_agreement (null
+unless the outputs are class scores), verdict and reason. Accuracies and deltas are
+fractions (0.005 = half a point); MSE and MAE are in the labels' units (squared for MSE).
+``verified`` false means no data was given: inputs were generated from the signature for
+timing only, no metric was measured, and approximate candidates were not accepted.
 
 A speedup is the baseline's median time over the candidate's, *timed the same way*: a
 finalist timed alone is divided by the baseline timed alone, a candidate only screened by
@@ -24,13 +30,15 @@ from pathlib import Path
 from typing import Any
 
 from jiasu.core.atomic import atomic_write_text
+from jiasu.core.task import Task
 from jiasu.infer.backends.base import Candidate
 from jiasu.infer.select import Trial, Verdict, pareto_front
 from jiasu.infer.verify import CONFIDENCE, TOLERANCES, AccuracyBudget, Verification
 from jiasu.measure.benchmark import Measurement, format_rate, format_seconds
 from jiasu.measure.stats import RATIO_CONFIDENCE, percentile, speedup_words
 
-SCHEMA_VERSION = 2  # 2: each ratio names the baseline timed like it (docs/report.md)
+SCHEMA_VERSION = 3  # 3: the budget and metric fields follow `task` (docs/report.md)
+NOT_VERIFIED = "accuracy not verified (no data)"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -115,13 +123,7 @@ class CandidateResult:
             ),
             "export_s": _num(self.export_s),
             "compile_s": _num(self.compile_s),
-            "accuracy": _num(v.accuracy) if v else None,
-            "accuracy_delta": _num(v.accuracy_delta) if v else None,
-            "accuracy_delta_ci": [_num(v.delta_ci[0]), _num(v.delta_ci[1])] if v else None,
-            "accuracy_delta_confidence": CONFIDENCE if v else None,
-            "max_abs_error": _num(v.max_abs_error) if v else None,
-            "max_rel_error": _num(v.max_rel_error) if v else None,
-            "top1_agreement": _num(v.top1_agreement) if v else None,
+            **_verification_dict(v),
             "tolerance": tolerance.to_dict() if tolerance else None,
             "verdict": self.verdict,
             "reason": self.reason,
@@ -144,6 +146,40 @@ def _num(value: float | None) -> float | None:
     return value if value is not None and math.isfinite(value) else None
 
 
+_VERIFICATION_KEYS = (
+    "metric", "metric_value", "metric_reference", "metric_delta", "metric_delta_ci",
+    "metric_delta_confidence", "accuracy", "accuracy_delta", "accuracy_delta_ci",
+    "accuracy_delta_confidence", "max_abs_error", "max_rel_error", "cosine_similarity",
+    "cosine_similarity_min", "top1_agreement",
+)  # fmt: skip
+
+
+def _verification_dict(v: Verification | None) -> dict[str, Any]:
+    """A candidate's verification for report.json: the task's metric, and the accuracy
+    fields of schema 2, filled (with the same figures) only when the metric is accuracy."""
+    if v is None:
+        return dict.fromkeys(_VERIFICATION_KEYS)
+    ci = [_num(v.delta_ci[0]), _num(v.delta_ci[1])]
+    accuracy = v.metric == "accuracy"
+    return {
+        "metric": v.metric,
+        "metric_value": _num(v.value),
+        "metric_reference": _num(v.reference_value),
+        "metric_delta": _num(v.delta),
+        "metric_delta_ci": ci,
+        "metric_delta_confidence": CONFIDENCE,
+        "accuracy": _num(v.accuracy),
+        "accuracy_delta": _num(v.accuracy_delta),
+        "accuracy_delta_ci": ci if accuracy else None,
+        "accuracy_delta_confidence": CONFIDENCE if accuracy else None,
+        "max_abs_error": _num(v.max_abs_error),
+        "max_rel_error": _num(v.max_rel_error),
+        "cosine_similarity": _num(v.cosine_similarity),
+        "cosine_similarity_min": _num(v.min_cosine_similarity),
+        "top1_agreement": _num(v.top1_agreement),
+    }
+
+
 @dataclasses.dataclass(frozen=True)
 class OptimizeResult:
     """What `optimize` found: every candidate, the baseline, the choice and where it ran."""
@@ -162,6 +198,11 @@ class OptimizeResult:
     # The baseline as the screening timed it, where its own row shows another timing
     # (alone): the screened candidates' speedups divide this, not the row's figure.
     screening_baseline: Measurement | None = None
+    # What the candidates were verified against (the metric the budget applies to), and
+    # whether any data was given: False when the inputs were generated from the signature
+    # for timing only (nothing verified; approximate candidates not accepted).
+    task: Task = dataclasses.field(default_factory=Task)
+    verified: bool = True
 
     def get(self, name: str) -> CandidateResult:
         return next(c for c in self.candidates if c.name == name)
@@ -217,7 +258,9 @@ class OptimizeResult:
             "target": self.target,
             "batch_size": self.batch_size,
             "threads": self.threads,
-            "budget": self.budget.to_dict(),
+            "task": self.task.to_dict(),
+            "verified": self.verified,
+            "budget": self.budget.to_dict(self.task),
             "validation_samples": self.validation_samples,
             "baseline": self._with_versus(self.baseline),
             "baseline_screening": self._screening_baseline_dict(),
@@ -239,8 +282,9 @@ class OptimizeResult:
         Where the screening timed the baseline too, a second baseline row shows that
         figure right after the first: the screened rows' speedups divide it.
         """
+        verified = self.verified
         rows = [
-            _row(c, c.name == self.chosen_name, c.name == self.baseline_name)
+            _row(c, c.name == self.chosen_name, c.name == self.baseline_name, verified)
             for c in self.candidates
         ]
         if self.screening_baseline is not None:
@@ -248,14 +292,26 @@ class OptimizeResult:
                 self.baseline, measurement=self.screening_baseline, timing="screening"
             )
             index = self.candidates.index(self.baseline)
-            rows.insert(index + 1, _row(screened, False, True))
+            rows.insert(index + 1, _row(screened, False, True, verified))
         return rows
 
+    def table_columns(self) -> tuple[str, ...]:
+        """`TABLE_COLUMNS` with the quality column named for this run's task's metric."""
+        return tuple(QUALITY_HEADERS.get(self.task.metric, h) if h == QUALITY_COLUMN else h
+                     for h in TABLE_COLUMNS)  # fmt: skip
 
+
+QUALITY_COLUMN = "Δ acc [95% CI]"  # the column of the task's metric against fp32
 TABLE_COLUMNS = (
-    "candidate", "p50", "p99", "samples/s", "vs baseline", "timed", "Δ acc [95% CI]",
+    "candidate", "p50", "p99", "samples/s", "vs baseline", "timed", QUALITY_COLUMN,
     "verdict",
 )  # fmt: skip
+QUALITY_HEADERS = {  # the quality column's header for each task metric
+    "accuracy": QUALITY_COLUMN,
+    "mse": "Δ MSE [95% CI]",
+    "mae": "Δ MAE [95% CI]",
+    "agreement": "agreement w/ fp32 [95% CI]",
+}
 TIMED_LABELS = {  # report.json "timing" → the table's "timed" column
     "isolated": "alone",
     "blocks": "blocks",
@@ -264,16 +320,13 @@ TIMED_LABELS = {  # report.json "timing" → the table's "timed" column
 }
 
 
-def _row(c: CandidateResult, chosen: bool, baseline: bool) -> tuple[str, ...]:
+def _row(c: CandidateResult, chosen: bool, baseline: bool, verified: bool) -> tuple[str, ...]:
     m, v = c.measurement, c.verification
 
     def ms(value: float | None) -> str:
         return format_seconds(value / 1e3) if value is not None else "—"
 
-    delta = "—"
-    if v is not None and math.isfinite(v.accuracy_delta):
-        lo, hi = v.delta_ci
-        delta = f"{v.accuracy_delta * 100:+.2f} [{lo * 100:+.2f}, {hi * 100:+.2f}]"
+    delta = quality_text(v) if verified else "not verified"
     return (
         ("★ " if chosen else "  ") + c.name,
         ms(c.latency_ms_p50),
@@ -284,6 +337,38 @@ def _row(c: CandidateResult, chosen: bool, baseline: bool) -> tuple[str, ...]:
         delta,
         c.verdict,
     )
+
+
+def quality_text(v: Verification | None) -> str:
+    """The task's metric against fp32 for the table: "-0.20 [-0.41, +0.00]" (accuracy,
+    points), "+1.2e-04 [+8.1e-05, +1.6e-04]" (MSE/MAE change, the labels' units) or
+    "99.80% [-0.40, +0.00]" (top-1 agreement, its change in points), "cos 0.999987"."""
+    if v is None or not math.isfinite(v.delta):
+        return "—"
+    lo, hi = v.delta_ci
+    if v.metric == "accuracy":
+        return f"{v.delta * 100:+.2f} [{lo * 100:+.2f}, {hi * 100:+.2f}]"
+    if v.metric in ("mse", "mae"):
+        return f"{v.delta:+.2g} [{lo:+.2g}, {hi:+.2g}]"
+    if v.top1_agreement is not None:
+        return f"{v.value:.2%} [{lo * 100:+.2f}, {hi * 100:+.2f}]"
+    return f"cos {v.value:.6f}"
+
+
+def metric_change(v: Verification | None, verified: bool = True) -> str:
+    """The task's metric against fp32 in words, for the summary: "accuracy +0.10 points",
+    "MSE 0.0123 vs fp32's 0.0121", "top-1 agreement with fp32 99.80%"."""
+    if not verified:
+        return NOT_VERIFIED
+    if v is None or not math.isfinite(v.delta):
+        return "unverified"
+    if v.metric == "accuracy":
+        return f"accuracy {v.delta * 100:+.2f} points"
+    if v.metric in ("mse", "mae"):
+        return f"{v.metric.upper()} {v.value:.4g} vs fp32's {v.reference_value:.4g}"
+    if v.top1_agreement is not None:
+        return f"top-1 agreement with fp32 {v.value:.2%} (no labels)"
+    return f"cosine similarity with fp32 {v.value:.6f} (no labels)"
 
 
 def _speedup_cell(c: CandidateResult) -> str:
@@ -313,8 +398,17 @@ def timing_note(result: OptimizeResult) -> str:
 
 
 def reason_lines(result: OptimizeResult) -> list[str]:
-    """Why each candidate that was not accepted was rejected, failed or skipped."""
-    return [
+    """Why each candidate that was not accepted was rejected, failed or skipped (first,
+    when no data was given, that nothing was verified)."""
+    unverified = (
+        [
+            f"{NOT_VERIFIED}: the inputs were generated from the signature for timing only; "
+            "exact candidates were checked against fp32 on them, approximate ones not accepted"
+        ]
+        if not result.verified
+        else []
+    )
+    return unverified + [
         f"{c.name}: {c.verdict}: {c.reason}" for c in result.candidates if c.verdict != "accepted"
     ]
 
@@ -322,8 +416,8 @@ def reason_lines(result: OptimizeResult) -> list[str]:
 def summary_line(result: OptimizeResult) -> str:
     """One sentence: what was chosen and what it buys."""
     c = result.chosen
-    v = c.verification
-    delta = f"{v.accuracy_delta * 100:+.2f} points" if v else "unverified"
+    change = metric_change(c.verification, result.verified)
+    budget = "" if not result.verified else f" ({result.budget.describe(result.task)})"
     if c.name == result.baseline_name:
         speed = "the baseline itself"
     elif c.speedup is None:
@@ -333,7 +427,7 @@ def summary_line(result: OptimizeResult) -> str:
         speed = f"{speedup_words(c.speedup)} than {result.baseline_name} timed {timed}"
     return (
         f"chose {c.name}: {speed} for {result.target} at batch {result.batch_size}, "
-        f"accuracy {delta} ({result.budget.describe()})"
+        f"{change}{budget}"
     )
 
 

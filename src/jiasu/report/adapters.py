@@ -139,7 +139,7 @@ def _skipped_from(items: object, status: str) -> list[Skipped]:
 def _flops_for_model(data: Mapping[str, Any], *, training: bool) -> float | None:
     """FLOPs/sample from the result's `model`: a spec {"name", "kwargs"} or a registry name.
 
-    The input is `input_shape` without the batch dimension (default 1×28×28, MNIST).
+    The input is `input_shape` without the batch dimension (default MNIST's).
     """
     from jiasu.models import MODELS, ModelSpec
     from jiasu.report.flops import flops_per_sample
@@ -149,7 +149,9 @@ def _flops_for_model(data: Mapping[str, Any], *, training: bool) -> float | None
         spec = {"name": spec}
     if not isinstance(spec, Mapping) or "name" not in spec:
         return None
-    shape = list(data.get("input_shape") or (1, 28, 28))
+    from jiasu.data.mnist import INPUT_SHAPE  # the registry's models are MNIST models
+
+    shape = list(data.get("input_shape") or INPUT_SHAPE)
     try:
         model = ModelSpec.from_dict(spec).build()
         return flops_per_sample(model, shape, training=training)
@@ -316,6 +318,20 @@ def _speedup_against(
     return speedup, interval, name
 
 
+def _metric_fields(c: Mapping[str, Any]) -> dict[str, Any]:
+    """The verification's metric (schema 3) where it is not accuracy, which has its own
+    fields: {"task_metric", "metric_value", "metric_delta", "metric_delta_interval"}."""
+    metric = c.get("metric")
+    if not isinstance(metric, str) or metric == "accuracy":
+        return {}
+    return {
+        "task_metric": metric,
+        "metric_value": _num(c.get("metric_value")),
+        "metric_delta": _num(c.get("metric_delta")),
+        "metric_delta_interval": Interval.from_any(c.get("metric_delta_ci")),
+    }
+
+
 def _candidate_entry(
     c: Mapping[str, Any],
     baselines: Mapping[str | None, tuple[str, float | None]],
@@ -341,6 +357,8 @@ def _candidate_entry(
         accuracy_delta_interval=delta_interval,
         max_abs_error=_num(c.get("max_abs_error")),
         top1_agreement=_num(c.get("top1_agreement")),
+        cosine_similarity=_num(c.get("cosine_similarity")),
+        **_metric_fields(c),
         verdict=None if c.get("verdict") is None else str(c.get("verdict")),
         reason=str(c.get("reason") or ""),
         precision={"bfloat16": "bf16", "float32": "fp32"}.get(precision, precision),
@@ -383,9 +401,9 @@ def from_optimize(
         str(c.get("name")) for c in others
         if _num(c.get("latency_ms_p50")) is not None and _versus_timing(c) not in baselines
     ]  # fmt: skip
-    notes: tuple[str, ...] = ()
+    notes = _verification_notes(data)
     if unpaired:
-        notes = (
+        notes += (
             f"no speedup shown for {', '.join(unpaired)}: this report does not hold the "
             "baseline timed the way they were (rerun `jiasu optimize` for it)",
         )
@@ -430,10 +448,40 @@ def _screened_baseline_entry(name: str, screened: Mapping[str, Any], base: Entry
     )
 
 
+def _task_metric(data: Mapping[str, Any]) -> str:
+    """The metric an optimize report verified by (schema 3 `task`; before, accuracy)."""
+    metric = _dict(data.get("task")).get("metric")
+    return metric if isinstance(metric, str) else "accuracy"
+
+
+def _verification_notes(data: Mapping[str, Any]) -> tuple[str, ...]:
+    """What the candidates were verified by, when it was not accuracy on labels."""
+    if data.get("verified") is False:
+        return (
+            "accuracy not verified (no data): the inputs were generated from the signature "
+            "for timing only; exact candidates were checked against fp32 on them, approximate "
+            "ones not accepted",
+        )
+    metric = _task_metric(data)
+    if metric == "accuracy":
+        return ()
+    budget = str(_dict(data.get("budget")).get("description") or "")
+    what = {
+        "mse": "MSE on the labels (lower is better)",
+        "mae": "MAE on the labels (lower is better)",
+        "agreement": "agreement with fp32 on the same inputs (no labels: top-1 agreement "
+        "for class scores, else cosine similarity)",
+    }.get(metric, metric)
+    return (f"verified by {what}" + (f"; budget: {budget}" if budget else ""),)
+
+
 def _optimize_budget(data: Mapping[str, Any], base_accuracy: float | None) -> float | None:
-    """The budget in points: `budget` {"kind": absolute|relative, "value": fraction}."""
+    """The budget in points: `budget` {"kind": absolute|relative, "value": fraction};
+    None where the report verified by another metric than accuracy (its notes say it)."""
     if _num(data.get("accuracy_budget_points")) is not None:
         return _num(data["accuracy_budget_points"])
+    if _task_metric(data) != "accuracy" or data.get("verified") is False:
+        return None
     budget = data.get("budget", data.get("accuracy_budget"))
     if _num(budget) is not None:
         return float(budget) * 100
@@ -514,7 +562,7 @@ def _seconds(result: Mapping[str, Any]) -> list[float]:
 
 
 # --- dispatch ----------------------------------------------------------------------------
-READABLE_SCHEMA_VERSIONS = (1, 2)  # of result and report JSON files (docs/report.md)
+READABLE_SCHEMA_VERSIONS = (1, 2, 3)  # of result and report JSON files (docs/report.md)
 
 
 def _check_schema_version(data: Mapping[str, Any], where: str) -> None:

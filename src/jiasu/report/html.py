@@ -18,6 +18,7 @@ from jiasu.report.terminal import (
     BAD_VERDICTS,
     PEAK_COLUMN,
     format_rate,
+    metric_text,
     peak_header,
     speedup_caption,
     time_text,
@@ -106,6 +107,9 @@ def _cards(run: Run, peak: Peak | None, now: datetime | None) -> str:
         if best.accuracy_delta_points is not None:
             tone = "bad" if best.verdict in BAD_VERDICTS else ""
             cards.append(("accuracy change", f"{best.accuracy_delta_points:+.2f} pts", tone))
+        elif metric_text(best) != "—":
+            tone = "bad" if best.verdict in BAD_VERDICTS else ""
+            cards.append(("metric vs baseline", metric_text(best), tone))
         fraction = best.peak_fraction(peak)
         if fraction is not None and peak is not None:
             of = describe_peak(peak, best.precision, now)
@@ -168,6 +172,8 @@ def _agreement_cell(entry: Entry) -> str:
     parts = []
     if entry.top1_agreement is not None:
         parts.append(f"top-1 {entry.top1_agreement:.2%}")
+    if entry.cosine_similarity is not None and entry.top1_agreement is None:
+        parts.append(f"cos {entry.cosine_similarity:.6f}")
     if entry.max_abs_error is not None:
         parts.append(f"<small>max |err| {entry.max_abs_error:.2g}</small>")
     return "".join(parts) or "—"
@@ -196,6 +202,7 @@ def _entries_table(run: Run, peak: Peak | None, now: datetime | None) -> str:
         ("samples/s", lambda e: _fmt(e.samples_per_s, ",.0f")),
         ("accuracy", lambda e: _fmt(e.accuracy, ".2%")),
         ("Δ acc.<small>points</small>", _delta_cell),
+        ("metric<small>vs baseline</small>", lambda e: _e(metric_text(e))),
         ("agreement", _agreement_cell),
         (of_peak, lambda e: _peak_cell(e, peak)),
     ]

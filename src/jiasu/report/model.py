@@ -97,6 +97,14 @@ class Entry:
     accuracy_delta_interval: Interval | None = None
     max_abs_error: float | None = None
     top1_agreement: float | None = None
+    cosine_similarity: float | None = None  # with the baseline's outputs, mean over samples
+    # The verification's metric where it is not accuracy (which has the fields above):
+    # "mse" or "mae" (the labels' units) or "agreement" (with fp32, a fraction), the value,
+    # its change against the baseline and that change's confidence interval.
+    task_metric: str | None = None
+    metric_value: float | None = None
+    metric_delta: float | None = None
+    metric_delta_interval: Interval | None = None
     verdict: str | None = None  # e.g. "baseline", "accepted", "rejected", "chosen", "failed"
     reason: str = ""
     precision: str = "fp32"  # which peak the achieved rate is compared with
@@ -229,7 +237,7 @@ def _entry_to_dict(entry: Entry, peak: Peak | None) -> dict[str, Any]:
 def _entry_from_dict(data: dict[str, Any]) -> Entry:
     known = {f.name for f in dataclasses.fields(Entry)}
     values = {k: v for k, v in data.items() if k in known}
-    for key in ("speedup_interval", "accuracy_delta_interval"):
+    for key in ("speedup_interval", "accuracy_delta_interval", "metric_delta_interval"):
         values[key] = Interval.from_any(values.get(key))
     values["latency_ms"] = tuple(float(v) for v in values.get("latency_ms") or ())
     values["curve"] = tuple(CurvePoint(**p) for p in values.get("curve") or ())

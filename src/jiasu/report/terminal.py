@@ -62,6 +62,30 @@ def delta_text(entry: Entry) -> str:
     return text
 
 
+METRIC_NAMES = {"mse": "MSE", "mae": "MAE", "agreement": "agreement"}
+
+
+def metric_text(entry: Entry) -> str:
+    """The verification's metric where it is not accuracy, with its change against the
+    baseline: "MSE 0.0247 (+0.0043 [+3.3e-05, +0.0086])", "agreement 99.60% (−0.40 [−0.80,
+    −0.10] points)" (top-1), "agreement 0.999962" (cosine similarity)."""
+    if entry.task_metric is None or entry.metric_value is None:
+        return "—"
+    name = METRIC_NAMES.get(entry.task_metric, entry.task_metric)
+    delta, i = entry.metric_delta, entry.metric_delta_interval
+    if entry.task_metric != "agreement":
+        change = "" if delta is None else f" ({delta:+.2g}"
+        if change and i is not None:
+            change += f" [{i.low:+.2g}, {i.high:+.2g}]"
+        return f"{name} {entry.metric_value:.4g}{change}{')' if change else ''}"
+    if entry.top1_agreement is None:  # cosine similarity
+        return f"{name} {entry.metric_value:.6f}"
+    change = "" if delta is None else f" ({delta * 100:+.2f}"
+    if change and i is not None:
+        change += f" [{i.low * 100:+.2f}, {i.high * 100:+.2f}]"
+    return f"{name} {entry.metric_value:.2%}{change + ' points)' if change else ''}"
+
+
 def time_text(entry: Entry) -> str:
     if entry.latency_ms_p50 is not None:
         p99 = f" / {entry.latency_ms_p99:.3g}" if entry.latency_ms_p99 is not None else ""
@@ -98,6 +122,7 @@ COLUMNS: tuple[Column, ...] = (
     ("samples/s", lambda e, r, p: _opt(e.samples_per_s, ",.0f"), "right"),
     ("accuracy", lambda e, r, p: _opt(e.accuracy, ".2%"), "right"),
     ("Δ acc. points", lambda e, r, p: delta_text(e), "right"),
+    ("metric vs baseline", lambda e, r, p: metric_text(e), "right"),
     (PEAK_COLUMN, lambda e, r, p: peak_text(e, p), "right"),
     ("verdict", lambda e, r, p: e.verdict or "—", "left"),
 )
