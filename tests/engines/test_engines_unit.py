@@ -128,3 +128,26 @@ def test_inference_rejects_bad_inputs(tmp_path: Path) -> None:
         predict_distributed(tmp_path / "m", np.zeros(3, np.float32), engine="local")
     with pytest.raises(ConfigError, match="unknown inference engine 'flink'"):
         predict_distributed(tmp_path / "m", np.zeros((3, 1, 28, 28), np.float32), engine="flink")
+
+
+class _TwoInputFactory:
+    """A predictor of two int64 inputs (ids, mask): per row, the masked sum and the count."""
+
+    def __call__(self) -> object:
+        def predict(batch: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+            ids, mask = batch
+            assert ids.dtype == np.int64 and mask.dtype == np.int64  # never cast to float
+            return np.stack([(ids * mask).sum(1), mask.sum(1)], axis=1).astype(np.float32)
+
+        return predict
+
+
+def test_local_inference_passes_every_input_of_a_batch() -> None:
+    rng = np.random.default_rng(0)
+    ids = rng.integers(0, 1000, (70, 16))
+    mask = (rng.random((70, 16)) > 0.5).astype(np.int64)
+    got = predict_distributed(_TwoInputFactory(), (ids, mask), engine="local", batch_size=32)
+    expected = np.stack([(ids * mask).sum(1), mask.sum(1)], axis=1).astype(np.float32)
+    assert np.array_equal(got, expected)
+    with pytest.raises(ConfigError, match=r"different numbers of samples \(\[69, 70\]\)"):
+        predict_distributed(_TwoInputFactory(), (ids, mask[:69]), engine="local")

@@ -1,16 +1,18 @@
 """`predict_distributed`: batch inference of a model on Ray Data or Spark.
 
 The model travels as a picklable *predictor factory*: a callable with no arguments
-that returns ``predict(batch: np.ndarray) -> np.ndarray``. Each worker calls the
+that returns ``predict(batch) -> np.ndarray``, where `batch` is one array for a
+one-input model and a tuple of arrays, in the model's signature order, for a model
+of several inputs (``input_ids`` and ``attention_mask``). Each worker calls the
 factory once and reuses the predictor for every batch. `ModelDirPredictor` is the
 factory for a jiasu model directory; any other picklable factory of that shape (such
-as a loaded optimized artifact) works the same way.
+as an optimized artifact's `jiasu.infer.artifact.PredictorFactory`) works the same way.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TypeAlias
 
@@ -19,11 +21,14 @@ import torch
 
 from jiasu.core.errors import ConfigError
 from jiasu.core.registry import Registry
+from jiasu.core.signature import take
 from jiasu.data import ImageDataset
 
-Predict: TypeAlias = Callable[[np.ndarray], np.ndarray]
+# One array (one-input model) or a tuple of arrays in signature order, each (B, ...).
+Batch: TypeAlias = np.ndarray | tuple[np.ndarray, ...]
+Predict: TypeAlias = Callable[[Batch], np.ndarray]
 PredictorFactory: TypeAlias = Callable[[], Predict]
-Inputs: TypeAlias = np.ndarray | torch.Tensor | ImageDataset
+Inputs: TypeAlias = np.ndarray | torch.Tensor | ImageDataset | Sequence[np.ndarray | torch.Tensor]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -31,11 +36,21 @@ class PredictJob:
     """One batch-inference run, as a batch-inference engine receives it."""
 
     factory: PredictorFactory
-    inputs: np.ndarray  # (N, *sample_shape) float32, C-contiguous
+    inputs: tuple[np.ndarray, ...]  # each (N, ...) C-contiguous, in signature order
     workers: int
     threads_per_worker: int
     batch_size: int
     address: str | None
+
+    @property
+    def count(self) -> int:
+        """The number of samples (rows) to predict."""
+        return int(self.inputs[0].shape[0])
+
+
+def call_predict(predict: Predict, arrays: Sequence[np.ndarray]) -> np.ndarray:
+    """`predict` on one batch: the array itself for one input, the tuple for several."""
+    return np.asarray(predict(arrays[0] if len(arrays) == 1 else tuple(arrays)))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -58,8 +73,9 @@ class ModelDirPredictor:
         model = load_model_dir(self.path).model
 
         @torch.inference_mode()
-        def predict(batch: np.ndarray) -> np.ndarray:
-            x = torch.from_numpy(np.require(batch, np.float32, ["C_CONTIGUOUS", "WRITEABLE"]))
+        def predict(batch: Batch) -> np.ndarray:
+            (array,) = batch if isinstance(batch, tuple) else (batch,)  # a model dir: one input
+            x = torch.from_numpy(np.require(array, np.float32, ["C_CONTIGUOUS", "WRITEABLE"]))
             return model(x).numpy()
 
         return predict
@@ -73,8 +89,8 @@ def predict_local(job: PredictJob) -> np.ndarray:
     """The single-process reference: the same predictor, batch after batch, in this process."""
     predict = job.factory()
     parts = [
-        predict(job.inputs[start : start + job.batch_size])
-        for start in range(0, job.inputs.shape[0], job.batch_size)
+        call_predict(predict, take(job.inputs, slice(start, start + job.batch_size)))
+        for start in range(0, job.count, job.batch_size)
     ]
     return np.concatenate(parts) if parts else np.zeros((0,), np.float32)
 
@@ -103,8 +119,11 @@ def predict_distributed(
     batch_size: int = 256,
     threads_per_worker: int | None = None,
 ) -> np.ndarray:
-    """Predict `inputs` (N, *sample_shape) on `workers` workers; rows keep their order.
+    """Predict `inputs` on `workers` workers; rows keep their order.
 
+    `inputs` is one array (N, *sample_shape), or a tuple of arrays (each (N, ...)) in the
+    model's signature order for a model of several inputs; dtypes are kept (token ids
+    stay integers), but float64 becomes float32.
     `model` is a jiasu model directory or a picklable predictor factory. `engine` is
     ``ray`` (Ray Data `map_batches` on a fixed actor pool), ``spark`` (Spark
     `predict_batch_udf`) or ``local`` (this process, the reference). Returns the
@@ -130,19 +149,34 @@ def predict_distributed(
             f"model must be a model directory or a predictor factory, got {type(model).__name__}"
         )
     run = PREDICT_ENGINES.get(engine)
-    array = _as_array(inputs)
-    job = PredictJob(factory, array, workers, options.threads, batch_size, address)
+    arrays = _as_arrays(inputs)
+    job = PredictJob(factory, arrays, workers, options.threads, batch_size, address)
     return run(job)
 
 
-def _as_array(inputs: Inputs) -> np.ndarray:
+def _as_arrays(inputs: Inputs) -> tuple[np.ndarray, ...]:
     if isinstance(inputs, ImageDataset):
         inputs = inputs.images
-    if isinstance(inputs, torch.Tensor):
-        inputs = inputs.detach().cpu().numpy()
-    if not isinstance(inputs, np.ndarray) or inputs.ndim < 2:
+    several = isinstance(inputs, list | tuple)
+    items = list(inputs) if isinstance(inputs, list | tuple) else [inputs]
+    if not items:
+        raise ConfigError("inputs is an empty sequence; pass one array, or one per model input")
+    arrays = []
+    for item in items:
+        if isinstance(item, torch.Tensor):
+            item = item.detach().cpu().numpy()
+        lowest = 1 if several else 2  # a lone array is (N, *sample_shape)
+        if not isinstance(item, np.ndarray) or item.ndim < lowest or item.dtype.kind not in "biuf":
+            raise ConfigError(
+                f"inputs must be an array (N, *sample_shape) of numbers, or a tuple of such "
+                f"arrays, got {type(item).__name__} of shape {getattr(item, 'shape', None)}"
+            )
+        dtype = np.float32 if item.dtype.kind == "f" and item.dtype != np.float16 else item.dtype
+        arrays.append(np.ascontiguousarray(item, dtype=dtype))
+    counts = {a.shape[0] for a in arrays}
+    if len(counts) > 1:
         raise ConfigError(
-            f"inputs must be an array (N, *sample_shape), got {type(inputs).__name__} "
-            f"of shape {getattr(inputs, 'shape', None)}"
+            f"the input arrays hold different numbers of samples ({sorted(counts)}); give "
+            "every input one row per sample"
         )
-    return np.ascontiguousarray(inputs, dtype=np.float32)
+    return tuple(arrays)

@@ -9,6 +9,7 @@ An actor pool that held every CPU, with a `repartition` before it, hung silently
 
 from __future__ import annotations
 
+import itertools
 import math
 from typing import Any
 
@@ -16,7 +17,7 @@ import numpy as np
 
 from jiasu.core.extras import require
 from jiasu.engines.base import EngineError
-from jiasu.engines.predict import Predict, PredictJob, PredictorFactory
+from jiasu.engines.predict import Predict, PredictJob, PredictorFactory, call_predict
 from jiasu.engines.ray_train import ray_connection
 
 BLOCKS_PER_ACTOR = 4
@@ -25,14 +26,20 @@ BLOCKS_PER_ACTOR = 4
 class _PredictActor:
     """One Ray Data actor: builds the predictor once, then maps batches."""
 
-    def __init__(self, factory: PredictorFactory, threads: int) -> None:
+    def __init__(self, factory: PredictorFactory, threads: int, inputs: int) -> None:
         from jiasu.engines.base import set_worker_threads
 
         set_worker_threads(threads)
         self.predict: Predict = factory()
+        self.columns = [_column(i) for i in range(inputs)]
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        return {"prediction": self.predict(batch["data"])}
+        return {"prediction": call_predict(self.predict, [batch[c] for c in self.columns])}
+
+
+def _column(index: int) -> str:
+    """The dataset column of the model's `index`-th input (signature order)."""
+    return f"input_{index}"
 
 
 def pool_size(workers: int, threads: int, cluster_cpus: float) -> int:
@@ -61,11 +68,10 @@ def predict_ray(job: PredictJob) -> np.ndarray:
         previous = context.execution_options.preserve_order
         context.execution_options.preserve_order = True  # rows come back in input order
         try:
-            blocks = np.array_split(job.inputs, max(1, size * BLOCKS_PER_ACTOR))
-            dataset: Any = ray.data.from_numpy([b for b in blocks if b.shape[0]])
+            dataset: Any = ray.data.from_blocks(_blocks(job, size * BLOCKS_PER_ACTOR))
             predicted = dataset.map_batches(
                 _PredictActor,
-                fn_constructor_args=(job.factory, job.threads_per_worker),
+                fn_constructor_args=(job.factory, job.threads_per_worker, len(job.inputs)),
                 compute=ray.data.ActorPoolStrategy(size=size),
                 num_cpus=job.threads_per_worker,
                 batch_size=job.batch_size,
@@ -78,8 +84,19 @@ def predict_ray(job: PredictJob) -> np.ndarray:
         finally:
             context.execution_options.preserve_order = previous
     result = np.concatenate(parts)
-    if result.shape[0] != job.inputs.shape[0]:
-        raise EngineError(
-            f"Ray Data returned {result.shape[0]} predictions for {job.inputs.shape[0]} inputs"
-        )
+    if result.shape[0] != job.count:
+        raise EngineError(f"Ray Data returned {result.shape[0]} predictions for {job.count} inputs")
     return result
+
+
+def _blocks(job: PredictJob, count: int) -> list[Any]:
+    """The inputs cut into about `count` Arrow blocks, one tensor column per model input
+    (dtypes and per-sample shapes kept)."""
+    from ray.data.block import BlockAccessor
+
+    bounds = np.linspace(0, job.count, max(1, min(count, job.count)) + 1).astype(int)
+    return [
+        BlockAccessor.batch_to_block({_column(i): a[start:stop] for i, a in enumerate(job.inputs)})
+        for start, stop in itertools.pairwise(bounds)
+        if stop > start
+    ]
