@@ -267,6 +267,13 @@ def test_table_for_a_two_input_model_and_images_for_a_table_model(tmp_path: Path
     assert "folder of images" in one_sentence(exc)
 
 
+def test_a_file_without_rows(tmp_path: Path) -> None:
+    (tmp_path / "x.csv").write_text("a,b\n")
+    with pytest.raises(DataError) as exc:
+        read_inputs(tmp_path / "x.csv", None)
+    assert "holds no inputs" in one_sentence(exc)
+
+
 def test_unknown_format_and_missing_file(tmp_path: Path) -> None:
     (tmp_path / "x.txt").write_text("1 2 3\n")
     with pytest.raises(DataError) as exc:

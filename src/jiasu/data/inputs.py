@@ -104,6 +104,8 @@ def read_inputs(
     if signature is None:
         signature = _signature_of(raw)
     arrays = _fit(raw, signature, path)
+    if not arrays[0].shape[0]:
+        raise DataError(f"{path} holds no inputs (0 rows); pass at least one")
     labels = raw.labels
     if labels is not None and labels.shape[0] != arrays[0].shape[0]:
         raise DataError(
@@ -136,12 +138,8 @@ def write_outputs(path: str | os.PathLike[str], array: np.ndarray) -> Path:
     """Write predictions atomically: ``.npy`` as they are, or ``.csv`` with one row per
     sample (columns ``out_0, out_1, ...``, or ``class`` for a 1-D integer array); return
     the path. Any other suffix is a `ConfigError`."""
-    path = Path(path)
+    path = check_output_suffix(path)
     array = np.asarray(array)
-    if path.suffix.lower() not in OUTPUT_SUFFIXES:
-        raise ConfigError(
-            f"--output {path} must end in .npy or .csv; predictions are written as one of those"
-        )
     if path.suffix.lower() == ".npy":
         with atomic_path(path) as tmp, open(tmp, "wb") as handle:
             np.save(handle, array, allow_pickle=False)
@@ -159,6 +157,16 @@ def write_outputs(path: str | os.PathLike[str], array: np.ndarray) -> Path:
     with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8", newline="\n") as handle:
         np.savetxt(handle, rows.astype(np.int64) if integer else rows, fmt=fmt, delimiter=",",
                    header=header, comments="")  # fmt: skip
+    return path
+
+
+def check_output_suffix(path: str | os.PathLike[str]) -> Path:
+    """`path` if `write_outputs` can write it (it ends in .npy or .csv), else `ConfigError`."""
+    path = Path(path)
+    if path.suffix.lower() not in OUTPUT_SUFFIXES:
+        raise ConfigError(
+            f"--output {path} must end in .npy or .csv; predictions are written as one of those"
+        )
     return path
 
 
@@ -379,6 +387,8 @@ def _read_table(path: Path, label_column: str | None) -> _Raw:
 def _from_frame(frame: Any, path: Path, label_column: str | None, kind: str) -> _Raw:
     columns = [str(c) for c in frame.columns]
     frame.columns = columns
+    if not len(frame):
+        raise DataError(f"{path} holds no inputs (0 rows); pass at least one")
     labels = None
     if label_column is not None:
         if label_column not in columns:
