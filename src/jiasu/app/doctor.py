@@ -200,9 +200,11 @@ def _technique_checks(device: torch.device) -> tuple[tuple[TechniqueCheck, ...],
 def _backend_checks(model: torch.nn.Module) -> tuple[TechniqueCheck, ...]:
     """Inference backends (jiasu optimize) that can run here, for a torch model."""
     try:
+        from jiasu.core.signature import InputSignature
         from jiasu.infer.backends import BACKENDS, ModelSource
 
-        source = ModelSource("torch", (1, 28, 28), "reference CNN", module=model)
+        mnist = InputSignature.from_shape((1, 28, 28))
+        source = ModelSource("torch", mnist, "reference CNN", module=model)
         checks = []
         for name in BACKENDS.names():
             try:

@@ -17,12 +17,20 @@ from jiasu.core.errors import CheckpointError
 
 
 def read_description(
-    folder: Path, filename: str, *, fmt: str, version: int, what: str, create: str
+    folder: Path,
+    filename: str,
+    *,
+    fmt: str,
+    version: int | tuple[int, ...],
+    what: str,
+    create: str,
 ) -> dict[str, Any]:
     """The description `folder/filename` of a jiasu `what` ("model directory", ...).
 
+    `version` is the format version read, or the versions read (the newest last).
     `create` says how to make one, e.g. "create one with `jiasu train --save DIR`".
     """
+    versions = version if isinstance(version, tuple) else (version,)
     path = folder / filename
     if folder.exists() and not folder.is_dir():
         raise CheckpointError(f"{folder} is a file, not a jiasu {what} (a folder); {create}")
@@ -38,10 +46,10 @@ def read_description(
         raise CheckpointError(f"{path} is corrupt ({exc})") from None
     if not isinstance(meta, dict) or meta.get("format") != fmt:
         raise CheckpointError(f"{path} is not a jiasu {what} description")
-    if meta.get("format_version") != version:
+    if meta.get("format_version") not in versions:
         raise CheckpointError(
             f"{folder} has {what} format version {meta.get('format_version')!r}; "
-            f"this jiasu reads version {version}"
+            f"this jiasu reads version {' or '.join(map(str, versions))}"
         )
     return meta
 

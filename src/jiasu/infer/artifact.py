@@ -2,9 +2,11 @@
 
 Layout::
 
-    DIR/artifact.json   {"format": "jiasu-inference", "format_version": 1,
+    DIR/artifact.json   {"format": "jiasu-inference", "format_version": 2,
                          "candidate": {"name", "backend", "settings", "exactness"},
-                         "files": {...}, "input_shape": [1, 28, 28], "num_classes": 10}
+                         "files": {...},
+                         "signature": {"inputs": [{"name", "dtype", "shape"}], "call"},
+                         "output": "logits" | null, "task": {...} | null}
     DIR/model.onnx | model.xml + model.bin | model.safetensors   (by backend)
     DIR/report.json     the full optimize report
 
@@ -22,25 +24,25 @@ import json
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar, overload
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
 
 from jiasu.core.atomic import JiasuFolder, atomic_directory
 from jiasu.core.description import (
-    int_field,
     int_tuple_field,
     object_field,
     read_description,
     str_field,
 )
 from jiasu.core.errors import CheckpointError, ConfigError
+from jiasu.core.signature import InputSignature
 from jiasu.data.finite import warn_if_nonfinite
 from jiasu.infer.backends import BACKENDS, Candidate, Runner
 
 FORMAT = "jiasu-inference"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: a signature of named inputs; 1: one float input_shape (still read)
 META = "artifact.json"
 REPORT = "report.json"
 FOLDER = JiasuFolder("inference artifact", META, FORMAT, files=(REPORT,))
@@ -53,8 +55,9 @@ def save_artifact(
     candidate: Candidate,
     save_files: Callable[[Path], dict[str, Any]],
     *,
-    input_shape: tuple[int, ...],
-    num_classes: int,
+    signature: InputSignature,
+    output: str | None = None,
+    task: dict[str, Any] | None = None,
     report: dict[str, Any],
 ) -> Path:
     """Write the chosen candidate's files, `artifact.json` and `report.json` to `directory`.
@@ -73,9 +76,9 @@ def save_artifact(
             "format_version": FORMAT_VERSION,
             "candidate": candidate.to_dict(),
             "files": files,
-            "input_shape": list(input_shape),
-            "num_classes": num_classes,
-            "output": "logits",
+            "signature": signature.to_dict(),
+            "output": output,
+            "task": task,
         }
         (staging / META).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
         (staging / REPORT).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
@@ -83,29 +86,49 @@ def save_artifact(
 
 
 class Predictor:
-    """A loaded inference artifact: call it on a batch, get logits.
+    """A loaded inference artifact: call it like the model, get its output as an array.
 
-    Accepts a torch tensor or a numpy array of shape (N, *input_shape) (for one-channel
-    images, (N, H, W) too) and returns the same kind: float32 logits of shape
-    (N, num_classes). It pickles as its folder path, so engines such as Ray or Spark
-    can ship it to workers, which load it again there.
+    Call it with the model's inputs in the artifact's signature: one array or tensor for
+    a one-input model, several in order (``predictor(ids, mask)``), or a dict by name
+    (``predictor({"input_ids": ids, "attention_mask": mask})``). Numpy in gives numpy
+    out, torch gives torch: the selected output, float32, (N, ...). Inputs that do not
+    match the signature are refused with one sentence saying what was expected.
+    It pickles as its folder path, so engines such as Ray or Spark can ship it to
+    workers, which load it again there.
 
     >>> predictor = load("artifacts/mnist")  # doctest: +SKIP
     >>> predictor(images).argmax(1)  # doctest: +SKIP
     """
 
     def __init__(
-        self, path: Path, runner: Runner, meta: dict[str, Any], *, trust_code: bool = False
+        self,
+        path: Path,
+        runner: Runner,
+        meta: dict[str, Any],
+        signature: InputSignature,
+        *,
+        trust_code: bool = False,
     ) -> None:
         self.path = path
         self.trust_code = trust_code
         self.meta = meta
-        self.input_shape = tuple(int(d) for d in meta["input_shape"])
-        self.num_classes = int(meta.get("num_classes", 0))
+        self.signature = signature
+        self.output = meta.get("output")
         self.name = str(meta["candidate"]["name"])
         self.backend = str(meta["candidate"]["backend"])
         self._runner = runner
-        self._float32 = np.dtype(np.float32)
+        spec = signature.inputs[0]
+        # The fast path's check: one input of fixed sample shape, as the runtime takes it.
+        sample = spec.sample_shape
+        fixed = len(signature.inputs) == 1 and all(isinstance(d, int) for d in sample)
+        self._fast: tuple[np.dtype[Any], tuple[Any, ...]] | None = (
+            (np.dtype(spec.dtype), tuple(sample)) if fixed else None
+        )
+
+    @property
+    def input_shape(self) -> tuple[int, ...] | None:
+        """The per-sample shape of a one-float-input model (None for other signatures)."""
+        return self.signature.single_float_shape()
 
     def __repr__(self) -> str:
         return f"Predictor({str(self.path)!r}, candidate={self.name!r})"
@@ -113,57 +136,49 @@ class Predictor:
     def __reduce__(self) -> tuple[Callable[[str, bool], Predictor], tuple[str, bool]]:
         return (_reload, (str(self.path), self.trust_code))
 
-    @overload
-    def __call__(self, batch: np.ndarray) -> np.ndarray: ...
-    @overload
-    def __call__(self, batch: torch.Tensor) -> torch.Tensor: ...
-    def __call__(self, batch: np.ndarray | torch.Tensor) -> np.ndarray | torch.Tensor:
+    def __call__(self, *inputs: Any) -> Any:
         # The common case first, inline: at batch 1 a model can take 6 µs, and each layer
         # of Python calls and checks around it costs a noticeable fraction of that.
-        if (
-            type(batch) is np.ndarray
-            and batch.dtype is self._float32
-            and batch.flags.c_contiguous
-            and batch.shape[1:] == self.input_shape
-        ):
-            return self._runner(batch)
-        if isinstance(batch, torch.Tensor):
-            array = batch.detach().cpu().numpy()
-            return torch.from_numpy(self.predict_numpy(array))
-        return self.predict_numpy(batch)
+        if len(inputs) == 1:
+            batch = inputs[0]
+            fast = self._fast
+            if (
+                fast is not None
+                and type(batch) is np.ndarray
+                and batch.dtype is fast[0]
+                and batch.flags.c_contiguous
+                and batch.shape[1:] == fast[1]
+            ):
+                return self._runner(batch)
+        given = inputs[0] if len(inputs) == 1 else inputs
+        values = given.values() if isinstance(given, dict) else given
+        values = values if isinstance(values, tuple | list) or isinstance(given, dict) else [given]
+        if any(isinstance(v, torch.Tensor) for v in values):
+            return torch.from_numpy(self.predict_numpy(given))
+        return self.predict_numpy(given)
 
-    def predict_numpy(self, batch: np.ndarray) -> np.ndarray:
-        """Logits (N, num_classes) float32 for a numpy batch (N, *input_shape)."""
-        return self._runner(self.prepare(batch))
+    def predict_numpy(self, inputs: Any) -> np.ndarray:
+        """The output (N, ...) float32 for `inputs`: an array (one input), a tuple in
+        signature order, or a dict by name; arrays or tensors."""
+        return self._runner(*self.prepare(inputs))
 
-    def predict_classes(self, batch: np.ndarray) -> np.ndarray:
-        """Predicted class indices (N,) int64."""
-        return self.predict_numpy(batch).argmax(axis=1).astype(np.int64)
-
-    def prepare(self, batch: np.ndarray) -> np.ndarray:
-        """Check the shape and return a C-contiguous float32 array the runtimes accept."""
-        if (
-            type(batch) is np.ndarray
-            and batch.dtype is self._float32
-            and batch.flags.c_contiguous
-            and batch.shape[1:] == self.input_shape
-        ):
-            return batch  # the common case, checked in well under a microsecond
-        array = np.asarray(batch)
-        if array.dtype.kind not in "fiub":
-            raise ConfigError(f"input has dtype {array.dtype}; pass numbers (float32 images)")
-        shape = self.input_shape
-        if array.ndim == len(shape) and shape[0] == 1:  # (N, H, W) for one-channel models
-            array = array[:, None]
-        if array.ndim != len(shape) + 1 or tuple(array.shape[1:]) != shape:
-            expected = ", ".join(str(d) for d in shape)
+    def predict_classes(self, inputs: Any) -> np.ndarray:
+        """Predicted class indices (N,) int64, for a model whose output is (N, classes)."""
+        out = self.predict_numpy(inputs)
+        if out.ndim != 2:
             raise ConfigError(
-                f"input has shape {tuple(array.shape)}, but this model takes a batch of shape "
-                f"(N, {expected}); reshape the input"
+                f"this model's output has shape {out.shape}, not (N, classes) scores, so it "
+                "has no predicted classes; use its output as it is"
             )
-        prepared = np.ascontiguousarray(array, dtype=np.float32)
-        warn_if_nonfinite(prepared)  # not on the fast path above: it costs microseconds
-        return prepared
+        return out.argmax(axis=1).astype(np.int64)
+
+    def prepare(self, inputs: Any) -> tuple[np.ndarray, ...]:
+        """Check `inputs` against the signature; return C-contiguous arrays in its dtypes."""
+        arrays = self.signature.check(inputs)
+        for array in arrays:
+            if array.dtype.kind == "f":
+                warn_if_nonfinite(array)  # not on the fast path: it costs microseconds
+        return arrays
 
 
 def load(directory: str | os.PathLike[str], *, trust_code: bool = False) -> Predictor:
@@ -176,7 +191,7 @@ def load(directory: str | os.PathLike[str], *, trust_code: bool = False) -> Pred
     """
     path = Path(directory)
     meta = read_description(
-        path, META, fmt=FORMAT, version=FORMAT_VERSION, what="inference artifact",
+        path, META, fmt=FORMAT, version=(1, FORMAT_VERSION), what="inference artifact",
         create="create one with `jiasu optimize MODEL --out DIR`",
     )  # fmt: skip
     described = path / META
@@ -184,17 +199,28 @@ def load(directory: str | os.PathLike[str], *, trust_code: bool = False) -> Pred
     backend = BACKENDS.get(str_field(meta, "candidate.backend", described))()
     settings = object_field(meta, "candidate.settings", described, default={})
     files = object_field(meta, "files", described)
-    shape = int_tuple_field(meta, "input_shape", described)
-    int_field(meta, "num_classes", described, default=10)
+    signature = _signature(meta, described)
     try:
-        runner = backend.load(path, files, settings, shape, trust_code=trust_code)
+        runner = backend.load(path, files, settings, signature, trust_code=trust_code)
     except (ConfigError, CheckpointError, ImportError):
         raise
     except Exception as exc:
         raise CheckpointError(
             f"the {backend.name} model in {path} cannot be loaded ({exc}); run optimize again"
         ) from None
-    return Predictor(path, runner, meta, trust_code=trust_code)
+    return Predictor(path, runner, meta, signature, trust_code=trust_code)
+
+
+def _signature(meta: dict[str, Any], described: Path) -> InputSignature:
+    if meta.get("format_version") == 1:  # one float input of a fixed per-sample shape
+        return InputSignature.from_shape(int_tuple_field(meta, "input_shape", described))
+    data = object_field(meta, "signature", described)
+    try:
+        return InputSignature.from_dict(data)
+    except ConfigError as exc:
+        raise CheckpointError(
+            f"{described} has an invalid signature ({exc}); run optimize again"
+        ) from None
 
 
 def _reload(directory: str, trust_code: bool) -> Predictor:
@@ -211,5 +237,5 @@ class PredictorFactory:
         self.directory = str(Path(directory).resolve())
         self.trust_code = trust_code
 
-    def __call__(self) -> Callable[[np.ndarray], np.ndarray]:
+    def __call__(self) -> Callable[[Any], np.ndarray]:
         return load(self.directory, trust_code=self.trust_code).predict_numpy

@@ -1,17 +1,25 @@
-"""ONNX export shared by the ONNX Runtime and OpenVINO backends, and reading ONNX files.
+"""Capturing a torch model as a graph (torch.export) and exporting it to ONNX.
 
-The export uses torch's TorchScript-based exporter (``dynamo=False``): on the small
-convolutional and dense models here it is fast (well under a second), needs no extra
-package, and writes the plain Conv/Gemm graphs that ONNX Runtime's and NNCF's quantizers
-recognise. The batch dimension is dynamic, so one file serves batch 1 and batch 256.
-An operation the exporter does not support raises, and the caller records the failure.
+Every model is exported through its `CallAdapter` (positional inputs in signature order,
+one output tensor), with every symbolic axis of the signature dynamic
+(``torch.export.Dim.DYNAMIC``: torch infers the range, e.g. a sequence of at most 512
+for BERT's position embeddings), so one file serves batch 1 and batch 256.
+
+ONNX goes through the dynamo-based exporter (``torch.onnx.export(program, dynamo=True)``)
+from the captured `torch.export` program. Only where that fails does the deprecated
+TorchScript exporter run, and the artifact and report record why (`OnnxExport.note`).
 """
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import io
+import logging
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
@@ -19,46 +27,172 @@ from torch import nn
 from jiasu.core.atomic import atomic_write_bytes
 from jiasu.core.errors import CheckpointError, first_line
 from jiasu.core.extras import require
+from jiasu.core.signature import InputSignature, InputSpec
 
-OPSET = 17
-INPUT_NAME = "input"
-OUTPUT_NAME = "logits"
+OPSET = 18
+OUTPUT_NAME = "output"
+
+
+class NotExportable(RuntimeError):
+    """torch.export could not capture the model; the message says why, in one line."""
+
+
+@dataclasses.dataclass(frozen=True)
+class OnnxExport:
+    """An exported ONNX file and how it was made."""
+
+    path: Path
+    exporter: str  # "dynamo" or "torchscript"
+    note: str = ""  # why the TorchScript exporter was used, where it was
+
+    def to_dict(self) -> dict[str, str]:
+        return {"exporter": self.exporter, **({"fallback_reason": self.note} if self.note else {})}
+
+
+@contextlib.contextmanager
+def quiet_export() -> Iterator[None]:
+    """The exporters' progress lines, warnings and log notes are torch's, not the user's."""
+    previous = logging.root.manager.disable
+    logging.disable(logging.WARNING)
+    try:
+        with (
+            warnings.catch_warnings(),
+            contextlib.redirect_stdout(io.StringIO()),
+            contextlib.redirect_stderr(io.StringIO()),
+        ):
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        logging.disable(previous)
+
+
+def example_inputs(signature: InputSignature, batch: int = 2) -> tuple[torch.Tensor, ...]:
+    """Made-up inputs for capture: batch 2 (so batch 1 is not special-cased), 8 along
+    other symbolic axes."""
+    return tuple(torch.from_numpy(a) for a in signature.generate(batch))
+
+
+def dynamic_shapes(signature: InputSignature) -> dict[str, tuple[dict[int, Any], ...]]:
+    """Every symbolic axis dynamic, keyed for `CallAdapter.forward(*inputs)`."""
+    return {"inputs": tuple(_dynamic_axes(spec) for spec in signature.inputs)}
+
+
+def _dynamic_axes(spec: InputSpec) -> dict[int, Any]:
+    return {
+        axis: torch.export.Dim.DYNAMIC for axis, d in enumerate(spec.shape) if isinstance(d, str)
+    }
+
+
+def capture(module: nn.Module, signature: InputSignature) -> Any:
+    """`module` (a `CallAdapter`, eval mode) captured by ``torch.export`` for inputs of
+    any size along the signature's symbolic axes; `NotExportable` if it cannot be."""
+    try:
+        with quiet_export(), torch.no_grad():
+            return torch.export.export(
+                module.eval(),
+                example_inputs(signature),
+                dynamic_shapes=dynamic_shapes(signature),
+                strict=False,
+            )
+    except Exception as exc:
+        raise NotExportable(f"torch.export failed: {short(exc)}") from None
+
+
+def short(exc: BaseException) -> str:
+    text = [line for line in str(exc).strip().splitlines() if line.strip()]
+    return f"{type(exc).__name__}: {text[0][:200]}" if text else type(exc).__name__
 
 
 def export_onnx(
-    module: nn.Module, input_shape: tuple[int, ...], path: Path, *, opset: int = OPSET
-) -> Path:
-    """Export `module` (eval mode, CPU) to `path` with a dynamic batch dimension.
+    module: nn.Module,
+    signature: InputSignature,
+    path: Path,
+    *,
+    program: Any = None,
+    opset: int = OPSET,
+) -> OnnxExport:
+    """Export `module` (a `CallAdapter`) to `path`: inputs named as the signature says,
+    its symbolic axes dynamic, one output ``output``.
 
-    >>> from jiasu.models import create_model
-    >>> export_onnx(create_model("mlp"), (1, 28, 28), Path("mlp.onnx"))  # doctest: +SKIP
+    `program` is the module's `capture`, or a `NotExportable` message where capture
+    failed (then the TorchScript exporter is tried, and the note says why).
     """
     onnx = require("onnx", extra="onnx", purpose="exporting to ONNX")
-    example = torch.zeros((2, *input_shape), dtype=torch.float32)  # batch 2: not special-cased
-    buffer = io.BytesIO()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # the exporter's deprecation notes are not the user's
-        torch.onnx.export(
-            module.eval(),
-            (example,),
-            buffer,  # type: ignore[arg-type]  # file-like objects are accepted
-            dynamo=False,
-            opset_version=opset,
-            input_names=[INPUT_NAME],
-            output_names=[OUTPUT_NAME],
-            dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}},
-            do_constant_folding=True,
-        )
-    data = buffer.getvalue()
+    if program is None:
+        try:
+            program = capture(module, signature)
+        except NotExportable as exc:
+            program = str(exc)
+    note = ""
+    data: bytes | None = None
+    if not isinstance(program, str):
+        try:
+            data = _dynamo(program, signature, opset)
+        except Exception as exc:
+            note = f"the dynamo exporter failed ({short(exc)})"
+    else:
+        note = f"the dynamo exporter needs torch.export, which failed ({program})"
+    exporter = "dynamo"
+    if data is None:
+        data, exporter = _torchscript(module, signature, opset, note), "torchscript"
     onnx.checker.check_model(onnx.load_from_string(data))
     atomic_write_bytes(path, data)
-    return path
+    return OnnxExport(path, exporter, note)
 
 
-def read_onnx_input_shape(path: Path) -> tuple[int, ...]:
-    """Check that `path` is a valid ONNX model with one input; return its per-sample shape.
+def _dynamo(program: Any, signature: InputSignature, opset: int) -> bytes:
+    with quiet_export():
+        onnx_program = torch.onnx.export(
+            program,
+            example_inputs(signature),
+            None,
+            dynamo=True,
+            input_names=list(signature.names),
+            output_names=[OUTPUT_NAME],
+            opset_version=opset,
+            optimize=True,
+            verbose=False,
+        )
+        assert onnx_program is not None
+        data: bytes = onnx_program.model_proto.SerializeToString()
+    return data
 
-    The first dimension is the batch (any value); the others must be fixed numbers.
+
+def _torchscript(module: nn.Module, signature: InputSignature, opset: int, why: str) -> bytes:
+    axes = {
+        spec.name: {i: str(d) for i, d in enumerate(spec.shape) if isinstance(d, str)}
+        for spec in signature.inputs
+    }
+    axes[OUTPUT_NAME] = {0: signature.batch_symbol or "B"}
+    buffer = io.BytesIO()
+    try:
+        with quiet_export():
+            torch.onnx.export(
+                module.eval(),
+                example_inputs(signature),
+                buffer,  # type: ignore[arg-type]  # file-like objects are accepted
+                dynamo=False,
+                opset_version=min(opset, 17),
+                input_names=list(signature.names),
+                output_names=[OUTPUT_NAME],
+                dynamic_axes=axes,
+                do_constant_folding=True,
+            )
+    except Exception as exc:
+        raise RuntimeError(f"{why}; the TorchScript exporter failed too ({short(exc)})") from None
+    return buffer.getvalue()
+
+
+_ONNX_DTYPES = {
+    1: "float32", 10: "float16", 11: "float64", 7: "int64", 6: "int32", 5: "int16",
+    3: "int8", 2: "uint8", 9: "bool",
+}  # fmt: skip
+
+
+def read_onnx_signature(path: Path) -> InputSignature:
+    """Check that `path` is a valid ONNX model and return its inputs' signature.
+
+    The first axis of each input is the batch; named or unknown axes are symbolic.
     Every problem is a `CheckpointError` naming the file.
     """
     onnx = require("onnx", extra="onnx", purpose="reading ONNX models")
@@ -68,21 +202,55 @@ def read_onnx_input_shape(path: Path) -> tuple[int, ...]:
     except FileNotFoundError:
         raise CheckpointError(f"ONNX file {path} does not exist; check the path") from None
     except Exception as exc:  # protobuf DecodeError, ValidationError, OSError
-        first = first_line(exc)
         raise CheckpointError(
-            f"{path} is not a valid ONNX model ({first}); export it again"
+            f"{path} is not a valid ONNX model ({first_line(exc)}); export it again"
         ) from None
     initializers = {init.name for init in model.graph.initializer}
     inputs = [i for i in model.graph.input if i.name not in initializers]
-    if len(inputs) != 1:
-        raise CheckpointError(
-            f"{path} has {len(inputs)} inputs; jiasu optimizes models with exactly one input"
+    if not inputs:
+        raise CheckpointError(f"{path} has no inputs; export the model with its inputs")
+    specs = []
+    for index, item in enumerate(inputs):
+        tensor = item.type.tensor_type
+        dtype = _ONNX_DTYPES.get(tensor.elem_type)
+        if dtype is None:
+            raise CheckpointError(
+                f"{path} input {item.name!r} has ONNX element type {tensor.elem_type}, which "
+                "jiasu does not feed; export it with float or integer inputs"
+            )
+        dims: list[int | str] = []
+        for axis, dim in enumerate(tensor.shape.dim):
+            if axis == 0:
+                dims.append("B")
+            elif dim.HasField("dim_value") and dim.dim_value > 0:
+                dims.append(int(dim.dim_value))
+            else:
+                dims.append(_symbol(dim.dim_param, index, axis))
+        if not dims:
+            raise CheckpointError(
+                f"{path} input {item.name!r} is a scalar; jiasu needs a batch axis first"
+            )
+        name = (
+            item.name
+            if item.name.replace("_", "a").replace(".", "a").isalnum()
+            else f"input_{index}"
         )
-    dims = inputs[0].type.tensor_type.shape.dim
-    shape = [d.dim_value if d.HasField("dim_value") else -1 for d in dims]
-    if len(shape) < 2 or any(d <= 0 for d in shape[1:]):
+        specs.append(InputSpec(name, dtype, tuple(dims)))
+    style = "keyword" if len(specs) > 1 else "positional"
+    return InputSignature(tuple(specs), style)  # type: ignore[arg-type]
+
+
+def _symbol(param: str, index: int, axis: int) -> str:
+    cleaned = "".join(c if c.isalnum() or c == "_" else "_" for c in param)
+    return cleaned if cleaned and not cleaned[0].isdigit() else f"d{index}_{axis}"
+
+
+def read_onnx_input_shape(path: Path) -> tuple[int, ...]:
+    """The per-sample shape of an ONNX model with one float input of fixed sample axes."""
+    signature = read_onnx_signature(path)
+    shape = signature.single_float_shape()
+    if shape is None:
         raise CheckpointError(
-            f"{path} has input shape {shape}; jiasu needs (batch, fixed dims...), e.g. "
-            f"[batch, 1, 28, 28]"
+            f"{path} takes {signature.describe()}; this needs one float input of fixed size"
         )
-    return tuple(shape[1:])
+    return shape

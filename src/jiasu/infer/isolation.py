@@ -49,17 +49,20 @@ def finalists(
 
 def timed_predictor(directory: str, inputs: str, trust_code: bool = False) -> Callable[[], object]:
     """Worker factory: the artifact in `directory`, loaded by `jiasu.load`, called on the
-    batch saved in `inputs` (.npy) — exactly what a user's process would run.
+    batch saved in `inputs` (.npz, one array per input in order) — exactly what a
+    user's process would run.
 
     `trust_code` is set only by the optimize run that wrote the artifact, for a model the
     user gave as their own ``package.module:factory`` in that run."""
     from jiasu.infer.artifact import load
 
     predictor = load(directory, trust_code=trust_code)
-    batch = np.load(inputs, allow_pickle=False)
-    return functools.partial(predictor, batch)
+    with np.load(inputs, allow_pickle=False) as saved:
+        batch = [saved[f"arr_{i}"] for i in range(len(saved.files))]
+    return functools.partial(predictor, *batch)
 
 
-def save_batch(batch: np.ndarray, path: Path) -> str:
-    np.save(path, batch, allow_pickle=False)
+def save_batch(batch: Sequence[np.ndarray], path: Path) -> str:
+    """Save one (B, ...) array per input, in order, as an .npz file; return its path."""
+    np.savez(path, *batch)
     return str(path)

@@ -18,6 +18,7 @@ a pickled payload is refused before any of it runs.
 
 from __future__ import annotations
 
+import dataclasses
 import pickle
 from collections.abc import Mapping
 from pathlib import Path
@@ -30,39 +31,58 @@ from torch import nn
 
 from jiasu.core.errors import CheckpointError, ConfigError, first_line
 from jiasu.core.imports import call_factory, is_qualified_name
+from jiasu.core.signature import InputSignature
+from jiasu.data.mnist import INPUT_SHAPE as MNIST_SHAPE
 from jiasu.infer.backends.base import ModelSource
 from jiasu.models import MODELS, ModelSpec, create_model, is_model_dir, load_model_dir
 
-DEFAULT_INPUT_SHAPE = (1, 28, 28)
-
 
 def resolve_model(
-    spec: str, *, weights: Path | None = None, input_shape: tuple[int, ...] | None = None
+    spec: str,
+    *,
+    weights: Path | None = None,
+    signature: InputSignature | None = None,
+    output: str | None = None,
 ) -> ModelSource:
-    """Turn a MODEL argument into a model source; every problem is one clear sentence."""
+    """Turn a MODEL argument into a model source; every problem is one clear sentence.
+
+    `signature` is what the model takes (``--input-spec``/``--input-shape``); a model
+    directory and an ONNX file say it themselves, and a registry model or factory without
+    one is assumed to take MNIST images (1, 28, 28). `output` names the output to verify.
+    """
     path = Path(spec)
     if path.is_dir() and is_model_dir(path):
         _no_weights(weights, spec)
         saved = load_model_dir(path)
         reference = {"kind": "registry", "spec": saved.spec.to_dict()}
-        return ModelSource(
-            "torch", saved.input_shape, f"model directory {path}", saved.model, reference=reference
-        )
+        own = InputSignature.from_shape(saved.input_shape)
+        _same_signature(signature, own, spec)
+        source = ModelSource(
+            "torch", own, f"model directory {path}", saved.model, reference=reference,
+            output=output,
+        )  # fmt: skip
+        check_source(source, spec, given=True)
+        return source
     if path.suffix.lower() == ".keras":  # Keras 3 on the torch backend: a torch module
         from jiasu.integrations.keras import load_keras_as_torch
 
         _no_weights(weights, spec)
-        module = load_keras_as_torch(path, input_shape=input_shape or DEFAULT_INPUT_SHAPE)
+        shape = _float_shape(signature, spec) or MNIST_SHAPE
+        module = load_keras_as_torch(path, input_shape=shape)
         keras_ref = {"kind": "keras", "path": str(path.resolve())}
+        keras_sig = InputSignature.from_shape(module.input_shape)
         return ModelSource(
-            "torch", module.input_shape, f"Keras model {path}", module, reference=keras_ref
-        )
+            "torch", keras_sig, f"Keras model {path}", module, reference=keras_ref,
+            output=output,
+        )  # fmt: skip
     if path.suffix.lower() == ".onnx":
-        from jiasu.infer.export import read_onnx_input_shape
+        from jiasu.infer.export import read_onnx_signature
 
         _no_weights(weights, spec)
-        shape = read_onnx_input_shape(path)
-        return ModelSource("onnx", shape, f"ONNX file {path}", onnx_path=path)
+        own = read_onnx_signature(path)
+        if signature is not None:  # the user's names and sizes for the file's inputs
+            own = _onnx_with(own, signature, spec)
+        return ModelSource("onnx", own, f"ONNX file {path}", onnx_path=path)
     if path.is_dir():
         raise CheckpointError(
             f"{path} is a folder but not a jiasu model directory (no model.json); "
@@ -83,34 +103,76 @@ def resolve_model(
         from jiasu.train.checkpoint import load_model_weights
 
         load_model_weights(net, read_weights(weights), weights)
-        shape = input_shape or DEFAULT_INPUT_SHAPE
-        _check_takes(net, spec, shape, given=input_shape is not None)
-        return ModelSource(
-            "torch", shape, f"{spec} with weights {weights}", net.eval(), reference=ref
-        )
+        source = ModelSource(
+            "torch", signature or InputSignature.from_shape(MNIST_SHAPE),
+            f"{spec} with weights {weights}", net.eval(), reference=ref, output=output,
+        )  # fmt: skip
+        check_source(source, spec, given=signature is not None)
+        return source
     raise ConfigError(
         f"MODEL {spec!r} is neither a model directory, an .onnx file, a registry model "
         f"({', '.join(MODELS.names())}) nor package.module:factory; check the argument"
     )
 
 
-def _check_takes(net: nn.Module, spec: str, shape: tuple[int, ...], *, given: bool) -> None:
-    """One forward pass on one sample of `shape`: a model for other inputs is one sentence
-    here (pass --input-shape), not a traceback from inside the model during optimize."""
-    from jiasu.models.probe import probe_output
+def check_source(source: ModelSource, what: str, *, given: bool) -> None:
+    """One forward pass of a torch source on made-up inputs of its signature: a model for
+    other inputs, or one with no tensor among its outputs, is one sentence here, not a
+    traceback from inside the model during optimize."""
+    from jiasu.models.adapter import probe_call
 
     fix = (
-        "pass the shape of one sample it takes with --input-shape C,H,W"
+        "pass what it takes with --input-spec name:dtype[B,...] or --input-shape C,H,W"
         if not given
-        else "check --input-shape: it is the shape of one sample, e.g. 1,28,28"
+        else "check --input-spec / --input-shape: they describe one call's inputs"
     )
-    what = f"MODEL {spec!r}" + ("" if given else " (assumed to take MNIST images)")
-    output = probe_output(net, (1, *shape), what=what, fix=fix)
-    if output.ndim != 2:
+    label = f"MODEL {what!r}" + ("" if given else " (assumed to take MNIST images)")
+    if source.module is not None:
+        probe_call(source.module, source.signature, what=label, fix=fix)
+
+
+def _same_signature(given: InputSignature | None, own: InputSignature, spec: str) -> None:
+    if given is not None and given.single_float_shape() != own.single_float_shape():
         raise ConfigError(
-            f"{what} returned shape {tuple(output.shape)} for a batch of shape {(1, *shape)}; "
-            "optimize needs (N, classes) logits"
+            f"{spec} takes {own.describe()}, but --input-spec/--input-shape says "
+            f"{given.describe()}; drop the option (the model directory says what it takes)"
         )
+
+
+def _float_shape(signature: InputSignature | None, spec: str) -> tuple[int, ...] | None:
+    if signature is None:
+        return None
+    shape = signature.single_float_shape()
+    if shape is None:
+        raise ConfigError(
+            f"{spec} is a Keras model of one float input; give its shape with --input-shape"
+        )
+    return shape
+
+
+def _onnx_with(own: InputSignature, given: InputSignature, spec: str) -> InputSignature:
+    """The file's signature with the user's sizes where the file leaves axes open."""
+    if len(given.inputs) != len(own.inputs):
+        raise ConfigError(
+            f"{spec} takes {len(own.inputs)} input(s) ({own.describe()}), but --input-spec "
+            f"names {len(given.inputs)}; describe each of its inputs"
+        )
+    for mine, theirs in zip(own.inputs, given.inputs, strict=True):
+        fixed = [
+            (a, b) for a, b in zip(mine.shape, theirs.shape, strict=False) if isinstance(a, int)
+        ]
+        if len(mine.shape) != len(theirs.shape) or any(a != b for a, b in fixed):
+            raise ConfigError(
+                f"{spec} input {mine.name!r} is {mine.describe()}, which --input-spec "
+                f"{theirs.describe()} does not fit; match the file's input"
+            )
+    return InputSignature(
+        tuple(
+            dataclasses.replace(theirs, name=mine.name, dtype=mine.dtype)
+            for mine, theirs in zip(own.inputs, given.inputs, strict=True)
+        ),
+        own.call,
+    )
 
 
 def _no_weights(weights: Path | None, spec: str) -> None:

@@ -2,11 +2,14 @@
 
 1. Each registered backend (or those named) proposes candidates; one whose runtime is not
    installed, or that does not take this kind of model, is recorded as *skipped*.
-2. The baseline (eager fp32, or the ONNX file run unoptimized) gives the reference logits
-   on the labelled validation set.
+2. The baseline (eager fp32, or the ONNX file run unoptimized) gives the reference
+   outputs on the validation inputs: the user's data (labelled or not), or, with no data
+   at all, inputs generated from the signature — for timing and exactness only.
 3. Each candidate is built (export, quantization, compilation — timed), run on the same
-   validation set and judged: exact/numeric ones against their tolerance, approximate
-   ones against the accuracy budget. A build or run that raises is *failed*, and the run
+   validation inputs and judged (`jiasu.infer.verify`): exact/numeric ones against their
+   tolerance, approximate ones against the budget on the task's metric (accuracy, MSE or
+   MAE with labels; agreement with fp32 without); without data they are not accepted.
+   A build or run that raises is *failed*, and the run
    goes on.
 4. Every built candidate, rejected ones included, is screened with the measurement harness
    (`jiasu.measure.compare`: warm-up, interleaved repeats, medians) at the run's batch size.
@@ -26,10 +29,13 @@ import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from jiasu.core.errors import ConfigError, one_line
+from jiasu.core.signature import batch_size, take, tile
+from jiasu.core.task import Task
 from jiasu.core.technique import Exactness
 from jiasu.hardware.threads import default_threads, threads
 from jiasu.infer.artifact import save_artifact
@@ -38,7 +44,7 @@ from jiasu.infer.backends.base import ModelSource
 from jiasu.infer.isolation import finalists, save_batch
 from jiasu.infer.report import CandidateResult, OptimizeResult
 from jiasu.infer.select import TARGETS, Target, select
-from jiasu.infer.verify import AccuracyBudget, judge, verify
+from jiasu.infer.verify import AccuracyBudget, Verification, default_budget, judge, verify
 from jiasu.measure.benchmark import BenchmarkError, Comparison, Measurement, compare
 from jiasu.measure.environment import capture_environment
 from jiasu.measure.isolated import Isolated, compare_isolated
@@ -55,7 +61,9 @@ class OptimizeConfig:
 
     target: Target = "latency"
     batch_size: int | None = None
-    budget: AccuracyBudget = dataclasses.field(default_factory=AccuracyBudget)
+    # None: the task's default (`default_budget`): half a point of accuracy or of top-1
+    # agreement, 1% more error (relative) for MSE and MAE, whose units are the user's.
+    budget: AccuracyBudget | None = None
     backends: tuple[str, ...] | None = None  # None: every registered backend
     threads: int | None = None  # None: every CPU this process may use
     measure_s: float = 6.0  # rough wall time for all timed calls together
@@ -64,6 +72,7 @@ class OptimizeConfig:
     finalists: int = 8  # at most this many besides the baseline get the isolated timing
     warmup: int = 5
     eval_batch_size: int = 256
+    generated_samples: int = 64  # inputs made from the signature when no data is given
     # Candidates this close (a fraction) to the fastest are a tie, won by the more exact:
     # a difference below the run-to-run noise should not buy an int8 model over fp32.
     tie_margin: float = 0.03
@@ -94,58 +103,120 @@ class _Built:
 
 def optimize(
     source: ModelSource,
-    images: np.ndarray,
-    labels: np.ndarray,
-    calibration: np.ndarray,
+    inputs: Any = None,
+    labels: np.ndarray | None = None,
+    calibration: Any = None,
     config: OptimizeConfig | None = None,
     *,
     out: Path | None = None,
-    num_classes: int = 10,
+    task: Task | None = None,
+    metric: str | None = None,
     progress: TaskProgress | None = None,
 ) -> OptimizeResult:
     """Find the fastest candidate within budget; with `out`, write its artifact and report.
 
-    `images` (N, *input_shape) float32 and `labels` (N,) are the labelled held-out data;
-    `calibration` (M, *input_shape) float32, disjoint from them, calibrates int8.
+    `inputs` are held-out samples in the source's signature (an array for a one-input
+    model, a tuple in order or a dict by name), `labels` (N,) or (N, k) their targets or
+    None; `calibration`, disjoint from them, calibrates static int8 (default: the first
+    half of `inputs`, which then verify on the other half). With no inputs at all, they
+    are generated from the signature for timing only: nothing approximate is accepted.
 
     >>> config = OptimizeConfig("throughput")
     >>> result = optimize(source, x_val, y_val, x_cal, config)  # doctest: +SKIP
     >>> result.chosen.name  # doctest: +SKIP
     'openvino'
     """
+    with tempfile.TemporaryDirectory(prefix="jiasu-optimize-") as tmp:
+        found = search(
+            source, inputs, labels, calibration, config, Path(tmp),
+            out=out, task=task, metric=metric, progress=progress,
+        )  # fmt: skip
+    return found.result
+
+
+@dataclasses.dataclass(frozen=True)
+class Found:
+    """A search's result and the chosen candidate, built (its files in the workdir)."""
+
+    result: OptimizeResult
+    winner: Built
+
+
+def search(
+    source: ModelSource,
+    inputs: Any,
+    labels: np.ndarray | None,
+    calibration: Any,
+    config: OptimizeConfig | None,
+    workdir: Path,
+    *,
+    out: Path | None = None,
+    task: Task | None = None,
+    metric: str | None = None,
+    progress: TaskProgress | None = None,
+) -> Found:
+    """`optimize`, building in `workdir` (which must outlive the returned winner)."""
     config = config or OptimizeConfig()
     if out is not None:  # a folder that cannot be written fails now, not after the timing
         from jiasu.core.outputs import Output, check_outputs
         from jiasu.infer.artifact import FOLDER
 
         check_outputs([Output("out", Path(out), FOLDER)])
-    images = _check_batch("validation images", images, source.input_shape)
-    calibration = _check_batch("calibration images", calibration, source.input_shape)
-    labels = np.asarray(labels).astype(np.int64)
-    if labels.shape != (images.shape[0],):
-        raise ConfigError(f"labels have shape {labels.shape}; need one per image, ({len(images)},)")
+    signature = source.signature
+    verified = inputs is not None
+    if metric is not None and labels is None:
+        raise ConfigError(
+            f"metric {metric} needs labels; pass labels, or leave the metric unset to verify "
+            "by agreement with eager fp32"
+        )
+    if inputs is None:
+        if labels is not None:
+            raise ConfigError("labels were given without the inputs they label; pass both")
+        data = signature.generate(config.generated_samples, seed=1)
+        cal = None
+    else:
+        data = signature.check(inputs, what="validation input")
+        cal = (
+            signature.check(calibration, what="calibration input")
+            if calibration is not None
+            else None
+        )
+        if batch_size(data) == 0:
+            raise ConfigError("the validation inputs hold no samples; pass at least one")
+        if labels is not None:
+            labels = np.asarray(labels)
+            if labels.shape[:1] != (batch_size(data),):
+                raise ConfigError(
+                    f"labels have shape {labels.shape}; need one per input sample, "
+                    f"({batch_size(data)}, ...)"
+                )
+        if cal is None and batch_size(data) >= 2:  # calibrate on one half, verify on the other
+            half = batch_size(data) // 2
+            cal, data = take(data, slice(0, half)), take(data, slice(half, None))
+            labels = labels[half:] if labels is not None else None
     n_threads = config.threads or default_threads()
     batch = config.resolved_batch_size
-    with tempfile.TemporaryDirectory(prefix="jiasu-optimize-") as tmp, threads(n_threads):
-        ctx = BuildContext(
-            source, Path(tmp), n_threads, batch, config.target, calibration.astype(np.float32)
-        )
+    with threads(n_threads):
+        ctx = BuildContext(source, workdir, n_threads, batch, config.target, cal)
         baseline, others, skipped = _candidates(ctx, config.backends)
         bar = progress or TaskProgress(enabled=False)
         bar.start("building and verifying", total=1 + len(others))
         base = _build_baseline(baseline, ctx)
-        reference = _evaluate(base.runner, images, config.eval_batch_size)
+        reference = _evaluate(base.runner, data, config.eval_batch_size)
+        task = task or Task.infer(labels, reference.shape, metric)
+        budget = config.budget or default_budget(task)
+        check = Check(labels, task, budget, verified)
         bar.advance(1, status=baseline.name)
-        built, records = _build_all(others, ctx, images, labels, reference, config, bar)
-        base_result = _baseline_result(baseline, base, reference, labels)
-        measured = _measure(base_result, base, built, images, batch, config, bar)
+        built, records = _build_all(others, ctx, data, reference, check, config, bar)
+        base_result = _baseline_result(baseline, base, reference, check)
+        measured = _measure(base_result, base, built, data, batch, config, bar)
         records.update(measured)
         eligible = set(records)
         screened_baseline = measured[baseline.name].measurement
         if config.isolate:
             try:
                 final = _measure_alone(
-                    records, baseline.name, base, built, ctx, images, config, bar, num_classes
+                    records, baseline.name, base, built, ctx, data, config, bar, task
                 )
                 records.update(final)
                 eligible = set(final)
@@ -160,12 +231,12 @@ def optimize(
         chosen = select(trials, config.target, tie_margin=config.tie_margin) or baseline.name
         result = OptimizeResult(
             model=source.description,
-            input_shape=source.input_shape,
+            signature=signature,
             target=config.target,
             batch_size=batch,
             threads=n_threads,
-            budget=config.budget,
-            validation_samples=int(images.shape[0]),
+            budget=budget,
+            validation_samples=batch_size(data),
             candidates=tuple(ordered),
             baseline_name=baseline.name,
             chosen_name=chosen,
@@ -173,28 +244,40 @@ def optimize(
             screening_baseline=(
                 screened_baseline if records[baseline.name].timing != "screening" else None
             ),
+            task=task,
+            verified=verified,
+            output=source.output,
+            onnx_export=dict(ctx.onnx_export),
         )
+        winner = base if chosen == baseline.name else _find(built, chosen).built
         if out is not None:
-            winner = base if chosen == baseline.name else _find(built, chosen).built
             save_artifact(
                 out,
                 result.chosen.candidate,
                 winner.save,
-                input_shape=source.input_shape,
-                num_classes=num_classes,
+                signature=signature,
+                output=source.output,
+                task=task.to_dict(),
                 report=result.to_dict(),
             )
-    return result
+    return Found(result, winner)
 
 
-def _check_batch(what: str, array: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
-    array = np.asarray(array)
-    if array.ndim != len(shape) + 1 or tuple(array.shape[1:]) != shape or len(array) == 0:
-        raise ConfigError(
-            f"{what} have shape {array.shape}, but the model takes (N, "
-            f"{', '.join(map(str, shape))}); use data of the model's input shape"
-        )
-    return np.ascontiguousarray(array, dtype=np.float32)
+@dataclasses.dataclass(frozen=True)
+class Check:
+    """How every candidate is judged in a run: labels (or None), task, budget, and whether
+    the inputs were the user's (False: generated, so nothing approximate is accepted)."""
+
+    labels: np.ndarray | None
+    task: Task
+    budget: AccuracyBudget
+    verified: bool
+
+    def verify(self, reference: np.ndarray, outputs: np.ndarray) -> Verification:
+        return verify(reference, outputs, self.labels, self.task)
+
+    def judge(self, exactness: Exactness, result: Verification) -> tuple[bool, str]:
+        return judge(exactness, result, self.budget, self.task, verified=self.verified)
 
 
 def _candidates(
@@ -242,11 +325,12 @@ def _build_baseline(candidate: Candidate, ctx: BuildContext) -> Built:
         raise ConfigError(f"the baseline {candidate.name} cannot run: {one_line(exc)}") from exc
 
 
-def _evaluate(runner: Runner, images: np.ndarray, batch_size: int) -> np.ndarray:
-    """Logits (N, classes) for all images, in batches of `batch_size`."""
+def _evaluate(runner: Runner, inputs: tuple[np.ndarray, ...], step: int) -> np.ndarray:
+    """The output (N, ...) for all inputs, run in batches of `step`."""
+    n = batch_size(inputs)
     outputs = [
-        np.asarray(runner(images[i : i + batch_size]), dtype=np.float32)
-        for i in range(0, images.shape[0], batch_size)
+        np.asarray(runner(*take(inputs, slice(i, i + step))), dtype=np.float32)
+        for i in range(0, n, step)
     ]
     return np.concatenate(outputs, axis=0)
 
@@ -254,9 +338,9 @@ def _evaluate(runner: Runner, images: np.ndarray, batch_size: int) -> np.ndarray
 def _build_all(
     candidates: Sequence[Candidate],
     ctx: BuildContext,
-    images: np.ndarray,
-    labels: np.ndarray,
+    inputs: tuple[np.ndarray, ...],
     reference: np.ndarray,
+    check: Check,
     config: OptimizeConfig,
     bar: TaskProgress,
 ) -> tuple[list[_Built], dict[str, CandidateResult]]:
@@ -264,7 +348,7 @@ def _build_all(
     built: list[_Built] = []
     failed: dict[str, CandidateResult] = {}
     for candidate in candidates:
-        item = _build_and_verify(candidate, ctx, images, labels, reference, config)
+        item = _build_and_verify(candidate, ctx, inputs, reference, check, config)
         if isinstance(item, _Built):
             built.append(item)
         else:
@@ -276,9 +360,9 @@ def _build_all(
 def _build_and_verify(
     candidate: Candidate,
     ctx: BuildContext,
-    images: np.ndarray,
-    labels: np.ndarray,
+    inputs: tuple[np.ndarray, ...],
     reference: np.ndarray,
+    check: Check,
     config: OptimizeConfig,
 ) -> _Built | CandidateResult:
     try:
@@ -288,26 +372,26 @@ def _build_and_verify(
     except Exception as exc:  # a backend that cannot build this model must not stop the run
         return CandidateResult(candidate, "failed", f"build failed: {one_line(exc)}")
     try:
-        outputs = _evaluate(built.runner, images, config.eval_batch_size)
-        check = verify(reference, outputs, labels)
+        outputs = _evaluate(built.runner, inputs, config.eval_batch_size)
+        verification = check.verify(reference, outputs)
     except Exception as exc:
         return CandidateResult(
             candidate, "failed", f"inference failed: {one_line(exc)}", built.export_s
         )
-    ok, reason = judge(candidate.exactness, check, config.budget)
+    ok, reason = check.judge(candidate.exactness, verification)
     result = CandidateResult(
         candidate,
         "accepted" if ok else "rejected",
         reason,
         export_s=built.export_s,
         compile_s=built.compile_s,
-        verification=check,
+        verification=verification,
     )
     return _Built(candidate, built, result)
 
 
 def _baseline_result(
-    candidate: Candidate, built: Built, reference: np.ndarray, labels: np.ndarray
+    candidate: Candidate, built: Built, reference: np.ndarray, check: Check
 ) -> CandidateResult:
     return CandidateResult(
         candidate,
@@ -315,7 +399,7 @@ def _baseline_result(
         "baseline: the reference every candidate is compared with",
         export_s=built.export_s,
         compile_s=built.compile_s,
-        verification=verify(reference, reference, labels),
+        verification=check.verify(reference, reference),
     )
 
 
@@ -323,15 +407,15 @@ def _measure(
     base_result: CandidateResult,
     base: Built,
     built: Sequence[_Built],
-    images: np.ndarray,
+    inputs: tuple[np.ndarray, ...],
     batch: int,
     config: OptimizeConfig,
     bar: TaskProgress,
 ) -> dict[str, CandidateResult]:
     """Time every built candidate against the baseline, interleaved, at batch size `batch`."""
-    x = _timing_batch(images, batch)
+    x = tile(inputs, batch)
     runners = {base_result.name: base.runner, **{b.candidate.name: b.built.runner for b in built}}
-    cases = {name: functools.partial(run, x) for name, run in runners.items()}
+    cases = {name: functools.partial(run, *x) for name, run in runners.items()}
     bar.start(f"measuring at batch {batch}", total=1)
     share = 0.4 if config.isolate else 1.0  # the isolated timing gets the rest
     repeats = _repeats(cases, config.measure_s * share)
@@ -374,22 +458,16 @@ def screened_records(
     return out
 
 
-def _timing_batch(images: np.ndarray, batch: int) -> np.ndarray:
-    """`batch` images (B, *input_shape): the validation images, tiled if there are fewer."""
-    reps = -(-batch // images.shape[0])
-    return np.ascontiguousarray(np.concatenate([images] * reps)[:batch])
-
-
 def _measure_alone(
     records: Mapping[str, CandidateResult],
     baseline: str,
     base: Built,
     built: Sequence[_Built],
     ctx: BuildContext,
-    images: np.ndarray,
+    inputs: tuple[np.ndarray, ...],
     config: OptimizeConfig,
     bar: TaskProgress,
-    num_classes: int,
+    task: Task,
 ) -> dict[str, CandidateResult]:
     """Time the finalists again, each alone in its own process; return their new records.
 
@@ -402,8 +480,8 @@ def _measure_alone(
     builds = {baseline: base, **{b.candidate.name: b.built for b in built}}
     folder = ctx.workdir / "finalists"
     folder.mkdir()
-    x = _timing_batch(images, batch)
-    inputs = save_batch(x, folder / "inputs.npy")
+    x = tile(inputs, batch)
+    saved_inputs = save_batch(x, folder / "inputs.npz")
     # The workers may import the model's factory only when the user named it in this run.
     own_factory = (ctx.source.reference or {}).get("kind") == "factory"
     cases: dict[str, Callable[[], object] | Isolated] = {}
@@ -416,12 +494,13 @@ def _measure_alone(
                 folder / name,
                 record.candidate,
                 builds[name].save,
-                input_shape=ctx.source.input_shape,
-                num_classes=num_classes,
+                signature=ctx.signature,
+                output=ctx.source.output,
+                task=task.to_dict(),
                 report={},
             )
         except ConfigError:  # cannot be rebuilt in another process: time it here
-            cases[name] = functools.partial(builds[name].runner, x)
+            cases[name] = functools.partial(builds[name].runner, *x)
             timing[name] = "blocks"
             continue
         except Exception as exc:  # what cannot be saved cannot be shipped
@@ -432,7 +511,7 @@ def _measure_alone(
             )
             continue
         factory = "jiasu.infer.isolation:timed_predictor"
-        kwargs = {"directory": str(path), "inputs": inputs, "trust_code": own_factory}
+        kwargs = {"directory": str(path), "inputs": saved_inputs, "trust_code": own_factory}
         cases[name] = Isolated(factory, kwargs, threads=ctx.threads)
         timing[name] = "isolated"
     rounds = 10  # short blocks in many rounds: slow drift of the machine hits all alike

@@ -18,7 +18,7 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -70,17 +70,18 @@ def quantize_dynamic(src: Path, dst: Path) -> Path:
     return dst
 
 
-def _reader(base: type, input_name: str, samples: np.ndarray) -> Any:
+def _reader(base: type, samples: Mapping[str, np.ndarray]) -> Any:
     """ONNX Runtime's calibration reader: `get_next()` → a feed dict, or None at the end."""
+    rows = min(len(a) for a in samples.values())
 
     class Reader(base):
         def __init__(self) -> None:
             # Equal-sized batches only: the histogram calibrators (entropy, percentile)
             # stack per-batch outputs and fail on a shorter last batch.
-            size = min(CALIBRATION_BATCH, samples.shape[0])
+            size = min(CALIBRATION_BATCH, rows)
             self._batches: Iterator[dict[str, np.ndarray]] = (
-                {input_name: np.ascontiguousarray(samples[i : i + size])}
-                for i in range(0, samples.shape[0] - size + 1, size)
+                {name: np.ascontiguousarray(a[i : i + size]) for name, a in samples.items()}
+                for i in range(0, rows - size + 1, size)
             )
 
         def get_next(self) -> dict[str, np.ndarray] | None:
@@ -92,21 +93,21 @@ def _reader(base: type, input_name: str, samples: np.ndarray) -> Any:
 def quantize_static(
     src: Path,
     dst: Path,
-    calibration: np.ndarray,
+    calibration: Mapping[str, np.ndarray],
     *,
     method: str = "minmax",
     per_channel: bool = True,
-    input_name: str = "input",
 ) -> Path:
-    """Static int8 in QDQ format, activations calibrated on `calibration` (N, *input_shape).
+    """Static int8 in QDQ format, activations calibrated on `calibration`: the model's
+    inputs by name, each (N, ...).
 
-    >>> quantize_static(Path("m.onnx"), Path("q.onnx"), images[:300])  # doctest: +SKIP
+    >>> quantize_static(Path("m.onnx"), Path("q.onnx"), {"input": x[:300]})  # doctest: +SKIP
     """
     if method not in CALIBRATIONS:
         raise ConfigError(
             f"calibration method {method!r} is unknown; use one of {', '.join(CALIBRATIONS)}"
         )
-    if calibration.shape[0] < 1:
+    if not calibration or min(len(a) for a in calibration.values()) < 1:
         raise ConfigError("static quantization needs calibration samples; got none")
     q = _ort_quantization()
     methods = {
@@ -114,7 +115,7 @@ def quantize_static(
         "entropy": q.CalibrationMethod.Entropy,
         "percentile": q.CalibrationMethod.Percentile,
     }
-    reader = _reader(q.CalibrationDataReader, input_name, calibration.astype(np.float32))
+    reader = _reader(q.CalibrationDataReader, calibration)
     with quiet():
         _quantize_static(q, src, dst, reader, methods[method], per_channel)
     return dst
@@ -136,9 +137,16 @@ def _quantize_static(
     )
 
 
-def quantize_nncf(model: Any, calibration: np.ndarray) -> Any:
-    """An OpenVINO model quantized to int8 by NNCF, calibrated one sample a call."""
+def quantize_nncf(model: Any, calibration: Sequence[np.ndarray], *, transformer: bool) -> Any:
+    """An OpenVINO model quantized to int8 by NNCF, calibrated one sample a call.
+
+    `calibration` holds one (N, ...) array per model input, in order. A transformer
+    (attention) gets NNCF's transformer scheme, which keeps the operations that lose
+    most in int8 (softmax, layer norm, the residual adds) in floating point.
+    """
     nncf = require("nncf", extra="openvino", purpose="OpenVINO int8 quantization")
-    items = [calibration[i : i + 1] for i in range(calibration.shape[0])]  # (1, *input_shape)
+    rows = min(len(a) for a in calibration)
+    items = [[a[i : i + 1] for a in calibration] for i in range(rows)]  # one sample per call
+    extra: dict[str, Any] = {"model_type": nncf.ModelType.TRANSFORMER} if transformer else {}
     with quiet():
-        return nncf.quantize(model, nncf.Dataset(items), subset_size=len(items))
+        return nncf.quantize(model, nncf.Dataset(items), subset_size=len(items), **extra)

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from jiasu.core.atomic import atomic_write_text
+from jiasu.core.signature import InputSignature
 from jiasu.core.task import Task
 from jiasu.infer.backends.base import Candidate
 from jiasu.infer.select import Trial, Verdict, pareto_front
@@ -185,7 +186,7 @@ class OptimizeResult:
     """What `optimize` found: every candidate, the baseline, the choice and where it ran."""
 
     model: str
-    input_shape: tuple[int, ...]
+    signature: InputSignature
     target: str
     batch_size: int
     threads: int
@@ -203,6 +204,13 @@ class OptimizeResult:
     # for timing only (nothing verified; approximate candidates not accepted).
     task: Task = dataclasses.field(default_factory=Task)
     verified: bool = True
+    output: str | None = None  # the model output verified and served (None: the default)
+    onnx_export: Mapping[str, str] = dataclasses.field(default_factory=dict)  # how it was made
+
+    @property
+    def input_shape(self) -> tuple[int, ...] | None:
+        """The per-sample shape of a one-float-input model, else None."""
+        return self.signature.single_float_shape()
 
     def get(self, name: str) -> CandidateResult:
         return next(c for c in self.candidates if c.name == name)
@@ -254,7 +262,10 @@ class OptimizeResult:
             "schema_version": SCHEMA_VERSION,
             "kind": "jiasu-optimize-report",
             "model": self.model,
-            "input_shape": list(self.input_shape),
+            "signature": self.signature.to_dict(),
+            "input_shape": list(self.input_shape) if self.input_shape else None,
+            "output": self.output,
+            "onnx_export": dict(self.onnx_export),
             "target": self.target,
             "batch_size": self.batch_size,
             "threads": self.threads,

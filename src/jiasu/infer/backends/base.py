@@ -2,9 +2,11 @@
 
 A backend proposes `Candidate`s (one configuration each: its settings and how exact it
 is), builds each into a `Built` (a runner plus the cost of building it and a way to save
-it), and loads a saved candidate back for `jiasu.load`. Every runner has one signature:
-a C-contiguous float32 numpy batch of shape (B, *input_shape) in, float32 logits of shape
-(B, classes) out, so the verifier, the benchmark and the predictor treat all runtimes alike.
+it), and loads a saved candidate back for `jiasu.load`. Every runner is called the same
+way: ``runner(*inputs)`` with one C-contiguous numpy array per input of the model's
+`InputSignature`, in order and in its dtypes, each (B, ...); it returns the model's
+selected output as a float32 array (B, ...). So the verifier, the benchmark and the
+predictor treat all runtimes and all models alike.
 """
 
 from __future__ import annotations
@@ -21,9 +23,11 @@ from torch import nn
 
 from jiasu.core.errors import CheckpointError, ConfigError, one_line
 from jiasu.core.extras import require
+from jiasu.core.signature import InputSignature
 from jiasu.core.technique import Applicability, Exactness
 
-Runner = Callable[[np.ndarray], np.ndarray]  # (B, *input_shape) float32 → (B, classes) float32
+# runner(*inputs): one (B, ...) array per input, in signature order → (B, ...) float32
+Runner = Callable[..., np.ndarray]
 SourceKind = Literal["torch", "onnx"]
 
 
@@ -47,7 +51,11 @@ class Candidate:
 
 @dataclasses.dataclass(frozen=True)
 class ModelSource:
-    """The model to accelerate: a PyTorch module or an ONNX file, and its input shape.
+    """The model to accelerate: a PyTorch module or an ONNX file, and its input signature.
+
+    `module` is the user's module as a `jiasu.models.adapter.CallAdapter` (positional
+    inputs in signature order, the selected output tensor out); `output` names that output
+    (None: ``logits`` where there is one, else the first tensor).
 
     `reference` says how the module was built, for a torch artifact that cannot hold its
     graph (torch.export failed): ``{"kind": "registry", "spec": {...}}``, ``{"kind":
@@ -57,17 +65,27 @@ class ModelSource:
     """
 
     kind: SourceKind
-    input_shape: tuple[int, ...]  # per sample, e.g. (1, 28, 28)
+    signature: InputSignature
     description: str
     module: nn.Module | None = None
     onnx_path: Path | None = None
     reference: Mapping[str, Any] | None = None
+    output: str | None = None
 
     def __post_init__(self) -> None:
         if self.kind == "torch" and self.module is None:
             raise ValueError("a torch model source needs its module")
         if self.kind == "onnx" and self.onnx_path is None:
             raise ValueError("an onnx model source needs its file")
+        if self.module is not None:
+            from jiasu.models.adapter import adapt
+
+            object.__setattr__(self, "module", adapt(self.module, self.signature, self.output))
+
+    @property
+    def input_shape(self) -> tuple[int, ...] | None:
+        """The per-sample shape of a one-float-input model (an image or feature model)."""
+        return self.signature.single_float_shape()
 
 
 @dataclasses.dataclass
@@ -79,14 +97,42 @@ class BuildContext:
     threads: int  # intra-op threads for every runtime, so the comparison is fair
     batch_size: int  # the batch the run measures (hints latency vs throughput)
     target: Literal["latency", "throughput"]
-    calibration: np.ndarray  # (N, *input_shape) float32, for static quantization
+    # One (N, ...) array per input, for static quantization; None: no data was given, so
+    # there is nothing to calibrate on (int8 needs the user's data).
+    calibration: tuple[np.ndarray, ...] | None
     _onnx: tuple[Path | None, float, str] | None = None  # cached (path, export_s, error)
+    onnx_export: dict[str, str] = dataclasses.field(default_factory=dict)  # how, for reports
     # torch.export captures of the source module, by whether BN was folded first; the
     # reason as a string where the capture failed.
+    _programs: dict[bool, Any] = dataclasses.field(default_factory=dict)
     _graphs: dict[bool, Any] = dataclasses.field(default_factory=dict)
 
+    @property
+    def signature(self) -> InputSignature:
+        return self.source.signature
+
+    def program(self, fold_bn: bool = False) -> Any:
+        """The source module (batch norms folded first if `fold_bn`) captured by
+        torch.export, once per run; the reason as a string where the capture failed."""
+        if fold_bn not in self._programs:
+            from jiasu.infer.export import NotExportable, capture
+
+            module = self.source.module
+            assert module is not None
+            try:
+                if fold_bn:
+                    from jiasu.infer.backends.torch_optimized import fold_batchnorm
+
+                    module = fold_batchnorm(module)
+                self._programs[fold_bn] = capture(module, self.signature)
+            except NotExportable as exc:
+                self._programs[fold_bn] = str(exc)
+            except Exception as exc:  # BN folding needs an fx-traceable model
+                self._programs[fold_bn] = f"capture failed: {one_line(exc)}"
+        return self._programs[fold_bn]
+
     def onnx_file(self) -> tuple[Path, float]:
-        """The model as an ONNX file with a dynamic batch, exported once per run.
+        """The model as an ONNX file with its symbolic axes dynamic, exported once per run.
 
         Returns the path and the seconds the export took (0 for an ONNX source). An
         export failure is cached, so every ONNX-based candidate fails with the same reason.
@@ -101,15 +147,27 @@ class BuildContext:
             start = time.perf_counter()
             try:
                 exported = export_onnx(
-                    self.source.module, self.source.input_shape, self.workdir / "model.onnx"
+                    self.source.module,
+                    self.signature,
+                    self.workdir / "model.onnx",
+                    program=self.program(),
                 )
-                self._onnx = (exported, time.perf_counter() - start, "")
+                self.onnx_export.update(exported.to_dict())
+                self._onnx = (exported.path, time.perf_counter() - start, "")
             except Exception as exc:  # recorded on every ONNX-based candidate
                 self._onnx = (None, 0.0, f"ONNX export failed: {one_line(exc)}")
         found, seconds, error = self._onnx
         if found is None:
             raise ExportFailed(error)
         return found, seconds
+
+    def needs_calibration(self) -> tuple[np.ndarray, ...]:
+        """The calibration inputs; without the user's data, static int8 cannot be built."""
+        if self.calibration is None:
+            raise ExportFailed(
+                "static int8 needs calibration data, and none was given; pass your data"
+            )
+        return self.calibration
 
 
 class ExportFailed(RuntimeError):
@@ -166,7 +224,7 @@ class Backend(ABC):
         directory: Path,
         files: Mapping[str, Any],
         settings: Mapping[str, Any],
-        input_shape: tuple[int, ...],
+        signature: InputSignature,
         *,
         trust_code: bool = False,
     ) -> Runner:
@@ -220,10 +278,12 @@ def split_batch_runner(run: Runner, parts: int) -> Runner:
 
     pool = ThreadPoolExecutor(max_workers=parts, thread_name_prefix="jiasu-split")
 
-    def split_run(batch: np.ndarray) -> np.ndarray:
-        if len(batch) < 2:
-            return run(batch)
-        chunks = np.array_split(batch, min(parts, len(batch)))  # contiguous views
-        return np.concatenate(list(pool.map(run, chunks)), axis=0)
+    def split_run(*batch: np.ndarray) -> np.ndarray:
+        rows = len(batch[0])
+        if rows < 2:
+            return run(*batch)
+        bounds = np.array_split(np.arange(rows), min(parts, rows))
+        chunks = [tuple(a[i[0] : i[-1] + 1] for a in batch) for i in bounds]  # contiguous views
+        return np.concatenate(list(pool.map(lambda c: run(*c), chunks)), axis=0)
 
     return split_run

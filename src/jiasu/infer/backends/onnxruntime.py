@@ -17,6 +17,7 @@ import numpy as np
 from jiasu.core.atomic import atomic_write_bytes
 from jiasu.core.errors import ConfigError
 from jiasu.core.extras import require
+from jiasu.core.signature import InputSignature
 from jiasu.core.technique import Exactness
 from jiasu.infer import quantize
 from jiasu.infer.backends.base import (
@@ -71,15 +72,18 @@ def session_runner(session: Any, parallel: int = 1) -> Runner:
     1-thread runs took 1.52 ms against 1.98 ms for one 2-thread run
     (benchmarks/infer_runtime_settings.py).
     """
-    input_name = session.get_inputs()[0].name
+    input_names = [i.name for i in session.get_inputs()]  # fed in the signature's order
     output_name = session.get_outputs()[0].name
 
-    def run(batch: np.ndarray) -> np.ndarray:
-        return session.run([output_name], {input_name: batch})[0]  # (B, classes) float32
+    def run(*batch: np.ndarray) -> np.ndarray:
+        feed = dict(zip(input_names, batch, strict=True))
+        return np.asarray(session.run([output_name], feed)[0], dtype=np.float32)  # (B, ...)
 
     if parallel > 1:
         return split_batch_runner(run, parallel)
-    return _small_batches_bound(session, input_name, output_name, run)
+    if len(input_names) == 1 and session.get_inputs()[0].type == "tensor(float)":
+        return _small_batches_bound(session, input_names[0], output_name, run)
+    return run
 
 
 SMALL_BATCH = 16  # up to this many rows, inputs are copied into a buffer bound once
@@ -125,11 +129,12 @@ def _binding(
     return binding, inputs, outputs
 
 
-def _input_name(path: Path) -> str:
+def input_names(path: Path) -> list[str]:
+    """The names of an ONNX file's inputs (not its initializers), in order."""
     onnx = require("onnx", extra="onnx", purpose="int8 quantization")
-    model = onnx.load(str(path))
+    model = onnx.load(str(path), load_external_data=False)
     initializers = {i.name for i in model.graph.initializer}
-    return next(i.name for i in model.graph.input if i.name not in initializers)
+    return [i.name for i in model.graph.input if i.name not in initializers]
 
 
 def prepare_model(candidate: Candidate, ctx: BuildContext) -> Path:
@@ -146,10 +151,9 @@ def prepare_model(candidate: Candidate, ctx: BuildContext) -> Path:
     return quantize.quantize_static(
         pre,
         out,
-        ctx.calibration,
+        dict(zip(input_names(pre), ctx.needs_calibration(), strict=True)),
         method=setting(candidate.settings, "calibration", quantize.CALIBRATIONS),
         per_channel=bool(candidate.settings.get("per_channel", True)),
-        input_name=_input_name(pre),
     )
 
 
@@ -186,6 +190,8 @@ class OnnxRuntime(Backend):
                 out.append(Candidate("onnxruntime-parallel", self.name, split, Exactness.NUMERIC))
         dynamic = {**fp32, "quantization": "dynamic", "precision": "int8"}
         out.append(Candidate("onnxruntime-int8-dynamic", self.name, dynamic, Exactness.APPROXIMATE))
+        if ctx.calibration is None:  # static int8 calibrates on the user's data only
+            return out
         for method in quantize.CALIBRATIONS:
             static = {
                 **fp32, "quantization": "static", "calibration": method, "per_channel": True,
@@ -211,7 +217,7 @@ class OnnxRuntime(Backend):
         directory: Path,
         files: Mapping[str, Any],
         settings: Mapping[str, Any],
-        input_shape: tuple[int, ...],
+        signature: InputSignature,
         *,
         trust_code: bool = False,
     ) -> Runner:

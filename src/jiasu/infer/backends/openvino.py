@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from jiasu.core.extras import require
+from jiasu.core.signature import InputSignature
 from jiasu.core.technique import Exactness
 from jiasu.infer import quantize
 from jiasu.infer.backends.base import (
@@ -69,11 +70,13 @@ def request_runner(compiled: Any, split_batch: bool = False) -> Runner:
         return _queue_runner(ov, compiled, requests)
     request = compiled.create_infer_request()
 
-    def run(batch: np.ndarray) -> np.ndarray:
-        # Sharing the caller's buffer and skipping the result dict saves ~10 µs a call.
-        request.set_input_tensor(ov.Tensor(batch, shared_memory=True))
+    def run(*batch: np.ndarray) -> np.ndarray:
+        # Sharing the caller's buffers and skipping the result dict saves ~10 µs a call.
+        for index, array in enumerate(batch):
+            request.set_input_tensor(index, ov.Tensor(array, shared_memory=True))
         request.infer()
-        return request.get_output_tensor(0).data.copy()  # the request reuses its buffer
+        out = request.get_output_tensor(0).data  # the request reuses its buffer: copy
+        return out.astype(np.float32) if out.dtype != np.float32 else out.copy()
 
     return run
 
@@ -87,14 +90,30 @@ def _queue_runner(ov: Any, compiled: Any, requests: int) -> Runner:
 
     queue.set_callback(done)
 
-    def run(batch: np.ndarray) -> np.ndarray:
-        chunks = np.array_split(batch, max(1, min(requests, len(batch))))
-        for index, chunk in enumerate(chunks):
-            queue.start_async({0: chunk}, userdata=index)
+    def run(*batch: np.ndarray) -> np.ndarray:
+        rows = len(batch[0])
+        bounds = np.array_split(np.arange(rows), max(1, min(requests, rows)))
+        for index, rows_of in enumerate(bounds):
+            feed = {i: a[rows_of[0] : rows_of[-1] + 1] for i, a in enumerate(batch)}
+            queue.start_async(feed, userdata=index)
         queue.wait_all()
-        return np.concatenate([outputs.pop(i) for i in range(len(chunks))], axis=0)
+        return np.concatenate([outputs.pop(i) for i in range(len(bounds))], axis=0)
 
     return run
+
+
+def is_transformer(ctx: BuildContext) -> bool:
+    """Whether the model computes attention (so NNCF should use its transformer scheme):
+    a torch module with an attention layer, or a graph with Softmax after MatMul."""
+    module = ctx.source.module
+    if module is not None:
+        return any("attention" in type(m).__name__.lower() for m in module.modules())
+    onnx = require("onnx", extra="onnx", purpose="reading ONNX models")
+    assert ctx.source.onnx_path is not None
+    ops = {
+        n.op_type for n in onnx.load(str(ctx.source.onnx_path), load_external_data=False).graph.node
+    }
+    return {"Softmax", "MatMul"} <= ops
 
 
 @BACKENDS.register("openvino")
@@ -121,8 +140,12 @@ class OpenVino(Backend):
             out.append(Candidate("openvino-fp32", self.name, f32, Exactness.NUMERIC))
         try:
             require("nncf", extra="openvino", purpose="OpenVINO int8 quantization")
-            int8 = {**base, "int8": True, "precision": "int8"}
-            out.append(Candidate("openvino-int8", self.name, int8, Exactness.APPROXIMATE))
+            if ctx.calibration is not None:  # NNCF calibrates on the user's data only
+                int8 = {
+                    **base, "int8": True, "precision": "int8",
+                    "model_type": "transformer" if is_transformer(ctx) else "default",
+                }  # fmt: skip
+                out.append(Candidate("openvino-int8", self.name, int8, Exactness.APPROXIMATE))
         except ImportError:
             pass
         if hint == "THROUGHPUT":
@@ -139,7 +162,11 @@ class OpenVino(Backend):
         path, export_s = ctx.onnx_file()
         model, convert_s = timed(lambda: ov.convert_model(str(path)))
         if candidate.settings.get("int8"):
-            model, quantize_s = timed(lambda: quantize.quantize_nncf(model, ctx.calibration))
+            transformer = candidate.settings.get("model_type") == "transformer"
+            calibration = ctx.needs_calibration()
+            model, quantize_s = timed(
+                lambda: quantize.quantize_nncf(model, calibration, transformer=transformer)
+            )
             convert_s += quantize_s
         compiled, compile_s = timed(lambda: compile_model(model, candidate.settings))
 
@@ -155,7 +182,7 @@ class OpenVino(Backend):
         directory: Path,
         files: Mapping[str, Any],
         settings: Mapping[str, Any],
-        input_shape: tuple[int, ...],
+        signature: InputSignature,
         *,
         trust_code: bool = False,
     ) -> Runner:

@@ -12,9 +12,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from torch import nn
 
+from jiasu.core.signature import InputSignature
 from jiasu.core.technique import Exactness
 from jiasu.infer.backends.base import Backend, BuildContext, Built, Candidate, Runner, setting
 from jiasu.infer.backends.base import timed as timed_call
@@ -41,8 +41,8 @@ class TorchCompile(Backend):
 
     def build(self, candidate: Candidate, ctx: BuildContext) -> Built:
         run = compiled_runner(source_module(ctx), candidate.settings)
-        example = np.zeros((ctx.batch_size, *ctx.source.input_shape), dtype=np.float32)
-        _, compile_s = timed_call(lambda: run(example))  # compiles for the measured shape
+        example = ctx.signature.generate(ctx.batch_size)
+        _, compile_s = timed_call(lambda: run(*example))  # compiles for the measured shape
         return Built(run, 0.0, compile_s, save_torch(ctx))
 
     def load(
@@ -50,9 +50,9 @@ class TorchCompile(Backend):
         directory: Path,
         files: Mapping[str, Any],
         settings: Mapping[str, Any],
-        input_shape: tuple[int, ...],
+        signature: InputSignature,
         *,
         trust_code: bool = False,
     ) -> Runner:
-        module = load_torch(directory, files, input_shape, trust_code=trust_code)
+        module = load_torch(directory, files, signature, trust_code=trust_code)
         return compiled_runner(module, settings)

@@ -21,6 +21,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from jiasu.core.errors import CheckpointError, ConfigError
+from jiasu.core.signature import InputSignature
 from jiasu.core.technique import Exactness
 from jiasu.infer.backends.base import (
     Backend,
@@ -31,19 +32,16 @@ from jiasu.infer.backends.base import (
     artifact_file,
 )
 from jiasu.infer.backends.registry import BACKENDS
-from jiasu.infer.backends.torch_program import (
-    GraphModel,
-    NotExportable,
-    export_graph,
-    load_graph,
-    save_graph,
-)
+from jiasu.infer.backends.torch_program import GraphModel, export_graph, load_graph, save_graph
+from jiasu.infer.export import NotExportable
+from jiasu.models.adapter import adapt, unwrap
 
 WEIGHTS = "model.safetensors"
 KERAS_FILE = "model.keras"
 
 
 def source_module(ctx: BuildContext) -> nn.Module:
+    """The source module as its `CallAdapter`: ``forward(*inputs) -> output tensor``."""
     if ctx.source.module is None:
         raise ConfigError("torch backends need a PyTorch model, not an ONNX file")
     return ctx.source.module.eval()
@@ -53,11 +51,8 @@ def captured_graph(ctx: BuildContext, fold_bn: bool) -> Any:
     """The source module (its batch norms folded first if `fold_bn`) captured as a graph,
     once per run: `export_graph`'s result, or the reason it failed as a string."""
     if fold_bn not in ctx._graphs:
-        from jiasu.infer.backends.torch_optimized import fold_batchnorm
-
         try:
-            module = fold_batchnorm(source_module(ctx)) if fold_bn else source_module(ctx)
-            ctx._graphs[fold_bn] = export_graph(module, ctx.source.input_shape)
+            ctx._graphs[fold_bn] = export_graph(ctx.program(fold_bn))
         except NotExportable as exc:
             ctx._graphs[fold_bn] = str(exc)
     return ctx._graphs[fold_bn]
@@ -77,7 +72,7 @@ def save_torch(ctx: BuildContext, *, fold_bn: bool = False) -> Any:
 
 def _save_reference(ctx: BuildContext, directory: Path, why: str) -> dict[str, Any]:
     """Weights plus how to rebuild the module, for a model torch.export cannot capture."""
-    module, reference = source_module(ctx), ctx.source.reference
+    module, reference = unwrap(source_module(ctx)), ctx.source.reference
     if reference is None:
         raise ConfigError(
             f"this model was passed as a Python object and cannot be captured ({why}), so a "
@@ -90,20 +85,22 @@ def _save_reference(ctx: BuildContext, directory: Path, why: str) -> dict[str, A
         model = {"kind": "keras", "file": KERAS_FILE}
     state = {k: v.detach().cpu().contiguous().clone() for k, v in module.state_dict().items()}
     save_file(state, str(directory / WEIGHTS))
-    return {"weights": WEIGHTS, "model": model, "export_error": why}
+    saved = {"weights": WEIGHTS, "model": model, "export_error": why}
+    return {**saved, "output": ctx.source.output} if ctx.source.output else saved
 
 
 def load_torch(
     directory: Path,
     files: Mapping[str, Any],
-    input_shape: tuple[int, ...],
+    signature: InputSignature,
     *,
     trust_code: bool = False,
 ) -> nn.Module:
-    """The module a torch artifact holds, in eval mode; nothing is unpickled, and a
-    factory is imported only with `trust_code`."""
+    """The module a torch artifact holds, in eval mode, taking the signature's inputs
+    positionally and returning one tensor; nothing is unpickled, and a factory is
+    imported only with `trust_code`."""
     if "graph" in files:
-        return load_graph(directory, files, input_shape)
+        return load_graph(directory, files, signature)
     from jiasu.infer.model_source import rebuild_module
     from jiasu.train.checkpoint import load_model_weights
 
@@ -122,23 +119,28 @@ def load_torch(
         from jiasu.integrations.keras import load_keras_as_torch
 
         keras_file = artifact_file(directory, reference, "file")
-        module = load_keras_as_torch(keras_file, input_shape=input_shape)
+        shape = signature.single_float_shape()
+        if shape is None:
+            raise CheckpointError(f"artifact {directory} holds a Keras model of another input")
+        module = load_keras_as_torch(keras_file, input_shape=shape)
     elif kind in ("registry", "factory"):
         module = rebuild_module(reference)
     else:
         raise CheckpointError(f"artifact {directory} names a model jiasu cannot rebuild ({kind!r})")
     path = artifact_file(directory, files, "weights")
     load_model_weights(module, load_file(str(path)), path)
-    return module.eval()
+    output = files.get("output")
+    return adapt(module.eval(), signature, output if isinstance(output, str) else None)
 
 
 def eager_runner(module: nn.Module) -> Runner:
+    """`module` (positional tensors in, one tensor out) called on numpy arrays."""
     if isinstance(module, GraphModel):
         return module.runner()
 
-    def run(batch: np.ndarray) -> np.ndarray:
+    def run(*batch: np.ndarray) -> np.ndarray:
         with torch.no_grad():
-            return module(torch.from_numpy(batch)).float().numpy()
+            return module(*map(torch.from_numpy, batch)).float().numpy()
 
     return run
 
@@ -159,8 +161,8 @@ class TorchEager(Backend):
         directory: Path,
         files: Mapping[str, Any],
         settings: Mapping[str, Any],
-        input_shape: tuple[int, ...],
+        signature: InputSignature,
         *,
         trust_code: bool = False,
     ) -> Runner:
-        return eager_runner(load_torch(directory, files, input_shape, trust_code=trust_code))
+        return eager_runner(load_torch(directory, files, signature, trust_code=trust_code))

@@ -22,6 +22,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from jiasu.core.signature import InputSignature
 from jiasu.core.technique import Exactness
 from jiasu.infer.backends.base import Backend, BuildContext, Built, Candidate, Runner, timed
 from jiasu.infer.backends.registry import BACKENDS
@@ -48,14 +49,14 @@ def has_conv(module: nn.Module) -> bool:
 
 
 def optimize_module(
-    module: nn.Module, settings: Mapping[str, Any], input_shape: tuple[int, ...]
+    module: nn.Module, settings: Mapping[str, Any], signature: InputSignature
 ) -> nn.Module:
     """Apply the settings' transformations to a copy of `module` (the plain-function form)."""
     out = fold_batchnorm(module) if settings.get("fold_bn") else copy.deepcopy(module).eval()
     if settings.get("channels_last"):
         out = out.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
     if settings.get("freeze"):
-        example = torch.zeros((1, *input_shape))
+        example = tuple(torch.from_numpy(a) for a in signature.generate(1))
         # TorchScript is deprecated in torch 2.9+ but still the lowest-overhead way to run a
         # small model from Python; the notices are ours to track, not the user's.
         with torch.no_grad(), warnings.catch_warnings():
@@ -68,12 +69,15 @@ def optimize_module(
 def optimized_runner(module: nn.Module, settings: Mapping[str, Any]) -> Runner:
     channels_last = bool(settings.get("channels_last"))
 
-    def run(batch: np.ndarray) -> np.ndarray:
-        x = torch.from_numpy(batch)
+    def tensor(array: np.ndarray) -> torch.Tensor:
+        x = torch.from_numpy(array)
         if channels_last and x.dim() == 4:
             x = x.contiguous(memory_format=torch.channels_last)  # (B, C, H, W) stored NHWC
+        return x
+
+    def run(*batch: np.ndarray) -> np.ndarray:
         with torch.inference_mode():
-            return module(x).float().contiguous().numpy()
+            return module(*map(tensor, batch)).float().contiguous().numpy()
 
     return run
 
@@ -84,7 +88,8 @@ class TorchOptimized(Backend):
     summary = "PyTorch with inference_mode, BN folding, channels_last and TorchScript freezing"
 
     def candidates(self, ctx: BuildContext) -> list[Candidate]:
-        conv = has_conv(source_module(ctx)) and len(ctx.source.input_shape) == 3
+        shape = ctx.source.input_shape
+        conv = has_conv(source_module(ctx)) and shape is not None and len(shape) == 3
         base = {"inference_mode": True, "fold_bn": conv, "channels_last": conv}
         return [
             Candidate("torch-optimized", self.name, {**base, "freeze": False}, Exactness.EXACT),
@@ -93,7 +98,7 @@ class TorchOptimized(Backend):
 
     def build(self, candidate: Candidate, ctx: BuildContext) -> Built:
         module, seconds = timed(
-            lambda: optimize_module(source_module(ctx), candidate.settings, ctx.source.input_shape)
+            lambda: optimize_module(source_module(ctx), candidate.settings, ctx.signature)
         )
         save = save_torch(ctx, fold_bn=bool(candidate.settings.get("fold_bn")))
         return Built(optimized_runner(module, candidate.settings), seconds, 0.0, save)
@@ -103,12 +108,12 @@ class TorchOptimized(Backend):
         directory: Path,
         files: Mapping[str, Any],
         settings: Mapping[str, Any],
-        input_shape: tuple[int, ...],
+        signature: InputSignature,
         *,
         trust_code: bool = False,
     ) -> Runner:
-        module = load_torch(directory, files, input_shape, trust_code=trust_code)
+        module = load_torch(directory, files, signature, trust_code=trust_code)
         # A saved graph was captured after folding (files["bn_folded"]); a graph holds no
         # modules to fold, so the other settings are what is applied again.
         redo = {**settings, "fold_bn": settings.get("fold_bn") and "graph" not in files}
-        return optimized_runner(optimize_module(module, redo, input_shape), settings)
+        return optimized_runner(optimize_module(module, redo, signature), settings)

@@ -20,7 +20,6 @@ from __future__ import annotations
 import json
 import math
 import operator
-import warnings
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -33,7 +32,9 @@ from torch import nn
 
 from jiasu.core.atomic import atomic_write_bytes
 from jiasu.core.errors import CheckpointError
+from jiasu.core.signature import InputSignature
 from jiasu.infer.backends.base import Runner, artifact_file
+from jiasu.infer.export import NotExportable, short
 
 GRAPH_FILE = "model.graph.json"
 WEIGHTS_FILE = "model.safetensors"
@@ -47,31 +48,18 @@ OPERATORS: dict[str, Callable[..., Any]] = {
     for name in ("getitem", "add", "sub", "mul", "floordiv", "mod", "neg", "truediv")
 }
 _OPERATOR_NAMES = {fn: name for name, fn in OPERATORS.items()}
+_BITWISE = ("__and__", "__or__", "__xor__")  # ATen's bitwise operators (attention masks)
 MEMORY_FORMATS = ("contiguous_format", "channels_last", "channels_last_3d", "preserve_format")
 
 
-class NotExportable(RuntimeError):
-    """torch.export could not capture the model as a plain ATen graph; the message says why."""
+def export_graph(program: Any) -> tuple[dict[str, Any], list[torch.Tensor]]:
+    """A captured program (`jiasu.infer.export.capture`) as (graph description, its tensors).
 
-
-def export_graph(
-    module: nn.Module, input_shape: tuple[int, ...]
-) -> tuple[dict[str, Any], list[torch.Tensor]]:
-    """Capture eval-mode `module` for batches of any size: (graph description, its tensors).
-
-    Raises `NotExportable` when torch.export fails or the graph holds anything but ATen
-    operators on tensors (custom operators, control flow, mutated buffers, objects).
+    Raises `NotExportable` when the graph holds anything but ATen operators on tensors
+    (custom operators, control flow, mutated buffers, objects).
     """
-    example = torch.zeros((2, *input_shape), dtype=torch.float32)  # batch 2: not special-cased
-    batch = torch.export.Dim("batch", min=1)
-    try:
-        with warnings.catch_warnings(), torch.no_grad():
-            warnings.simplefilter("ignore")  # export's notes are for torch developers
-            program = torch.export.export(
-                module.eval(), (example,), dynamic_shapes=({0: batch},), strict=False
-            )
-    except Exception as exc:
-        raise NotExportable(f"torch.export failed: {_short(exc)}") from None
+    if isinstance(program, str):  # the capture failed: its reason
+        raise NotExportable(program)
     tensors, index = _graph_tensors(program)
     graph = program.graph_module.graph
     nodes: list[dict[str, Any]] = []
@@ -101,15 +89,11 @@ def export_graph(
         "format_version": FORMAT_VERSION,
         "torch": torch.__version__,
         "tensors": len(tensors),
+        "inputs": sum(1 for ref in index.values() if "input" in ref),
         "nodes": nodes,
         "output": output,
     }
     return description, tensors
-
-
-def _short(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0][:200]}" if text else type(exc).__name__
 
 
 def _graph_tensors(program: Any) -> tuple[list[torch.Tensor], dict[str, dict[str, int]]]:
@@ -126,7 +110,7 @@ def _graph_tensors(program: Any) -> tuple[list[torch.Tensor], dict[str, dict[str
     for spec in signature.input_specs:
         name = spec.arg.name
         if spec.kind == InputKind.USER_INPUT:
-            index[name] = {"input": 0}
+            index[name] = {"input": inputs}
             inputs += 1
             continue
         if spec.kind not in (InputKind.PARAMETER, InputKind.BUFFER, InputKind.CONSTANT_TENSOR):
@@ -138,8 +122,6 @@ def _graph_tensors(program: Any) -> tuple[list[torch.Tensor], dict[str, dict[str
             raise NotExportable(f"{spec.target} is not a tensor")
         index[name] = {"tensor": len(tensors)}
         tensors.append(value.detach().cpu().contiguous().clone())
-    if inputs != 1:
-        raise NotExportable(f"the model takes {inputs} inputs; jiasu needs exactly one")
     return tensors, index
 
 
@@ -189,7 +171,7 @@ def save_graph(
 
 class GraphModel(nn.Module):
     """A loaded graph as a module: its tensors are buffers (so ``.to(memory_format=...)``
-    converts them), and calling it runs the graph on (B, *input_shape) inputs."""
+    converts them), and calling it runs the graph on the signature's inputs, in order."""
 
     def __init__(self, graph: torch.fx.GraphModule, tensors: list[torch.Tensor]) -> None:
         super().__init__()
@@ -197,23 +179,21 @@ class GraphModel(nn.Module):
         for j, tensor in enumerate(tensors):
             self.register_buffer(f"t{j}", tensor)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.graph_module(*self._buffers.values(), x)
+    def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
+        return self.graph_module(*self._buffers.values(), *inputs)
 
     def runner(self) -> Runner:
         """The fastest call from numpy: the graph with its tensors bound once."""
         graph, tensors = self.graph_module, list(self._buffers.values())
 
-        def run(batch: np.ndarray) -> np.ndarray:
+        def run(*batch: np.ndarray) -> np.ndarray:
             with torch.no_grad():
-                return graph(*tensors, torch.from_numpy(batch)).float().numpy()
+                return graph(*tensors, *map(torch.from_numpy, batch)).float().numpy()
 
         return run
 
 
-def load_graph(
-    directory: Path, files: Mapping[str, Any], input_shape: tuple[int, ...]
-) -> GraphModel:
+def load_graph(directory: Path, files: Mapping[str, Any], signature: InputSignature) -> GraphModel:
     """Build the module `save_graph` wrote; refuse, with one sentence, anything else."""
     graph_path = artifact_file(directory, files, "graph")
     weights_path = artifact_file(directory, files, "weights")
@@ -221,7 +201,7 @@ def load_graph(
         description = json.loads(graph_path.read_text(encoding="utf-8"))
     except (ValueError, OSError) as exc:
         raise CheckpointError(
-            f"{graph_path} is corrupt ({_short(exc)}); run optimize again"
+            f"{graph_path} is corrupt ({short(exc)}); run optimize again"
         ) from None
     try:
         stored = load_file(str(weights_path))
@@ -234,10 +214,10 @@ def load_graph(
         tensors = [stored[f"t{j}"] for j in range(count)]
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise CheckpointError(
-            f"{graph_path} is not a graph jiasu wrote ({_short(exc)}); run optimize again"
+            f"{graph_path} is not a graph jiasu wrote ({short(exc)}); run optimize again"
         ) from None
     model = GraphModel(graph, tensors).eval()
-    _check_runs(model, input_shape, graph_path)
+    _check_runs(model, signature, graph_path)
     return model
 
 
@@ -247,13 +227,15 @@ def _build(description: Any) -> tuple[torch.fx.GraphModule, int]:
     if description.get("format_version") != FORMAT_VERSION:
         raise ValueError(f"format version {description.get('format_version')!r}")
     count, nodes = description["tensors"], description["nodes"]
-    if not isinstance(count, int) or isinstance(count, bool) or not 0 <= count <= MAX_NODES:
-        raise ValueError(f"tensor count {count!r}")
+    n_inputs = description.get("inputs", 1)
+    for number in (count, n_inputs):
+        if not isinstance(number, int) or isinstance(number, bool) or not 0 <= number <= MAX_NODES:
+            raise ValueError(f"tensor or input count {number!r}")
     if not isinstance(nodes, list) or len(nodes) > MAX_NODES:
         raise ValueError("nodes is not a list of at most 100000 calls")
     graph = torch.fx.Graph()
     tensors = [graph.placeholder(f"t{j}") for j in range(count)]
-    x = graph.placeholder("x")
+    xs = [graph.placeholder(f"x{i}") for i in range(n_inputs)]
     values: list[torch.fx.Node] = []
 
     def decode(value: Any) -> Any:
@@ -265,7 +247,7 @@ def _build(description: Any) -> tuple[torch.fx.GraphModule, int]:
             raise ValueError(f"argument {str(value)[:80]}")
         ((kind, item),) = value.items()
         if kind in ("node", "tensor", "input"):
-            pool = {"node": values, "tensor": tensors, "input": [x]}[kind]
+            pool = {"node": values, "tensor": tensors, "input": xs}[kind]
             if not isinstance(item, int) or isinstance(item, bool) or not 0 <= item < len(pool):
                 raise ValueError(f"reference {kind} {item!r}")
             return pool[item]
@@ -308,7 +290,8 @@ def _resolve(name: Any) -> Callable[..., Any]:
     parts = name.split(".")
     if len(parts) != 3 or parts[0] != "aten" or not all(p.isidentifier() for p in parts):
         raise ValueError(f"operator {name!r} is not an ATen operator")
-    if parts[1].startswith("__") or parts[2].startswith("__"):
+    dunder = parts[1].startswith("__") and parts[1] not in _BITWISE
+    if dunder or parts[2].startswith("__"):
         raise ValueError(f"operator {name!r} is not an ATen operator")
     packet = getattr(torch.ops.aten, parts[1], None)
     overload = getattr(packet, parts[2], None) if packet is not None else None
@@ -319,15 +302,17 @@ def _resolve(name: Any) -> Callable[..., Any]:
     return overload
 
 
-def _check_runs(model: GraphModel, input_shape: tuple[int, ...], path: Path) -> None:
-    """One call on a zero batch: a graph that does not run fails here, not at predict time."""
+def _check_runs(model: GraphModel, signature: InputSignature, path: Path) -> None:
+    """One call on made-up inputs of batch 1: a graph that does not run, or takes other
+    inputs than its artifact says, fails here, not at predict time."""
+    inputs = [torch.from_numpy(a) for a in signature.generate(1)]
     try:
         with torch.no_grad():
-            out = model(torch.zeros((1, *input_shape), dtype=torch.float32))
+            out = model(*inputs)
     except Exception as exc:
         raise CheckpointError(
-            f"the graph in {path} does not run on inputs of shape {(1, *input_shape)} "
-            f"({_short(exc)}); run optimize again"
+            f"the graph in {path} does not run on inputs {signature.describe()} "
+            f"({short(exc)}); run optimize again"
         ) from None
-    if not isinstance(out, torch.Tensor) or out.dim() != 2 or out.shape[0] != 1:
-        raise CheckpointError(f"the graph in {path} does not return (batch, classes) logits")
+    if not isinstance(out, torch.Tensor) or out.dim() < 1 or out.shape[0] != 1:
+        raise CheckpointError(f"the graph in {path} does not return one tensor per sample")
