@@ -51,30 +51,17 @@ def demo(
     out for validation, ReduceLROnPlateau(factor 0.1, patience 3) — and differ only in
     the recipe. Both are evaluated on the 10,000 MNIST test images.
     """
-    from jiasu.core.outputs import Output, check_outputs
-    from jiasu.data import load_for_demo
-    from jiasu.demo import run_demo, write_json
+    from jiasu.app.demo import run_demo_session, save_demo_outputs
 
-    outputs = [Output("--json", json_path), Output("--html", html_path)]
-    check_outputs(outputs, inputs={"--data-dir": data_dir})  # before minutes of training
     console = make_console()
     err = make_console(stderr=True)
-    splits = load_for_demo(data_dir)
-    if splits.is_fallback:
-        err.print(Text.assemble(("note:", "yellow"), f" {splits.notice}"))
-        err.print(Text.assemble(("note:", "yellow"), f" using {splits.source}"))
-    else:
-        err.print(f"data: {splits.source}")
     n_epochs = epochs or (1 if quick else 5)
-    result = run_demo(
-        splits,
-        epochs=n_epochs,
-        seed=seed,
-        quiet=quiet,
-        model=model,
-        announce=None if quiet else err.print,
-    )
-    data_name = "digits (fallback)" if splits.is_fallback else "MNIST"
+    result = run_demo_session(
+        epochs=n_epochs, model=model, seed=seed, data_dir=data_dir,
+        json_path=json_path, html_path=html_path, quiet=quiet, log=err.print,
+        note=lambda text: err.print(Text.assemble(("note:", "yellow"), f" {text}")),
+    )  # fmt: skip
+    data_name = "digits (fallback)" if result.is_fallback else "MNIST"
     table = Table(title=f"jiasu demo — {model} on {data_name}, {n_epochs} epoch(s)")
     table.add_column("way")
     table.add_column("recipe")
@@ -101,13 +88,4 @@ def demo(
         f"({result.baseline.train_seconds:.1f} s → {result.accelerated.train_seconds:.1f} s) "
         f"with test accuracy {delta:+.2f} points."
     )
-    if json_path is not None:
-        write_json(result, json_path)
-        err.print(f"wrote {json_path}")
-    if html_path is not None:
-        from jiasu.models import ModelSpec
-        from jiasu.report import flops_per_sample, from_demo, write_html
-
-        flops = flops_per_sample(ModelSpec(model).build(), (1, 28, 28), training=True)
-        write_html(from_demo(result.to_dict(), flops_per_sample=flops), html_path)
-        err.print(f"wrote {html_path}")
+    save_demo_outputs(result, json_path=json_path, html_path=html_path, log=err.print)

@@ -1,4 +1,9 @@
-"""The founding example: MNIST trained the plain way and jiasu's way, side by side."""
+"""The `jiasu demo` session: MNIST trained the plain way and jiasu's way, side by side.
+
+`run_demo_session` checks the outputs, loads the data and trains both sides;
+`save_demo_outputs` writes the JSON and HTML the user asked for. `run_demo` is the
+comparison itself, for callers that bring their own splits.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +13,7 @@ from typing import Any
 
 import torch
 
+from jiasu.app import Log
 from jiasu.core.recipe import Recipe
 from jiasu.data import DatasetSplits, ImageDataset
 from jiasu.models import ModelSpec
@@ -75,6 +81,62 @@ class DemoResult:
             "is_fallback": self.is_fallback,
             "environment": self.environment,
         }
+
+
+def run_demo_session(
+    *,
+    epochs: int = 5,
+    model: str = "mlp",
+    seed: int = 0,
+    data_dir: Path | None = None,
+    json_path: Path | None = None,
+    html_path: Path | None = None,
+    quiet: bool = False,
+    log: Log | None = None,
+    note: Log | None = None,
+) -> DemoResult:
+    """`jiasu demo`: check the outputs, load MNIST (or the digits fallback), train both sides.
+
+    `log` gets the data source and, unless `quiet`, each step; `note` gets why the data is
+    a fallback. Every output path is checked before minutes of training.
+    """
+    from jiasu.core.outputs import Output, check_outputs
+    from jiasu.data import load_for_demo
+
+    outputs = [Output("--json", json_path), Output("--html", html_path)]
+    check_outputs(outputs, inputs={"--data-dir": data_dir})  # before minutes of training
+    splits = load_for_demo(data_dir)
+    if splits.is_fallback:
+        if note is not None:
+            note(splits.notice)
+            note(f"using {splits.source}")
+    elif log is not None:
+        log(f"data: {splits.source}")
+    return run_demo(
+        splits, epochs=epochs, seed=seed, quiet=quiet, model=model,
+        announce=None if quiet else log,
+    )  # fmt: skip
+
+
+def save_demo_outputs(
+    result: DemoResult,
+    *,
+    json_path: Path | None = None,
+    html_path: Path | None = None,
+    log: Log | None = None,
+) -> None:
+    """Write the result as JSON and as an HTML report, where asked; `log` each file written."""
+    if json_path is not None:
+        write_json(result, json_path)
+        if log is not None:
+            log(f"wrote {json_path}")
+    if html_path is not None:
+        from jiasu.report import flops_per_sample, from_demo, write_html
+
+        flops = flops_per_sample(result.model.build(), (1, 28, 28), training=True)
+        write_html(from_demo(result.to_dict(), flops_per_sample=flops), html_path)
+        if log is not None:
+            log(f"wrote {html_path}")
 
 
 def run_demo(
