@@ -58,28 +58,13 @@ def report(
 
         jiasu report demo.json optimize/report.json -o report.html
     """
-    from jiasu.core.outputs import Output, check_outputs
-    from jiasu.report import build_report, load_runs, write_html, write_json
+    from jiasu.app.report import combine_results, publish_report
     from jiasu.report.terminal import render_report
 
-    outputs = [Output("-o/--output", html_path), Output("--json", json_path)]
-    check_outputs(outputs, inputs=[("RESULTS", path) for path in results])
-    built = build_report(load_runs(results), title=title)
+    built = combine_results(results, title=title, html_path=html_path, json_path=json_path)
     make_console().print(*render_report(built))  # piped: not cut to 80 columns
     err = make_console(stderr=True, quiet=quiet)
-    if html_path is not None:
-        write_html(built, html_path)
-        err.print(f"wrote {html_path}")
-    if json_path is not None:
-        write_json(built, json_path)
-        err.print(f"wrote {json_path}")
-    if tensorboard_dir is not None:
-        from jiasu.track import to_tensorboard
-
-        to_tensorboard(built, tensorboard_dir)
-        err.print(f"logged to TensorBoard in {tensorboard_dir}")
-    if mlflow_uri is not None:
-        from jiasu.track import to_mlflow
-
-        ids = to_mlflow(built, mlflow_uri)
-        err.print(f"logged {len(ids)} run(s) to MLflow at {mlflow_uri}")
+    publish_report(
+        built, html_path=html_path, json_path=json_path, tensorboard_dir=tensorboard_dir,
+        mlflow_uri=mlflow_uri, log=err.print,
+    )  # fmt: skip
