@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -151,64 +150,20 @@ def train(
 
       jiasu train --model mlp --recipe baseline --json baseline.json
     """
-    import dataclasses
+    from jiasu.app.train import run_train_session, save_train_outputs
+    from jiasu.train.session import TrainSettings
 
-    from jiasu.core.atomic import atomic_write_text
-    from jiasu.data import load_mnist
-    from jiasu.train.model_arg import model_argument
-    from jiasu.train.session import TrainSettings, train_session
-
-    spec = model_argument(model_name)  # a bad name or path fails before loading any data
-    _check_outputs(spec, save, json_path, html_path, data_dir)
     err = make_console(stderr=True)
-    splits = load_mnist(data_dir)
-    if train_samples is not None:
-        splits = dataclasses.replace(splits, train=splits.train.take(train_samples))
-    if not quiet:
-        err.print(f"data: {splits.source}")
     settings = TrainSettings(epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer,
                              seed=seed, device=device, target_accuracy=target_accuracy)  # fmt: skip
     log = None if quiet else err.print
-    if engine is None:
-        result = train_session(spec, splits, recipe_spec, settings, quiet=quiet, save=save, log=log)
-    else:
-        from jiasu.train.distributed_session import distributed_session
-
-        result = distributed_session(spec, splits, recipe_spec, settings,
-                                     engine=engine, workers=workers, address=address,
-                                     data_dir=data_dir, train_samples=train_samples,
-                                     quiet=quiet, save=save, log=log)  # fmt: skip
+    result = run_train_session(
+        model_name, recipe_spec, settings, engine=engine, workers=workers, address=address,
+        train_samples=train_samples, data_dir=data_dir, save=save, json_path=json_path,
+        html_path=html_path, quiet=quiet, log=log,
+    )  # fmt: skip
     _print_summary(make_console(), result)
-    if json_path is not None:
-        atomic_write_text(json_path, json.dumps(result.to_dict(), indent=2) + "\n")
-        if not quiet:
-            err.print(f"wrote {json_path}")
-    if html_path is not None:
-        from jiasu.report import flops_per_sample, from_train, write_html
-
-        flops = flops_per_sample(spec.build(), (1, 28, 28), training=True)
-        write_html(from_train(result.to_dict(), flops_per_sample=flops), html_path)
-        if not quiet:
-            err.print(f"wrote {html_path}")
-    if save is not None and not quiet:
-        err.print(f"saved model to {save}")
-
-
-def _check_outputs(
-    spec: object, save: Path | None, json_path: Path | None, html_path: Path | None,
-    data_dir: Path | None,
-) -> None:  # fmt: skip
-    """Every output path, checked before any data is read or any training is done."""
-    from jiasu.core.outputs import Output, check_outputs
-    from jiasu.models import saved
-    from jiasu.train.model_arg import ModelSpec
-
-    if save is not None and not isinstance(spec, ModelSpec):
-        save_output = Output("--save", save / "model.keras")  # a Keras model: one file in DIR
-    else:
-        save_output = Output("--save", save, saved.FOLDER)
-    outputs = [save_output, Output("--json", json_path), Output("--html", html_path)]
-    check_outputs(outputs, inputs={"--data-dir": data_dir})
+    save_train_outputs(result, json_path=json_path, html_path=html_path, save=save, log=log)
 
 
 def _print_summary(console: Console, result: object) -> None:

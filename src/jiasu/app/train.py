@@ -1,0 +1,252 @@
+"""The `jiasu train` session: MODEL resolved, outputs checked, MNIST loaded, trained (here or
+data-parallel through an engine), tested, saved and written as JSON and HTML.
+
+`resolve_train_model` turns the MODEL argument into what `jiasu.train` trains: a registry
+`ModelSpec`, or an `ExternalModel` for a ``.keras`` file or a ``package.module:factory``
+(a Keras model is trained through `jiasu.integrations.keras` as a torch module and saved
+back as ``DIR/model.keras``; a factory returning a torch ``nn.Module`` is trained as it is).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from jiasu.app import Log
+from jiasu.core.errors import ConfigError
+from jiasu.core.recipe import Recipe
+from jiasu.data import DatasetSplits
+from jiasu.models.argument import parse_model_argument
+from jiasu.models.probe import probe_output
+from jiasu.train.evaluate import evaluate
+from jiasu.train.model_arg import ExternalModel, ModelSpec
+from jiasu.train.session import TrainResult, TrainSettings, resolve_session_recipe, train_session
+
+_Builder = Callable[[], nn.Module]
+
+# What MNIST training feeds a model and expects back: two images (a batch norm needs more
+# than one sample) of (1, 28, 28), and logits for the 10 digits.
+MNIST_BATCH = (2, 1, 28, 28)
+MNIST_CLASSES = 10
+
+
+def run_train_session(
+    model: str | ModelSpec | ExternalModel,
+    recipe: str | Recipe,
+    settings: TrainSettings,
+    *,
+    engine: str | None = None,
+    workers: int = 2,
+    address: str | None = None,
+    train_samples: int | None = None,
+    data_dir: Path | None = None,
+    save: Path | None = None,
+    json_path: Path | None = None,
+    html_path: Path | None = None,
+    quiet: bool = False,
+    log: Log | None = None,
+) -> TrainResult:
+    """`jiasu train`: train `model` on MNIST with `recipe`, test it, and save it to `save`.
+
+    A bad MODEL and every output path fail before any data is read. `engine` (local, ray,
+    spark) trains data-parallel on `workers` workers. `log` gets each step.
+    """
+    from jiasu.data import load_mnist
+
+    spec = resolve_train_model(model) if isinstance(model, str) else model
+    check_train_outputs(spec, save=save, json_path=json_path, html_path=html_path,
+                        data_dir=data_dir)  # fmt: skip
+    splits = load_mnist(data_dir)
+    if train_samples is not None:
+        splits = dataclasses.replace(splits, train=splits.train.take(train_samples))
+    if log is not None:
+        log(f"data: {splits.source}")
+    if engine is None:
+        return train_session(spec, splits, recipe, settings, quiet=quiet, save=save, log=log)
+    return distributed_session(spec, splits, recipe, settings,
+                               engine=engine, workers=workers, address=address,
+                               data_dir=data_dir, train_samples=train_samples,
+                               quiet=quiet, save=save, log=log)  # fmt: skip
+
+
+def save_train_outputs(
+    result: TrainResult,
+    *,
+    json_path: Path | None = None,
+    html_path: Path | None = None,
+    save: Path | None = None,
+    log: Log | None = None,
+) -> None:
+    """Write the result as JSON and as an HTML report, where asked; `log` what was written
+    (the model itself was saved to `save` by the session)."""
+    from jiasu.core.atomic import atomic_write_text
+
+    if json_path is not None:
+        atomic_write_text(json_path, json.dumps(result.to_dict(), indent=2) + "\n")
+        if log is not None:
+            log(f"wrote {json_path}")
+    if html_path is not None:
+        from jiasu.report import flops_per_sample, from_train, write_html
+
+        flops = flops_per_sample(result.spec.build(), (1, 28, 28), training=True)
+        write_html(from_train(result.to_dict(), flops_per_sample=flops), html_path)
+        if log is not None:
+            log(f"wrote {html_path}")
+    if save is not None and log is not None:
+        log(f"saved model to {save}")
+
+
+def check_train_outputs(
+    spec: ModelSpec | ExternalModel,
+    *,
+    save: Path | None = None,
+    json_path: Path | None = None,
+    html_path: Path | None = None,
+    data_dir: Path | None = None,
+) -> None:
+    """Every output path, checked before any data is read or any training is done."""
+    from jiasu.core.outputs import Output, check_outputs
+    from jiasu.models import saved
+
+    if save is not None and not isinstance(spec, ModelSpec):
+        save_output = Output("--save", save / "model.keras")  # a Keras model: one file in DIR
+    else:
+        save_output = Output("--save", save, saved.FOLDER)
+    outputs = [save_output, Output("--json", json_path), Output("--html", html_path)]
+    check_outputs(outputs, inputs={"--data-dir": data_dir})
+
+
+def resolve_train_model(text: str) -> ModelSpec | ExternalModel:
+    """The MODEL of `jiasu train --model`: a registry name, a .keras file or a factory.
+
+    An external model is built once here and run on a batch of MNIST images, so a model
+    for other inputs fails in one sentence before any data is loaded.
+    """
+    argument = parse_model_argument(text, accept=("keras", "registry", "factory"))
+    if argument.kind == "registry":
+        return ModelSpec(text)
+    builder = _keras_file(text) if argument.kind == "keras" else _factory(text)
+    module = builder()
+    check_takes_mnist(module, text)
+    from jiasu.integrations.keras import KerasModule
+
+    saver = _save_keras if isinstance(module, KerasModule) else None
+    return ExternalModel(text, builder=builder, saver=saver)
+
+
+def _keras_file(path: str) -> _Builder:
+    def build() -> nn.Module:
+        from jiasu.integrations.keras import resolve_keras_model
+
+        return resolve_keras_model(path)
+
+    return build
+
+
+def _factory(name: str) -> _Builder:
+    def build() -> nn.Module:
+        from jiasu.core.imports import call_factory
+
+        model = call_factory(name)
+        from_keras = type(model).__module__.split(".")[0] == "keras"
+        if isinstance(model, nn.Module) and not from_keras:
+            return model
+        if not from_keras:
+            raise ConfigError(
+                f"model factory {name!r} returned {type(model).__name__}, not a torch "
+                "nn.Module or a Keras model; return the model from the factory"
+            )
+        from jiasu.integrations.keras import resolve_keras_model
+
+        return resolve_keras_model(model)  # a Keras model built by the factory
+
+    return build
+
+
+def _save_keras(module: nn.Module, directory: Path) -> None:
+    from jiasu.integrations.keras import KerasModule, save_keras
+
+    assert isinstance(module, KerasModule)  # the saver is given to Keras models only
+    save_keras(module.eval(), directory / "model.keras")
+
+
+def check_takes_mnist(module: nn.Module, name: str) -> None:
+    """One forward pass on a batch of MNIST images: the logits must be (2, 10).
+
+    A model for other inputs or another number of classes fails here, in one sentence,
+    before any data is loaded or any training starts.
+    """
+    fix = (
+        "MNIST training needs a model that takes (N, 1, 28, 28) images and returns "
+        f"(N, {MNIST_CLASSES}) logits"
+    )
+    what = f"model {name!r}"
+    output = probe_output(module, MNIST_BATCH, what=what, fix=fix)
+    expected = (MNIST_BATCH[0], MNIST_CLASSES)
+    if tuple(output.shape) != expected:
+        raise ConfigError(
+            f"{what} returned shape {tuple(output.shape)} for a batch of shape {MNIST_BATCH}, "
+            f"not {expected}; {fix}"
+        )
+
+
+def distributed_session(
+    spec: ModelSpec | ExternalModel,
+    splits: DatasetSplits,
+    recipe_spec: str | Recipe,
+    settings: TrainSettings,
+    *,
+    engine: str,
+    workers: int,
+    address: str | None = None,
+    data_dir: Path | None = None,
+    train_samples: int | None = None,
+    quiet: bool = False,
+    save: Path | None = None,
+    log: Log | None = None,
+) -> TrainResult:
+    """`jiasu train --engine`: train with `engine` on `workers` workers; batch size and lr
+    are per worker.
+
+    Each worker reads MNIST itself (from `data_dir` or jiasu's usual places) and validates
+    on the test split; the result is tested here on the full test split.
+    """
+    from jiasu.engines import MnistSource, TrainJob, train_distributed
+
+    if settings.target_accuracy is not None:
+        raise ConfigError("--target-accuracy is not supported with --engine yet; drop one of them")
+    if not isinstance(spec, ModelSpec):
+        raise ConfigError(
+            f"--engine trains registry models (mlp, cnn, resnet, vgg); {spec.name!r} is not one"
+        )
+    recipe, auto = resolve_session_recipe(spec, splits, recipe_spec, settings, quiet=quiet, log=log)
+    job = TrainJob(
+        model=spec,
+        data=MnistSource(None if data_dir is None else str(data_dir), train_samples=train_samples),
+        epochs=settings.epochs,
+        batch_size=settings.batch_size,
+        optimizer=settings.optimizer,
+        lr=settings.lr,
+        seed=settings.seed,
+        recipe=recipe,
+    )
+    if log:
+        log(f"training on {engine} with {workers} workers...")
+    result = train_distributed(job, engine=engine, workers=workers, address=address)
+    model = result.model
+    _, test_accuracy = evaluate(
+        model, splits.test.images, splits.test.labels, device=torch.device("cpu")
+    )
+    if save is not None:
+        result.save(save)
+    if log:
+        log(
+            f"{engine}: {result.total_seconds:.1f} s in total, {result.loop_seconds:.1f} s in the "
+            f"training loop, {result.startup_seconds:.1f} s starting up"
+        )
+    return TrainResult(spec, recipe, result.history, test_accuracy, auto, splits.source, settings)
