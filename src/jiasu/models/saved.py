@@ -30,6 +30,7 @@ from jiasu.core.atomic import JiasuFolder, atomic_directory
 from jiasu.core.description import int_field, int_tuple_field, object_field, read_description
 from jiasu.core.errors import CheckpointError
 from jiasu.models.registry import ModelSpec
+from jiasu.models.weights import check_weights_fit, load_model_weights
 
 FORMAT = "jiasu-model"
 FORMAT_VERSION = 1
@@ -92,8 +93,6 @@ def build_for_weights(
     name by name and shape by shape with the weights: a description whose arguments ask
     for a bigger model than its weights file holds is refused before any allocation.
     """
-    from jiasu.train.checkpoint import check_weights_fit
-
     with torch.device("meta"):
         skeleton = spec.build()
     check_weights_fit(skeleton, state, source)
@@ -106,8 +105,6 @@ def is_model_dir(path: str | Path) -> bool:
 
 def load_model_dir(directory: str | Path) -> SavedModel:
     """Rebuild the model of a model directory and load its weights (no unpickling)."""
-    from jiasu.train.checkpoint import load_model_weights
-
     directory = Path(directory)
     meta = read_description(
         directory, META, fmt=FORMAT, version=FORMAT_VERSION, what="model directory",

@@ -12,6 +12,7 @@ import torch
 
 from jiasu.core.errors import CheckpointError
 from jiasu.core.recipe import Recipe
+from jiasu.models.weights import check_weights_fit, load_model_weights
 from jiasu.train import checkpoint as ckpt
 from jiasu.train.callbacks import Callback, RunState
 from jiasu.train.history import EpochRecord, History
@@ -73,7 +74,7 @@ def restore(
     checkpoint = ckpt.read_checkpoint(path)
     where = checkpoint.path
     meta, state = checkpoint.meta, checkpoint.training_state
-    ckpt.check_weights_fit(run.model, checkpoint.model_state, where)
+    check_weights_fit(run.model, checkpoint.model_state, where)
     _check_finite("model weights", checkpoint.model_state, where)
     epoch = _epoch(meta.get("epoch"), where)
     history = _history(meta.get("history"), where)
@@ -81,7 +82,7 @@ def restore(
     rng = _rng_states(state, where, shuffle_generator)
     hook_states = _hook_states(state, live, where)
 
-    ckpt.load_model_weights(run.model, checkpoint.model_state, where)
+    load_model_weights(run.model, checkpoint.model_state, where)
     try:
         run.optimizer.load_state_dict(optimizer_state)
     except (ValueError, KeyError, TypeError, RuntimeError) as exc:
