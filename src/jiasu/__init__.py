@@ -7,8 +7,7 @@
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
-
+from jiasu._version import __version__
 from jiasu.core.recipe import Recipe
 from jiasu.infer.artifact import load
 from jiasu.train import History, fit

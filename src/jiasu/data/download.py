@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import BinaryIO
 
-from jiasu import __version__
+from jiasu._version import __version__
 from jiasu.core.atomic import atomic_path
 from jiasu.core.errors import DataError
 from jiasu.data.idx import GZIP_MAGIC
