@@ -23,6 +23,7 @@ check: lint typecheck
 lint: $(VENV)/.setup-dev
 	$(BIN)/ruff check src tests benchmarks examples
 	$(BIN)/ruff format --check src tests benchmarks examples
+	$(BIN)/lint-imports --no-cache  # the layers in pyproject.toml [tool.importlinter]
 
 format: $(VENV)/.setup-dev
 	$(BIN)/ruff format src tests benchmarks examples
