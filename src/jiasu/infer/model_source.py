@@ -30,11 +30,12 @@ from safetensors.torch import load_file
 from torch import nn
 
 from jiasu.core.errors import CheckpointError, ConfigError, first_line
-from jiasu.core.imports import call_factory, is_qualified_name
+from jiasu.core.imports import call_factory
 from jiasu.core.signature import InputSignature
 from jiasu.data.mnist import INPUT_SHAPE as MNIST_SHAPE
 from jiasu.infer.backends.base import ModelSource
-from jiasu.models import MODELS, ModelSpec, create_model, is_model_dir, load_model_dir
+from jiasu.models import ModelSpec, create_model, load_model_dir
+from jiasu.models.argument import parse_model_argument
 
 
 def resolve_model(
@@ -50,9 +51,9 @@ def resolve_model(
     directory and an ONNX file say it themselves, and a registry model or factory without
     one is assumed to take MNIST images (1, 28, 28). `output` names the output to verify.
     """
+    argument = parse_model_argument(spec, weights=weights)  # one sentence for a bad MODEL
     path = Path(spec)
-    if path.is_dir() and is_model_dir(path):
-        _no_weights(weights, spec)
+    if argument.kind == "directory":
         saved = load_model_dir(path)
         reference = {"kind": "registry", "spec": saved.spec.to_dict()}
         own = InputSignature.from_shape(saved.input_shape)
@@ -63,10 +64,9 @@ def resolve_model(
         )  # fmt: skip
         check_source(source, spec, given=True)
         return source
-    if path.suffix.lower() == ".keras":  # Keras 3 on the torch backend: a torch module
+    if argument.kind == "keras":  # Keras 3 on the torch backend: a torch module
         from jiasu.integrations.keras import load_keras_as_torch
 
-        _no_weights(weights, spec)
         shape = _float_shape(signature, spec) or MNIST_SHAPE
         module = load_keras_as_torch(path, input_shape=shape)
         keras_ref = {"kind": "keras", "path": str(path.resolve())}
@@ -75,20 +75,14 @@ def resolve_model(
             "torch", keras_sig, f"Keras model {path}", module, reference=keras_ref,
             output=output,
         )  # fmt: skip
-    if path.suffix.lower() == ".onnx":
+    if argument.kind == "onnx":
         from jiasu.infer.export import read_onnx_signature
 
-        _no_weights(weights, spec)
         own = read_onnx_signature(path)
         if signature is not None:  # the user's names and sizes for the file's inputs
             own = _onnx_with(own, signature, spec)
         return ModelSource("onnx", own, f"ONNX file {path}", onnx_path=path)
-    if path.is_dir():
-        raise CheckpointError(
-            f"{path} is a folder but not a jiasu model directory (no model.json); "
-            "create one with `jiasu train --save DIR`"
-        )
-    if spec in MODELS or is_qualified_name(spec):
+    if argument.kind in ("registry", "factory"):
         if weights is None:
             raise ConfigError(
                 f"MODEL {spec!r} needs its trained weights; pass --weights FILE "
@@ -96,7 +90,7 @@ def resolve_model(
             )
         ref: dict[str, Any] = (
             {"kind": "registry", "spec": ModelSpec(spec).to_dict()}
-            if spec in MODELS
+            if argument.kind == "registry"
             else {"kind": "factory", "factory": spec}
         )
         net = rebuild_module(ref)
@@ -109,10 +103,7 @@ def resolve_model(
         )  # fmt: skip
         check_source(source, spec, given=signature is not None)
         return source
-    raise ConfigError(
-        f"MODEL {spec!r} is neither a model directory, an .onnx file, a registry model "
-        f"({', '.join(MODELS.names())}) nor package.module:factory; check the argument"
-    )
+    raise AssertionError(f"parse_model_argument returned kind {argument.kind!r}")
 
 
 def check_source(source: ModelSource, what: str, *, given: bool) -> None:
@@ -173,11 +164,6 @@ def _onnx_with(own: InputSignature, given: InputSignature, spec: str) -> InputSi
         ),
         own.call,
     )
-
-
-def _no_weights(weights: Path | None, spec: str) -> None:
-    if weights is not None:
-        raise ConfigError(f"{spec} already holds its weights; drop --weights")
 
 
 def rebuild_module(reference: Mapping[str, Any]) -> nn.Module:

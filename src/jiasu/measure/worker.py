@@ -21,7 +21,6 @@ stderr, so whatever a runtime prints (even from C) cannot corrupt the protocol.
 
 from __future__ import annotations
 
-import importlib
 import json
 import os
 import sys
@@ -30,6 +29,7 @@ from collections.abc import Callable
 from typing import Any, TextIO
 
 from jiasu.core.errors import one_line
+from jiasu.core.imports import import_attribute
 from jiasu.measure.benchmark import measure
 
 
@@ -48,8 +48,9 @@ def build(spec: dict[str, Any]) -> Callable[[], object]:
         import torch
 
         torch.set_num_threads(int(threads))
-    module_name, _, attribute = str(spec["factory"]).partition(":")
-    factory = getattr(importlib.import_module(module_name), attribute)
+    factory = import_attribute(str(spec["factory"]), what="timing case factory")
+    if not callable(factory):
+        raise TypeError(f"timing case factory {spec['factory']} is not callable")
     fn = factory(**spec.get("kwargs", {}))
     if not callable(fn):
         raise TypeError(f"factory {spec['factory']} returned {type(fn).__name__}, not a callable")
