@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import torch
 
+from jiasu.core.signature import InputSignature
 from jiasu.data import DatasetSplits, write_idx
 from jiasu.models import ModelSpec, create_model, save_model_dir
 from jiasu.train import fit
@@ -56,7 +57,7 @@ def artifact(model_dir: Path, mnist_dir: Path, tmp_path_factory: pytest.TempPath
     assert "torch-eager" in result.stdout and "chose " in result.stdout
     assert "alone" in result.stdout and "screened" in result.stdout  # how each was timed
     data = json.loads(report.read_text())
-    assert data["schema_version"] == 2 and data["target"] == "latency" and data["batch_size"] == 1
+    assert data["schema_version"] == 3 and data["target"] == "latency" and data["batch_size"] == 1
     assert {"baseline", "chosen", "candidates", "environment"} <= set(data)
     assert json.loads((out / "report.json").read_text())["chosen"] == data["chosen"]
     return out
@@ -109,8 +110,8 @@ def test_predictor_warns_about_nonfinite_inputs_it_converts(artifact: Path) -> N
 def test_predict_wrong_input_shape(artifact: Path, tmp_path: Path) -> None:
     np.save(tmp_path / "bad.npy", np.zeros((4, 3, 32, 32), dtype=np.float32))
     result = jiasu("predict", str(artifact), "--input", str(tmp_path / "bad.npy"))
-    _failed_cleanly(result, "input has shape (4, 3, 32, 32)")
-    assert "(N, 1, 28, 28)" in result.stderr
+    _failed_cleanly(result, "input 'input' has shape (4, 3, 32, 32)")
+    assert "the model takes input:float32[B,1,28,28]" in result.stderr
 
 
 def test_optimize_corrupt_onnx(tmp_path: Path) -> None:
@@ -191,7 +192,7 @@ def test_optimize_adapts_an_onnx_file_taking_28x28_images_and_refuses_other_shap
 
     torch.manual_seed(0)
     flat = nn.Sequential(nn.Flatten(), nn.Linear(28 * 28, 10)).eval()
-    tf_like = export_onnx(flat, (28, 28), tmp_path / "tf_like.onnx")
+    tf_like = export_onnx(flat, InputSignature.from_shape((28, 28)), tmp_path / "tf_like.onnx").path
     out, report = tmp_path / "artifact", tmp_path / "report.json"
     result = jiasu(
         "optimize", str(tf_like), "--data-dir", str(mnist_dir), "--backends", "onnxruntime",
@@ -208,9 +209,12 @@ def test_optimize_adapts_an_onnx_file_taking_28x28_images_and_refuses_other_shap
         expected = flat(torch.from_numpy(images)).numpy()
     np.testing.assert_allclose(api.load(out)(images), expected, rtol=1e-4, atol=1e-4)
 
-    other = export_onnx(nn.Sequential(nn.Flatten(), nn.Linear(3 * 8 * 8, 10)), (3, 8, 8),
-                        tmp_path / "cifar_like.onnx")  # fmt: skip
-    _failed_cleanly(
-        jiasu("optimize", str(other), "--data-dir", str(mnist_dir)),
-        "takes inputs of shape (3, 8, 8), but jiasu optimize verifies on MNIST images",
+    cifar_like = InputSignature.from_shape((3, 8, 8))
+    other = export_onnx(
+        nn.Sequential(nn.Flatten(), nn.Linear(3 * 8 * 8, 10)), cifar_like, tmp_path / "c.onnx"
+    ).path
+    mnist_batch = tmp_path / "mnist_batch.npy"
+    np.save(mnist_batch, images)
+    _failed_cleanly(  # the user's data does not fit the model: one sentence, before any work
+        jiasu("optimize", str(other), "--data", str(mnist_batch)), "input:float32[B,3,8,8]"
     )

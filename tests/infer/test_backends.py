@@ -14,10 +14,13 @@ import pytest
 import torch
 from torch import nn
 
+from jiasu.core.signature import InputSignature
 from jiasu.core.technique import Exactness
 from jiasu.infer.backends import BACKENDS, BuildContext, Candidate, ModelSource
 from jiasu.infer.backends.torch_optimized import fold_batchnorm
 from jiasu.infer.verify import TOLERANCES, AccuracyBudget, judge, verify
+
+MNIST_SIGNATURE = InputSignature.from_shape((1, 28, 28))
 
 CNN_CANDIDATES = [
     ("torch_optimized", "torch-optimized"),
@@ -38,8 +41,8 @@ MODULES = {"onnxruntime": "onnxruntime", "openvino": "openvino"}
 
 def _context(model: nn.Module, tmp: Path, calib: np.ndarray) -> BuildContext:
     reference = {"kind": "registry", "spec": {"name": "cnn", "kwargs": {}}}
-    source = ModelSource("torch", (1, 28, 28), "test model", model, reference=reference)
-    return BuildContext(source, tmp, 2, 1, "latency", calib)
+    source = ModelSource("torch", MNIST_SIGNATURE, "test model", model, reference=reference)
+    return BuildContext(source, tmp, 2, 1, "latency", (calib,))
 
 
 @pytest.fixture(scope="module")
@@ -149,7 +152,7 @@ def test_a_batch_split_over_parallel_runs_gives_the_same_outputs_in_order(
     for size in (1, 2, 3, 7):  # fewer rows than parts, and parts of unequal length
         np.testing.assert_allclose(built.runner(images[:size]), whole[:size], rtol=1e-5, atol=1e-5)
     files = built.save(tmp_path)
-    loaded = BACKENDS.get(backend)().load(tmp_path, files, candidate.settings, (1, 28, 28))
+    loaded = BACKENDS.get(backend)().load(tmp_path, files, candidate.settings, MNIST_SIGNATURE)
     np.testing.assert_allclose(loaded(images[:256]), whole, rtol=1e-5, atol=1e-5)
 
 

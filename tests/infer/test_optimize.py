@@ -14,7 +14,10 @@ from torch import nn
 
 import jiasu
 from jiasu.core.errors import CheckpointError, ConfigError
+from jiasu.core.signature import InputSignature
 from jiasu.infer import AccuracyBudget, ModelSource, OptimizeConfig, optimize, resolve_model
+
+MNIST_SIGNATURE = InputSignature.from_shape((1, 28, 28))
 
 pytest.importorskip("onnxruntime")
 
@@ -38,7 +41,7 @@ def test_optimize_saves_a_verified_artifact_that_loads_and_predicts_the_same(
     assert names[0] == "torch-eager" and "onnxruntime-int8-static-minmax" in names
     assert result.chosen.verdict == "accepted"
     report = json.loads((out / "report.json").read_text())
-    assert report["schema_version"] == 2 and report["environment"]["torch"]
+    assert report["schema_version"] == 3 and report["environment"]["torch"]
     assert report["chosen"]["name"] == result.chosen_name
     assert report["baseline"]["name"] == "torch-eager"
     for record in report["candidates"]:
@@ -72,7 +75,7 @@ def test_optimize_saves_a_verified_artifact_that_loads_and_predicts_the_same(
 def test_relative_budget_zero_never_accepts_an_accuracy_loss(
     mlp: nn.Module, val: tuple[np.ndarray, np.ndarray], calib: np.ndarray
 ) -> None:
-    source = ModelSource("torch", (1, 28, 28), "mlp", mlp)
+    source = ModelSource("torch", MNIST_SIGNATURE, "mlp", mlp)
     config = OptimizeConfig(
         "throughput", batch_size=64, budget=AccuracyBudget("relative", 0.0),
         backends=("onnxruntime",), measure_s=0.3,
@@ -102,7 +105,7 @@ class _Cumulative(nn.Module):
 def test_export_failure_is_recorded_and_the_run_succeeds(
     val: tuple[np.ndarray, np.ndarray], calib: np.ndarray
 ) -> None:
-    source = ModelSource("torch", (1, 28, 28), "cummax model", _Cumulative().eval())
+    source = ModelSource("torch", MNIST_SIGNATURE, "cummax model", _Cumulative().eval())
     config = OptimizeConfig(backends=("torch_optimized", "onnxruntime", "openvino"), measure_s=0.3)
     result = optimize(source, *val, calib, config)
     onnx_based = [
@@ -119,7 +122,9 @@ def test_an_onnx_model_is_optimized_against_its_own_unoptimized_run(
 ) -> None:
     from jiasu.infer.export import export_onnx
 
-    path = export_onnx(resolve_model(str(mlp_dir)).module, (1, 28, 28), tmp_path / "mlp.onnx")
+    path = export_onnx(
+        resolve_model(str(mlp_dir)).module, MNIST_SIGNATURE, tmp_path / "mlp.onnx"
+    ).path
     source = resolve_model(str(path))
     assert source.kind == "onnx" and source.input_shape == (1, 28, 28)
     config = OptimizeConfig(backends=("onnxruntime", "torch_optimized"), measure_s=0.3)
@@ -185,7 +190,7 @@ def test_a_baseline_that_cannot_run_alone_leaves_the_choice_to_the_screening(
     model = parent_only_factory.make().eval()
     model.inner.load_state_dict(mlp.state_dict())
     reference = {"kind": "factory", "factory": "parent_only_factory:make"}
-    source = ModelSource("torch", (1, 28, 28), "mlp", model, reference=reference)
+    source = ModelSource("torch", MNIST_SIGNATURE, "mlp", model, reference=reference)
     config = OptimizeConfig(backends=("onnxruntime",), measure_s=0.3)
     result = optimize(source, *val, calib, config)
     assert "timed alone it failed" in result.baseline.reason

@@ -22,11 +22,13 @@ from safetensors.torch import save_file
 import jiasu
 from jiasu.cli.main import main
 from jiasu.core.errors import CheckpointError
+from jiasu.core.signature import InputSignature
 from jiasu.infer import ModelSource, OptimizeConfig, optimize, resolve_model
 from jiasu.models import create_model
 
 IMAGES = np.random.default_rng(0).random((64, 1, 28, 28), dtype=np.float32)
 LABELS = np.arange(64) % 10
+MNIST_SIGNATURE = InputSignature.from_shape((1, 28, 28))
 QUICK = {"isolate": False, "measure_s": 0.1, "warmup": 1, "eval_batch_size": 64}
 
 FACTORY_SOURCE = """\
@@ -138,7 +140,9 @@ def onnx_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from jiasu.infer.export import export_onnx
 
     torch.manual_seed(0)
-    return export_onnx(create_model("mlp"), (1, 28, 28), tmp_path_factory.mktemp("o") / "m.onnx")
+    return export_onnx(
+        create_model("mlp"), MNIST_SIGNATURE, tmp_path_factory.mktemp("o") / "m.onnx"
+    ).path
 
 
 def _onnx_artifact(folder: Path, model_entry: str) -> Path:
@@ -240,7 +244,7 @@ def test_a_keras_artifact_runs_after_its_source_file_is_moved(tmp_path: Path) ->
 
 def test_a_module_given_as_a_python_object_is_saved_as_its_graph(tmp_path: Path) -> None:
     model = create_model("cnn").eval()
-    source = ModelSource("torch", (1, 28, 28), "cnn", model)  # no way to rebuild it
+    source = ModelSource("torch", MNIST_SIGNATURE, "cnn", model)  # no way to rebuild it
     config = OptimizeConfig(backends=("torch",), **QUICK)
     optimize(source, IMAGES, LABELS, IMAGES[:16], config, out=tmp_path / "art")
     with torch.no_grad():
@@ -255,7 +259,11 @@ def graph_artifact(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     folder = tmp_path_factory.mktemp("g") / "art"
     folder.mkdir()
-    files = save_graph(folder, *export_graph(create_model("mlp").eval(), (1, 28, 28)))
+    from jiasu.infer.export import capture
+    from jiasu.models.adapter import adapt
+
+    program = capture(adapt(create_model("mlp").eval(), MNIST_SIGNATURE), MNIST_SIGNATURE)
+    files = save_graph(folder, *export_graph(program))
     meta = {
         "format": "jiasu-inference", "format_version": 1,
         "candidate": {"name": "torch-eager", "backend": "torch", "settings": {},

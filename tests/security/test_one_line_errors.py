@@ -29,7 +29,10 @@ import torch
 from safetensors.torch import save_file
 
 from jiasu.cli.main import main
+from jiasu.core.signature import InputSignature
 from jiasu.models import ModelSpec, create_model, save_model_dir
+
+MNIST_SIGNATURE = InputSignature.from_shape((1, 28, 28))
 
 REPO = Path(__file__).resolve().parents[2]
 FACTORIES = "jiasu_hostile_models"  # the module written below, put on sys.path
@@ -73,7 +76,7 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> Files:
     model_dir = save_model_dir(root / "mlp", mlp, ModelSpec("mlp"))
     artifact = root / "artifact"
     artifact.mkdir()
-    export_onnx(mlp, (1, 28, 28), artifact / "model.onnx")
+    export_onnx(mlp, MNIST_SIGNATURE, artifact / "model.onnx")
     meta = {
         "format": "jiasu-inference", "format_version": 1,
         "candidate": {"name": "onnxruntime", "backend": "onnxruntime",

@@ -2,62 +2,37 @@
 
 from __future__ import annotations
 
-import dataclasses
-import math
-import tempfile
 from pathlib import Path
 
 import click
-from rich.console import Console
 from rich.table import Table
 
 from jiasu.cli.options import data_dir_option, html_option, json_option, quiet_option
 from jiasu.core.errors import ConfigError
+from jiasu.core.signature import InputSignature
 from jiasu.hardware.threads import max_threads
 from jiasu.infer.backends import BACKENDS
-from jiasu.infer.backends.base import ModelSource
 from jiasu.ui.console import console as make_console
 
-MNIST_SHAPE = (1, 28, 28)
 
-
-def _shape(text: str | None) -> tuple[int, ...] | None:
-    if text is None:
+def _signature(spec: str | None, shape: str | None) -> InputSignature | None:
+    """The signature from --input-spec or --input-shape (one float32 input)."""
+    if spec is not None and shape is not None:
+        raise ConfigError("--input-spec and --input-shape both describe the inputs; pass one")
+    if spec is not None:
+        return InputSignature.parse(spec)
+    if shape is None:
         return None
     try:
-        shape = tuple(int(part) for part in text.split(","))
+        dims = tuple(int(part) for part in shape.split(","))
     except ValueError:
-        shape = ()
-    if not shape or any(d < 1 for d in shape):
-        raise ConfigError(f"--input-shape {text!r} is invalid; write it as C,H,W, e.g. 1,28,28")
-    return shape
-
-
-def _for_mnist(source: ModelSource, scratch: Path, err: Console, quiet: bool) -> ModelSource:
-    """The source as a model of (N, 1, 28, 28) images, which optimize verifies on.
-
-    An ONNX file taking MNIST images in another layout — (28, 28) or (28, 28, 1), as
-    TensorFlow exports them, or flat (784,) — gets one exact Reshape or Transpose node in
-    front (`adapt_onnx_input`), and says so. Anything else is a clear error.
-    """
-    if source.input_shape == MNIST_SHAPE:
-        return source
-    if source.kind == "onnx" and math.prod(source.input_shape) == math.prod(MNIST_SHAPE):
-        from jiasu.infer import resolve_model
-        from jiasu.integrations.onnx_input import adapt_onnx_input
-
-        assert source.onnx_path is not None
-        adapted = adapt_onnx_input(source.onnx_path, scratch / "adapted.onnx", MNIST_SHAPE)
-        if not quiet:
-            err.print(
-                f"{source.description} takes {source.input_shape}; optimizing it with one exact "
-                "node in front so it takes (N, 1, 28, 28) images (the artifact takes those)"
-            )
-        return dataclasses.replace(resolve_model(str(adapted)), description=source.description)
-    raise ConfigError(
-        f"{source.description} takes inputs of shape {source.input_shape}, but jiasu "
-        "optimize verifies on MNIST images (1, 28, 28); pass a model for 28×28 images"
-    )
+        dims = ()
+    if not dims or any(d < 1 for d in dims):
+        raise ConfigError(
+            f"--input-shape {shape!r} is invalid; write one sample's shape as C,H,W, e.g. "
+            "3,224,224 (or use --input-spec for named, integer or several inputs)"
+        )
+    return InputSignature.from_shape(dims)
 
 
 def _names(text: str | None) -> tuple[str, ...] | None:
@@ -78,7 +53,44 @@ def _names(text: str | None) -> tuple[str, ...] | None:
     help="Weights for a registry model or factory: .safetensors, a checkpoint folder, "
     "or a torch file (read with weights_only=True).",
 )
-@click.option("--input-shape", default=None, help="Per-sample input shape, e.g. 1,28,28.")
+@click.option(
+    "--input-spec",
+    default=None,
+    help="The model's inputs, in order: name:dtype[axes], comma-separated; an axis is a "
+    "size or a name (symbolic; the first is the batch), e.g. "
+    "'input_ids:int64[B,128],attention_mask:int64[B,128]'.",
+)
+@click.option(
+    "--input-shape",
+    default=None,
+    help="One float32 input: the shape of one sample, e.g. 3,224,224 (default for a "
+    "registry model or factory: MNIST's 1,28,28).",
+)
+@click.option(
+    "--output-name",
+    default=None,
+    help="The model output to verify and serve: a key of a dict or ModelOutput, or the "
+    "index of a tuple item (default: logits if there is one, else the first tensor).",
+)
+@click.option(
+    "--data",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Your inputs, to verify on (and calibrate int8): .npz (arrays by input name, "
+    "optional 'labels'), .npy, .csv or .parquet (feature columns), or an image folder "
+    "(one subfolder per class). Default: MNIST for a model of 28×28 images, else inputs "
+    "generated from the signature (timing only: accuracy not verified).",
+)
+@click.option(
+    "--label-column", default=None, help="The labels' column in a --data CSV or Parquet file."
+)
+@click.option(
+    "--metric",
+    type=click.Choice(["accuracy", "mse", "mae"]),
+    default=None,
+    help="The metric the budget bounds, when --data has labels (default: accuracy for "
+    "class labels, mse for numbers). Without labels: agreement with eager fp32.",
+)
 @data_dir_option
 @click.option(
     "--target",
@@ -96,16 +108,17 @@ def _names(text: str | None) -> tuple[str, ...] | None:
 @click.option(
     "--budget",
     type=float,
-    default=0.005,
-    show_default=True,
-    help="Allowed top-1 accuracy drop: a fraction (0.005 = 0.5 points), or with "
-    "--budget-kind relative a fraction of fp32 accuracy (0.01 = keep 99%).",
+    default=None,
+    help="How much worse an approximate candidate (int8, bf16) may be, a fraction in [0, 1): "
+    "accuracy or top-1 agreement lost (0.005 = half a point), or with --budget-kind "
+    "relative a fraction of fp32's figure (0.01 = 1% more MSE). Default: 0.005 absolute, "
+    "and 0.01 relative for mse/mae.",
 )
 @click.option(
     "--budget-kind",
     type=click.Choice(["absolute", "relative"]),
-    default="absolute",
-    show_default=True,
+    default=None,
+    help="absolute (default) or relative; see --budget.",
 )
 @click.option(
     "--backends",
@@ -117,14 +130,15 @@ def _names(text: str | None) -> tuple[str, ...] | None:
     type=click.IntRange(min=100),
     default=10_000,
     show_default=True,
-    help="Labelled MNIST test images used to verify every candidate.",
+    help="At most this many samples (of --data, or MNIST test images) verify every candidate.",
 )
 @click.option(
     "--calibration-samples",
     type=click.IntRange(min=16),
     default=300,
     show_default=True,
-    help="MNIST training images used to calibrate static int8.",
+    help="Samples that calibrate static int8: the first rows of --data (at most half), or "
+    "MNIST training images.",
 )
 @click.option(
     "--threads",
@@ -154,12 +168,17 @@ def _names(text: str | None) -> tuple[str, ...] | None:
 def optimize(
     model: str,
     weights: Path | None,
+    input_spec: str | None,
     input_shape: str | None,
+    output_name: str | None,
+    data: Path | None,
+    label_column: str | None,
+    metric: str | None,
     data_dir: Path | None,
     target: str,
     batch_size: int | None,
-    budget: float,
-    budget_kind: str,
+    budget: float | None,
+    budget_kind: str | None,
     backends: str | None,
     eval_samples: int,
     calibration_samples: int,
@@ -173,77 +192,83 @@ def optimize(
 ) -> None:
     """Find the fastest inference backend for MODEL that stays within an accuracy budget.
 
-    MODEL is a model directory from `jiasu train --save`, an .onnx file, a registry
-    name (mlp, cnn) with --weights, or package.module:factory with --weights. A factory
-    is imported, which runs its module's code, as any Python import does; the artifact
-    holds the model's graph, so loading it later needs no code (and never imports any
-    without `jiasu predict --trust-code`). Every candidate (PyTorch eager, optimized,
-    compiled; ONNX Runtime fp32 and int8; OpenVINO) is verified against eager fp32 on
-    MNIST test images and timed on this machine.
+    MODEL is a model directory from `jiasu train --save`, an .onnx file, a .keras file, a
+    registry name (mlp, cnn) with --weights, or package.module:factory with --weights
+    (any nn.Module: say what it takes with --input-spec or --input-shape). A factory is
+    imported, which runs its module's code, as any Python import does; the artifact holds
+    the model's graph, so loading it later needs no code (and never imports any without
+    `jiasu predict --trust-code`). Every candidate (PyTorch eager, optimized, compiled;
+    ONNX Runtime fp32 and int8; OpenVINO fp32, bf16, int8) is verified against eager fp32
+    on --data (or MNIST for a model of 28×28 images) and timed on this machine.
     """
+    from jiasu.app.optimize import OptimizeRequest, run_optimize
     from jiasu.core.outputs import Output, check_outputs
-    from jiasu.data import load_mnist
-    from jiasu.infer import AccuracyBudget, OptimizeConfig, resolve_model
-    from jiasu.infer import optimize as run_optimize
+    from jiasu.infer import AccuracyBudget, OptimizeConfig
     from jiasu.infer.artifact import FOLDER as ARTIFACT
-    from jiasu.infer.report import TABLE_COLUMNS, reason_lines, summary_line, timing_note
+    from jiasu.infer.report import reason_lines, summary_line, timing_note
     from jiasu.ui.progress import TaskProgress, progress_enabled
 
     outputs = [Output("--out", out, ARTIFACT), Output("--json", json_path)]
     model_path = Path(model) if Path(model).exists() else None  # else a registry name
-    inputs = {"MODEL": model_path, "--weights": weights, "--data-dir": data_dir}
+    inputs = {"MODEL": model_path, "--weights": weights, "--data-dir": data_dir, "--data": data}
     check_outputs([*outputs, Output("--html", html_path)], inputs=inputs)  # before any work
+    if label_column is not None and data is None:
+        raise ConfigError("--label-column names a column of --data; pass --data too")
+    chosen_budget = None
+    if budget is not None or budget_kind is not None:
+        chosen_budget = AccuracyBudget(
+            budget_kind or "absolute",  # type: ignore[arg-type]  # click.Choice
+            0.005 if budget is None else budget,
+        )
     config = OptimizeConfig(
         target=target,  # type: ignore[arg-type]  # click.Choice guarantees the literal
         batch_size=batch_size,
-        budget=AccuracyBudget(budget_kind, budget),  # type: ignore[arg-type]
+        budget=chosen_budget,
         backends=_names(backends),
         threads=threads,
         measure_s=measure_s,
         isolate=isolate,
     )
+    request = OptimizeRequest(
+        model=model,
+        weights=weights,
+        signature=_signature(input_spec, input_shape),
+        output=output_name,
+        data=data,
+        label_column=label_column,
+        metric=metric,
+        data_dir=data_dir,
+        eval_samples=eval_samples,
+        calibration_samples=calibration_samples,
+        out=out,
+    )
     err = make_console(stderr=True)
-    # An adapted copy of an ONNX input lives here for the run.
-    with tempfile.TemporaryDirectory(prefix="jiasu-optimize-") as scratch:
-        source = resolve_model(model, weights=weights, input_shape=_shape(input_shape))
-        source = _for_mnist(source, Path(scratch), err, quiet)
-        splits = load_mnist(data_dir)
-        test, train = splits.test.take(eval_samples), splits.train
-        calibration = train.images[-calibration_samples:].numpy()  # disjoint from the test set
-        if not quiet:
-            err.print(f"model: {source.description}; data: {splits.source}")
-        with TaskProgress(enabled=progress_enabled(quiet)) as bar:
-            result = run_optimize(
-                source,
-                test.images.numpy(),
-                test.labels.numpy(),
-                calibration,
-                config,
-                out=out,
-                progress=bar,
-            )
-        table = Table(
-            title=f"jiasu optimize — {result.target} at batch {result.batch_size}, "
-            f"{result.threads} thread(s), budget {result.budget.describe()}"
+    with TaskProgress(enabled=progress_enabled(quiet)) as bar:
+        result = run_optimize(
+            request, config, progress=bar, log=(lambda _line: None) if quiet else err.print
         )
-        for column in TABLE_COLUMNS:
-            left = column in ("candidate", "verdict")
-            table.add_column(column, justify="left" if left else "right")
-        for row in result.table_rows():
-            table.add_row(*row)
-        console = make_console()  # a file or pipe: rows are not wrapped at 80 columns
-        console.print(table)
-        for line in reason_lines(result):
-            console.print(f"  {line}", highlight=False)
-        console.print(f"  {timing_note(result)}", highlight=False)
-        console.print(summary_line(result), highlight=False)
-        if json_path is not None:
-            result.write_json(json_path)
-            err.print(f"wrote {json_path}")
-        if html_path is not None:
-            from jiasu.report import from_optimize, write_html
+    table = Table(
+        title=f"jiasu optimize — {result.target} at batch {result.batch_size}, "
+        f"{result.threads} thread(s), budget {result.budget.describe(result.task)}"
+    )
+    for column in result.table_columns():
+        left = column in ("candidate", "verdict")
+        table.add_column(column, justify="left" if left else "right")
+    for row in result.table_rows():
+        table.add_row(*row)
+    console = make_console()  # a file or pipe: rows are not wrapped at 80 columns
+    console.print(table)
+    for line in reason_lines(result):
+        console.print(f"  {line}", highlight=False)
+    console.print(f"  {timing_note(result)}", highlight=False)
+    console.print(summary_line(result), highlight=False)
+    if json_path is not None:
+        result.write_json(json_path)
+        err.print(f"wrote {json_path}")
+    if html_path is not None:
+        from jiasu.report import from_optimize, write_html
 
-            write_html(from_optimize(result.to_dict()), html_path)
-            err.print(f"wrote {html_path}")
-        if out is not None:
-            err.print(f"wrote {out} (load it with jiasu.load or `jiasu predict {out}`)")
+        write_html(from_optimize(result.to_dict()), html_path)
+        err.print(f"wrote {html_path}")
+    if out is not None:
+        err.print(f"wrote {out} (load it with jiasu.load or `jiasu predict {out}`)")

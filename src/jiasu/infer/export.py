@@ -111,13 +111,17 @@ def export_onnx(
     program: Any = None,
     opset: int = OPSET,
 ) -> OnnxExport:
-    """Export `module` (a `CallAdapter`) to `path`: inputs named as the signature says,
-    its symbolic axes dynamic, one output ``output``.
+    """Export `module` to `path`: inputs named as the signature says, its symbolic axes
+    dynamic, one output ``output`` (a module that is not yet a `CallAdapter` is adapted:
+    its default output, `select_output`).
 
     `program` is the module's `capture`, or a `NotExportable` message where capture
     failed (then the TorchScript exporter is tried, and the note says why).
     """
+    from jiasu.models.adapter import adapt
+
     onnx = require("onnx", extra="onnx", purpose="exporting to ONNX")
+    module = adapt(module, signature)
     if program is None:
         try:
             program = capture(module, signature)

@@ -79,6 +79,15 @@ class CallAdapter(nn.Module):
         self.keyword = signature.call == "keyword"
         self.output = output
 
+    def replaced(self, module: nn.Module) -> CallAdapter:
+        """The same call around another module (e.g. a transformed copy of this one's)."""
+        other = CallAdapter.__new__(CallAdapter)
+        nn.Module.__init__(other)
+        other.module, other.names, other.keyword, other.output = (
+            module, self.names, self.keyword, self.output,
+        )  # fmt: skip
+        return other.eval()
+
     def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
         if self.keyword:
             result = self.module(**dict(zip(self.names, inputs, strict=True)))

@@ -41,6 +41,10 @@ def fold_batchnorm(module: nn.Module) -> nn.Module:
     """
     from torch.fx.experimental.optimization import fuse
 
+    from jiasu.models.adapter import CallAdapter
+
+    if isinstance(module, CallAdapter):  # fx traces the model inside, not the *inputs call
+        return module.replaced(fold_batchnorm(module.module))
     return fuse(copy.deepcopy(module).eval(), inplace=True)
 
 
