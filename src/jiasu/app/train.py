@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -133,10 +134,14 @@ def resolve_train_model(text: str) -> ModelSpec | ExternalModel:
     builder = _keras_file(text) if argument.kind == "keras" else _factory(text)
     module = builder()
     check_takes_mnist(module, text)
-    from jiasu.integrations.keras import KerasModule
-
-    saver = _save_keras if isinstance(module, KerasModule) else None
+    saver = _save_keras if _is_keras(module) else None
     return ExternalModel(text, builder=builder, saver=saver)
+
+
+def _is_keras(module: nn.Module) -> bool:
+    """Whether `module` wraps a Keras model; a torch model's check does not import Keras."""
+    bridge = sys.modules.get("jiasu.integrations.keras.torch_bridge")
+    return bridge is not None and isinstance(module, bridge.KerasModule)
 
 
 def _keras_file(path: str) -> _Builder:
