@@ -106,3 +106,25 @@ def test_ray_data_predictions_equal_one_process(
     got = predict_distributed(model_dir, images, engine="ray", workers=2, address=ray_address)
     assert got.shape == (2000, 10)
     assert np.array_equal(got, expected)
+
+
+@pytest.mark.timeout(240)
+def test_ray_predicts_a_two_input_artifact_like_one_process(
+    ray_address: str, tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """`jiasu predict --engine ray` on a model of int64 ids and mask (an .npz by name):
+    every input reaches the workers with its dtype, rows come back in order."""
+    from jiasu.cli.main import main
+
+    from ..predict_models import text_artifact, text_inputs, text_logits
+
+    artifact, model = text_artifact(tmp_path_factory)
+    ids, mask = text_inputs(300)
+    np.savez(tmp_path / "batch.npz", input_ids=ids, attention_mask=mask)
+    args = ["predict", str(artifact), "--input", str(tmp_path / "batch.npz"), "--batch-size", "32"]
+    assert main([*args, "--output", str(tmp_path / "here.npy")]) == 0
+    there = tmp_path / "there.npy"
+    engine = ["--engine", "ray", "--workers", "2", "--address", ray_address]
+    assert main([*args, "--output", str(there), *engine]) == 0
+    np.testing.assert_array_equal(np.load(there), np.load(tmp_path / "here.npy"))
+    np.testing.assert_allclose(np.load(there), text_logits(model, ids, mask), atol=1e-5)

@@ -89,3 +89,24 @@ def test_local_spark_listens_on_loopback_only(spark: Any) -> None:
     assert any(name == "java" for name, _ in found)
     assert [entry for entry in found if entry[1] not in LOOPBACK] == []
     assert spark.sparkContext.uiWebUrl is None
+
+
+@pytest.mark.timeout(300)
+def test_spark_predicts_a_two_input_artifact_like_one_process(
+    spark: Any, tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """`jiasu predict --engine spark` on a model of int64 ids and mask: one array column per
+    input, int64 kept; the logits come back in order, bit for bit."""
+    from jiasu.cli.main import main
+
+    from ..predict_models import text_artifact, text_inputs, text_logits
+
+    artifact, model = text_artifact(tmp_path_factory)
+    ids, mask = text_inputs(300)
+    np.savez(tmp_path / "batch.npz", input_ids=ids, attention_mask=mask)
+    args = ["predict", str(artifact), "--input", str(tmp_path / "batch.npz"), "--batch-size", "32"]
+    assert main([*args, "--output", str(tmp_path / "here.npy")]) == 0
+    there = tmp_path / "there.npy"
+    assert main([*args, "--output", str(there), "--engine", "spark", "--workers", "2"]) == 0
+    np.testing.assert_array_equal(np.load(there), np.load(tmp_path / "here.npy"))
+    np.testing.assert_allclose(np.load(there), text_logits(model, ids, mask), atol=1e-5)

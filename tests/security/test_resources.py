@@ -125,23 +125,23 @@ def test_idx_header_claiming_a_trillion_values_is_refused_before_reading(
 
 
 def test_npy_header_claiming_a_trillion_rows_is_refused_before_allocating(tmp_path: Path) -> None:
-    from jiasu.cli.predict import read_inputs
+    from jiasu.data.inputs import read_inputs
 
     path = tmp_path / "inputs.npy"
     with open(path, "wb") as out:  # a true .npy header that lies about the rows, 12 KB of data
         header = {"descr": "<f4", "fortran_order": False, "shape": (10**12, 28, 28)}
         np.lib.format.write_array_header_1_0(out, header)
         out.write(bytes(4 * 28 * 28 * 4))
-    error = _refused(lambda: read_inputs(path), limit_mb=20)
+    error = _refused(lambda: read_inputs(path, None), limit_mb=20)
     assert str(path) in str(error) and "(1000000000000, 28, 28)" in str(error)
 
 
 def test_npy_pickle_and_object_arrays_are_refused(tmp_path: Path) -> None:
-    from jiasu.cli.predict import read_inputs
+    from jiasu.data.inputs import read_inputs
 
     path = tmp_path / "objects.npy"
     np.save(path, np.array([{"a": 1}, None], dtype=object), allow_pickle=True)
-    error = _refused(lambda: read_inputs(path), limit_mb=20)
+    error = _refused(lambda: read_inputs(path, None), limit_mb=20)
     assert "objects.npy" in str(error)
 
 
