@@ -16,6 +16,7 @@ import torch
 from jiasu.app import Log
 from jiasu.core.recipe import Recipe
 from jiasu.data import DatasetSplits, ImageDataset
+from jiasu.data.mnist import INPUT_SHAPE
 from jiasu.models import ModelSpec
 from jiasu.train import History, ReduceLROnPlateau, evaluate, fit
 from jiasu.train.recipes import baseline
@@ -73,7 +74,7 @@ class DemoResult:
             "schema_version": SCHEMA_VERSION,
             "kind": "demo",
             "model": self.model.to_dict(),
-            "input_shape": [1, 28, 28],
+            "input_shape": list(INPUT_SHAPE),
             "baseline": self.baseline.to_dict(),
             "accelerated": self.accelerated.to_dict(),
             "speedup": self.speedup,
@@ -133,7 +134,7 @@ def save_demo_outputs(
     if html_path is not None:
         from jiasu.report import flops_per_sample, from_demo, write_html
 
-        flops = flops_per_sample(result.model.build(), (1, 28, 28), training=True)
+        flops = flops_per_sample(result.model.build(), INPUT_SHAPE, training=True)
         write_html(from_demo(result.to_dict(), flops_per_sample=flops), html_path)
         if log is not None:
             log(f"wrote {html_path}")

@@ -22,6 +22,7 @@ from jiasu.app import Log
 from jiasu.core.errors import ConfigError
 from jiasu.core.recipe import Recipe
 from jiasu.data import DatasetSplits
+from jiasu.data.mnist import INPUT_SHAPE, NUM_CLASSES
 from jiasu.models.argument import parse_model_argument
 from jiasu.models.probe import probe_output
 from jiasu.train.evaluate import evaluate
@@ -31,9 +32,8 @@ from jiasu.train.session import TrainResult, TrainSettings, resolve_session_reci
 _Builder = Callable[[], nn.Module]
 
 # What MNIST training feeds a model and expects back: two images (a batch norm needs more
-# than one sample) of (1, 28, 28), and logits for the 10 digits.
-MNIST_BATCH = (2, 1, 28, 28)
-MNIST_CLASSES = 10
+# than one sample) and logits for the 10 digits.
+MNIST_BATCH = (2, *INPUT_SHAPE)
 
 
 def run_train_session(
@@ -94,7 +94,7 @@ def save_train_outputs(
     if html_path is not None:
         from jiasu.report import flops_per_sample, from_train, write_html
 
-        flops = flops_per_sample(result.spec.build(), (1, 28, 28), training=True)
+        flops = flops_per_sample(result.spec.build(), INPUT_SHAPE, training=True)
         write_html(from_train(result.to_dict(), flops_per_sample=flops), html_path)
         if log is not None:
             log(f"wrote {html_path}")
@@ -181,18 +181,18 @@ def _save_keras(module: nn.Module, directory: Path) -> None:
 
 
 def check_takes_mnist(module: nn.Module, name: str) -> None:
-    """One forward pass on a batch of MNIST images: the logits must be (2, 10).
+    """One forward pass on a batch of MNIST images: the logits must be (2, classes).
 
     A model for other inputs or another number of classes fails here, in one sentence,
     before any data is loaded or any training starts.
     """
     fix = (
-        "MNIST training needs a model that takes (N, 1, 28, 28) images and returns "
-        f"(N, {MNIST_CLASSES}) logits"
+        f"MNIST training needs a model that takes (N, {', '.join(map(str, INPUT_SHAPE))}) "
+        f"images and returns (N, {NUM_CLASSES}) logits"
     )
     what = f"model {name!r}"
     output = probe_output(module, MNIST_BATCH, what=what, fix=fix)
-    expected = (MNIST_BATCH[0], MNIST_CLASSES)
+    expected = (MNIST_BATCH[0], NUM_CLASSES)
     if tuple(output.shape) != expected:
         raise ConfigError(
             f"{what} returned shape {tuple(output.shape)} for a batch of shape {MNIST_BATCH}, "
