@@ -201,9 +201,10 @@ def _backend_checks(model: torch.nn.Module) -> tuple[TechniqueCheck, ...]:
     """Inference backends (jiasu optimize) that can run here, for a torch model."""
     try:
         from jiasu.core.signature import InputSignature
+        from jiasu.data.mnist import INPUT_SHAPE
         from jiasu.infer.backends import BACKENDS, ModelSource
 
-        mnist = InputSignature.from_shape((1, 28, 28))
+        mnist = InputSignature.from_shape(INPUT_SHAPE)
         source = ModelSource("torch", mnist, "reference CNN", module=model)
         checks = []
         for name in BACKENDS.names():

@@ -72,13 +72,15 @@ def run_optimize(
     """Resolve the model, gather the data (`Evidence`), and run `optimize`."""
     from jiasu.infer.model_source import resolve_model
 
+    signature = request.signature
+    if signature is None and request.data is not None and _needs_signature(request):
+        from jiasu.data.inputs import infer_signature  # the data says what the model takes
+
+        signature = infer_signature(request.data, label_column=request.label_column)
     # An adapted copy of an ONNX input lives here for the run.
     with tempfile.TemporaryDirectory(prefix="jiasu-optimize-") as scratch:
         source = resolve_model(
-            request.model,
-            weights=request.weights,
-            signature=request.signature,
-            output=request.output,
+            request.model, weights=request.weights, signature=signature, output=request.output
         )
         if request.data is None and request.signature is None:
             source = _for_mnist(source, Path(scratch), log)
@@ -96,6 +98,15 @@ def run_optimize(
             metric=request.metric,
             progress=progress,
         )
+
+
+def _needs_signature(request: OptimizeRequest) -> bool:
+    """Whether MODEL is code (a registry name or a factory), which does not say what it
+    takes, unlike a model directory or an ONNX or Keras file."""
+    from jiasu.models.argument import parse_model_argument
+
+    kind = parse_model_argument(request.model, weights=request.weights).kind
+    return kind in ("registry", "factory")
 
 
 def gather(source: ModelSource, request: OptimizeRequest) -> Evidence:

@@ -16,6 +16,7 @@ import contextlib
 import dataclasses
 import io
 import logging
+import re
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -98,8 +99,18 @@ def capture(module: nn.Module, signature: InputSignature) -> Any:
         raise NotExportable(f"torch.export failed: {short(exc)}") from None
 
 
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
 def short(exc: BaseException) -> str:
-    text = [line for line in str(exc).strip().splitlines() if line.strip()]
+    """The one line of an exporter's error that says what failed: torch's exporters open
+    with generic advice and name the cause under "Exception summary"."""
+    text = [_ANSI.sub("", line).strip() for line in str(exc).strip().splitlines()]
+    text = [line for line in text if line]
+    causes = [line for line in text if line.startswith("<class '")]
+    if causes:  # "<class '...DispatchError'>: No ONNX function found for ... aten.cummax"
+        name, _, message = causes[0].partition(">: ")
+        return f"{name.rsplit('.', 1)[-1].rstrip(chr(39))}: {message[:200]}"
     return f"{type(exc).__name__}: {text[0][:200]}" if text else type(exc).__name__
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from jiasu.core.atomic import atomic_write_bytes
 from jiasu.core.errors import ConfigError
 from jiasu.core.extras import require
+from jiasu.data.mnist import INPUT_SHAPE as MNIST_SHAPE
 
 NEW_INPUT = "input"
 
@@ -23,7 +24,7 @@ NEW_INPUT = "input"
 def adapt_onnx_input(
     source: str | os.PathLike[str],
     target: str | os.PathLike[str],
-    input_shape: tuple[int, ...] = (1, 28, 28),
+    input_shape: tuple[int, ...] = MNIST_SHAPE,
 ) -> Path:
     """Write `source` to `target` taking (N, *input_shape); return `target`.
 

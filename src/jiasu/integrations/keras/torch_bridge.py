@@ -25,9 +25,10 @@ from torch import nn
 
 from jiasu.core.errors import CheckpointError, ConfigError, first_line
 from jiasu.core.imports import call_factory, is_qualified_name
+from jiasu.data.mnist import INPUT_SHAPE as MNIST_SHAPE
 from jiasu.integrations.keras._backend import require_torch_backend
 
-DEFAULT_INPUT_SHAPE = (1, 28, 28)  # jiasu's MNIST images, per sample
+DEFAULT_INPUT_SHAPE = MNIST_SHAPE  # the demo's images, per sample, where none is given
 Layout = Literal["same", "reshape", "channels_last"]
 
 
