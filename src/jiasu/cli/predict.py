@@ -85,7 +85,7 @@ def predict(
     process. Loading reads the artifact's files and never imports code it names, unless
     --trust-code.
 
-        jiasu predict art/ --input rows.csv --label-column target --output scores.csv
+        jiasu predict art/ --input rows.csv --label-column y --output out.csv
     """
     from jiasu.app.predict import predict_file
 
