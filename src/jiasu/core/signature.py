@@ -281,17 +281,31 @@ class InputSignature:
         return [given]
 
     def example_sizes(self, batch: int | None = None) -> dict[str, int]:
-        """Sizes for the symbolic axes of made-up inputs: `batch` for the batch axis, 8
-        for the others."""
-        sizes = {s: _EXAMPLE_SIZES["other"] for s in self.symbols}
+        """Sizes for the symbolic axes of made-up inputs: `batch` for the batch axis, and
+        for the others distinct sizes from 8 up that no fixed axis has (a tracer takes
+        axes of equal size for the same axis, so a time axis of 8 beside 8 features would
+        be captured as tied to them)."""
+        taken = {d for spec in self.inputs for d in spec.shape if isinstance(d, int)}
+        sizes: dict[str, int] = {}
+        size = _EXAMPLE_SIZES["other"]
+        for symbol in self.symbols:
+            while size in taken:
+                size += 1
+            sizes[symbol] = size
+            taken.add(size)
         if self.batch_symbol is not None:
-            sizes[self.batch_symbol] = batch or _EXAMPLE_SIZES["batch"]
+            if batch is None:  # for capture: 2 or more (1 is special-cased), like no other axis
+                batch = _EXAMPLE_SIZES["batch"]
+                while batch in taken:
+                    batch += 1
+            sizes[self.batch_symbol] = batch
         return sizes
 
     def generate(
-        self, batch: int, *, seed: int = 0, sizes: Mapping[str, int] | None = None
+        self, batch: int | None, *, seed: int = 0, sizes: Mapping[str, int] | None = None
     ) -> tuple[np.ndarray, ...]:
-        """Made-up inputs of batch `batch`, for timing and export only (never for accuracy).
+        """Made-up inputs of batch `batch`, for timing and export only (never for accuracy);
+        `batch` None picks a size for capturing a graph (`example_sizes`).
 
         Floats are standard normal; integer inputs named like a mask are ones, like
         ``token_type_ids`` zeros, others uniform in [0, 100) (valid ids for any

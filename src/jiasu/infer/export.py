@@ -67,36 +67,81 @@ def quiet_export() -> Iterator[None]:
         logging.disable(previous)
 
 
-def example_inputs(signature: InputSignature, batch: int = 2) -> tuple[torch.Tensor, ...]:
-    """Made-up inputs for capture: batch 2 (so batch 1 is not special-cased), 8 along
-    other symbolic axes."""
-    return tuple(torch.from_numpy(a) for a in signature.generate(batch))
+def example_inputs(signature: InputSignature) -> tuple[torch.Tensor, ...]:
+    """Made-up inputs for capture: a batch of 2 or more (so 1 is not special-cased), and
+    sizes along symbolic axes that no other axis has (`InputSignature.example_sizes`)."""
+    return tuple(torch.from_numpy(a) for a in signature.generate(None))
 
 
-def dynamic_shapes(signature: InputSignature) -> dict[str, tuple[dict[int, Any], ...]]:
-    """Every symbolic axis dynamic, keyed for `CallAdapter.forward(*inputs)`."""
-    return {"inputs": tuple(_dynamic_axes(spec) for spec in signature.inputs)}
+def dynamic_shapes(
+    signature: InputSignature,
+    *,
+    named: bool = True,
+    bounds: dict[str, dict[str, int]] | None = None,
+) -> dict[str, tuple[dict[int, Any], ...]]:
+    """Every symbolic axis dynamic, keyed for `CallAdapter.forward(*inputs)`.
 
+    `named`: one ``torch.export.Dim`` per symbol, shared by every input that names it (so
+    the batch, or a sequence, is one axis across inputs, and the ONNX file says ``[B, S]``);
+    otherwise ``Dim.DYNAMIC`` on each axis, which lets torch infer bounds a named Dim must
+    state (BERT's sequence is at most its 512 positions) but ties no axes together.
+    `bounds` gives a named Dim its ``min``/``max`` (as torch suggests them).
+    """
+    bounds = bounds or {}
+    dims = (
+        {s: torch.export.Dim(s, **bounds.get(s, {})) for s in signature.symbols} if named else {}
+    )
 
-def _dynamic_axes(spec: InputSpec) -> dict[int, Any]:
-    return {
-        axis: torch.export.Dim.DYNAMIC for axis, d in enumerate(spec.shape) if isinstance(d, str)
-    }
+    def axes(spec: InputSpec) -> dict[int, Any]:
+        return {
+            axis: dims[d] if named else torch.export.Dim.DYNAMIC
+            for axis, d in enumerate(spec.shape)
+            if isinstance(d, str)
+        }
+
+    return {"inputs": tuple(axes(spec) for spec in signature.inputs)}
 
 
 def capture(module: nn.Module, signature: InputSignature) -> Any:
     """`module` (a `CallAdapter`, eval mode) captured by ``torch.export`` for inputs of
-    any size along the signature's symbolic axes; `NotExportable` if it cannot be."""
-    try:
-        with quiet_export(), torch.no_grad():
-            return torch.export.export(
-                module.eval(),
-                example_inputs(signature),
-                dynamic_shapes=dynamic_shapes(signature),
-                strict=False,
-            )
-    except Exception as exc:
-        raise NotExportable(f"torch.export failed: {short(exc)}") from None
+    any size along the signature's symbolic axes; `NotExportable` if it cannot be.
+
+    Named dimensions are tried first (a recurrent model's time axis is captured only
+    that way); where the model bounds an axis (BERT's positions), again with the bounds
+    torch suggests; ``Dim.DYNAMIC`` axes last.
+    """
+    attempts: list[tuple[bool, dict[str, dict[str, int]]]] = [(True, {})]
+    errors: list[Exception] = []
+    while attempts:
+        named, bounds = attempts.pop(0)
+        try:
+            with quiet_export(), torch.no_grad():
+                return torch.export.export(
+                    module.eval(),
+                    example_inputs(signature),
+                    dynamic_shapes=dynamic_shapes(signature, named=named, bounds=bounds),
+                    strict=False,
+                )
+        except Exception as exc:
+            errors.append(exc)
+            suggested = _suggested_bounds(str(exc), signature.symbols)
+            if named and not bounds and suggested:
+                attempts.append((True, suggested))
+            elif named:
+                attempts.append((False, {}))
+    raise NotExportable(f"torch.export failed: {short(errors[-1])}")
+
+
+_SUGGESTION = re.compile(r"(\w+) = Dim\('(\w+)'((?:, (?:min|max)=\d+)*)\)")
+
+
+def _suggested_bounds(message: str, symbols: tuple[str, ...]) -> dict[str, dict[str, int]]:
+    """torch.export's "Suggested fixes" (``S = Dim('S', max=512)``) for our symbols."""
+    found: dict[str, dict[str, int]] = {}
+    for name, _, args in _SUGGESTION.findall(message):
+        if name in symbols:
+            found[name] = {k: int(v) for k, v in re.findall(r"(min|max)=(\d+)", args)}
+    return found
 
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
