@@ -92,7 +92,7 @@ class CandidateResult:
             self.candidate.exactness.value,
             self.latency_ms_p50,
             self.samples_per_s,
-            v.accuracy if v else None,
+            _quality(v),
             self.noise,
         )
 
@@ -444,3 +444,10 @@ def summary_line(result: OptimizeResult) -> str:
 
 def accepted_count(results: Sequence[CandidateResult]) -> int:
     return sum(1 for r in results if r.verdict == "accepted")
+
+
+def _quality(v: Verification | None) -> float | None:
+    """The verified figure as "higher is better", for the Pareto front of any metric."""
+    if v is None or not math.isfinite(v.value):
+        return None
+    return v.value if v.task.higher_is_better else -v.value

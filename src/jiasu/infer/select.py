@@ -42,6 +42,8 @@ class Trial:
     exactness: str  # "exact" | "numeric" | "approximate"
     latency_ms_p50: float | None = None
     samples_per_s: float | None = None
+    # The verified figure, higher is better: accuracy or agreement with fp32, or minus the
+    # error (MSE, MAE) for regression; None where nothing was verified.
     accuracy: float | None = None
     noise: float = 0.0  # relative run-to-run noise of its speed (half the p10–p90 width)
 
