@@ -138,10 +138,13 @@ def test_a_cifar_cnn_is_optimized_with_input_shape_and_verified_on_its_own_data(
 
 
 def test_a_bert_classifier_takes_named_int64_inputs_and_returns_its_logits(
-    factories: str, tmp_path: Path
+    factories: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import user_zoo
 
+    cwd = tmp_path / "cwd"  # ONNX Runtime's shape inference once littered the working folder
+    cwd.mkdir()
+    monkeypatch.chdir(cwd)
     weights = _weights(user_zoo.tiny_bert, tmp_path / "w.safetensors")
     spec = "input_ids:int64[B,16],attention_mask:int64[B,16]"
     rng = np.random.default_rng(0)
@@ -155,6 +158,7 @@ def test_a_bert_classifier_takes_named_int64_inputs_and_returns_its_logits(
         "--data", tmp_path / "tokens.npz", "--out", out, "--json", report, *FAST,
     )  # fmt: skip
     assert code == 0
+    assert list(cwd.iterdir()) == []  # nothing written beside the user's files
     data = json.loads(report.read_text())
     assert data["task"]["metric"] == "agreement" and data["verified"]  # no labels given
     assert data["onnx_export"]["exporter"] == "dynamo"

@@ -56,7 +56,13 @@ def preprocess(src: Path, dst: Path) -> Path:
         "onnxruntime.quantization.shape_inference", extra="onnx", purpose="int8 quantization"
     )
     try:
-        shape_inference.quant_pre_process(str(src), str(dst), skip_symbolic_shape=False)
+        # Where symbolic shape inference is incomplete, ONNX Runtime saves the graph as
+        # "sym_shape_infer_temp.onnx" (and its data) in the working folder: keep that in
+        # the run's scratch folder, never beside the user's files.
+        with contextlib.chdir(dst.parent):
+            shape_inference.quant_pre_process(
+                str(src.resolve()), str(dst.resolve()), skip_symbolic_shape=False
+            )
         return dst
     except Exception:  # pre-processing is an optimisation, not a requirement
         return src
