@@ -85,8 +85,8 @@ def run_optimize(
         if request.data is None and request.signature is None:
             source = _for_mnist(source, Path(scratch), log)
         evidence = gather(source, request)
-        signature = source.signature.describe()
-        log(f"model: {source.description} ({signature}); data: {evidence.description}")
+        takes = source.signature.describe()
+        log(f"model: {source.description} ({takes}); data: {evidence.description}")
         return optimize(
             source,
             evidence.inputs,

@@ -88,9 +88,7 @@ def dynamic_shapes(
     `bounds` gives a named Dim its ``min``/``max`` (as torch suggests them).
     """
     bounds = bounds or {}
-    dims = (
-        {s: torch.export.Dim(s, **bounds.get(s, {})) for s in signature.symbols} if named else {}
-    )
+    dims = {s: torch.export.Dim(s, **bounds.get(s, {})) for s in signature.symbols} if named else {}
 
     def axes(spec: InputSpec) -> dict[int, Any]:
         return {

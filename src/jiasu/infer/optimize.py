@@ -40,7 +40,7 @@ from jiasu.core.technique import Exactness
 from jiasu.hardware.threads import default_threads, threads
 from jiasu.infer.artifact import save_artifact
 from jiasu.infer.backends import BACKENDS, BuildContext, Built, Candidate, ExportFailed, Runner
-from jiasu.infer.backends.base import ModelSource
+from jiasu.infer.backends.base import LARGE_MODEL_PARAMETERS, ModelSource, count_parameters
 from jiasu.infer.isolation import finalists, save_batch
 from jiasu.infer.report import CandidateResult, OptimizeResult
 from jiasu.infer.select import TARGETS, Target, select
@@ -198,6 +198,7 @@ def search(
     batch = config.resolved_batch_size
     with threads(n_threads):
         ctx = BuildContext(source, workdir, n_threads, batch, config.target, cal)
+        ctx.large = count_parameters(source) >= LARGE_MODEL_PARAMETERS
         baseline, others, skipped = _candidates(ctx, config.backends)
         bar = progress or TaskProgress(enabled=False)
         bar.start("building and verifying", total=1 + len(others))

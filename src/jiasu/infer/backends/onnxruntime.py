@@ -178,7 +178,7 @@ class OnnxRuntime(Backend):
             reference = {**fp32, "graph_optimization": "disable"}
             out.append(Candidate("onnxruntime-reference", self.name, reference, Exactness.EXACT))
         out.append(Candidate("onnxruntime", self.name, fp32, Exactness.NUMERIC))
-        if n > 1:
+        if n > 1 and not ctx.large:
             # Pool threads that spin between calls answer faster but keep a core busy
             # after each call; one thread avoids the pool altogether (tiny batches).
             spin = {**fp32, "spinning": True}
@@ -192,7 +192,7 @@ class OnnxRuntime(Backend):
         out.append(Candidate("onnxruntime-int8-dynamic", self.name, dynamic, Exactness.APPROXIMATE))
         if ctx.calibration is None:  # static int8 calibrates on the user's data only
             return out
-        for method in quantize.CALIBRATIONS:
+        for method in quantize.CALIBRATIONS[:1] if ctx.large else quantize.CALIBRATIONS:
             static = {
                 **fp32, "quantization": "static", "calibration": method, "per_channel": True,
                 "precision": "int8",

@@ -95,10 +95,12 @@ class TorchOptimized(Backend):
         shape = ctx.source.input_shape
         conv = has_conv(source_module(ctx)) and shape is not None and len(shape) == 3
         base = {"inference_mode": True, "fold_bn": conv, "channels_last": conv}
-        return [
-            Candidate("torch-optimized", self.name, {**base, "freeze": False}, Exactness.EXACT),
-            Candidate("torch-frozen", self.name, {**base, "freeze": True}, Exactness.EXACT),
-        ]
+        out = [Candidate("torch-optimized", self.name, {**base, "freeze": False}, Exactness.EXACT)]
+        if not ctx.large:  # tracing and freezing a large model costs minutes, for little
+            out.append(
+                Candidate("torch-frozen", self.name, {**base, "freeze": True}, Exactness.EXACT)
+            )
+        return out
 
     def build(self, candidate: Candidate, ctx: BuildContext) -> Built:
         module, seconds = timed(
