@@ -188,3 +188,28 @@ def test_small_batches_through_bound_buffers_match_session_run(
 
     with ThreadPoolExecutor(4) as pool:
         assert all(pool.map(one, range(200)))
+
+
+def test_a_large_model_gets_the_candidates_that_pay_on_large_models(
+    cnn: nn.Module, tmp_path: Path
+) -> None:
+    from jiasu.infer.backends.base import LARGE_MODEL_CALIBRATION, count_parameters
+
+    calib = np.zeros((300, 1, 28, 28), np.float32)
+    ctx = _context(cnn, tmp_path, calib)
+    assert count_parameters(ctx.source) == sum(p.numel() for p in cnn.state_dict().values())
+    full = [
+        c.name
+        for b in ("onnxruntime", "torch_optimized")
+        for c in BACKENDS.get(b)().candidates(ctx)
+    ]
+    ctx.large = True
+    short = [
+        c.name
+        for b in ("onnxruntime", "torch_optimized")
+        for c in BACKENDS.get(b)().candidates(ctx)
+    ]
+    assert "onnxruntime-int8-static-entropy" in full and "torch-frozen" in full
+    assert set(short) < set(full) and "onnxruntime-int8-static-minmax" in short
+    assert not [n for n in short if "entropy" in n or "percentile" in n or "frozen" in n]
+    assert len(ctx.needs_calibration()[0]) == LARGE_MODEL_CALIBRATION
