@@ -76,7 +76,7 @@ def resolve_model(
             output=output,
         )  # fmt: skip
     if argument.kind == "onnx":
-        from jiasu.infer.export import read_onnx_signature
+        from jiasu.models.onnx_file import read_onnx_signature
 
         own = read_onnx_signature(path)
         if signature is not None:  # the user's names and sizes for the file's inputs
@@ -94,7 +94,7 @@ def resolve_model(
             else {"kind": "factory", "factory": spec}
         )
         net = rebuild_module(ref)
-        from jiasu.train.checkpoint import load_model_weights
+        from jiasu.models.weights import load_model_weights
 
         load_model_weights(net, read_weights(weights), weights)
         source = ModelSource(

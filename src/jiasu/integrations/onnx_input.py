@@ -30,7 +30,7 @@ def adapt_onnx_input(
 
     A model that already takes (N, *input_shape) is copied unchanged.
     """
-    from jiasu.infer.export import read_onnx_input_shape
+    from jiasu.models.onnx_file import read_onnx_input_shape
 
     onnx = require("onnx", extra="onnx", purpose="adapting an ONNX model's input")
     helper = onnx.helper

@@ -30,8 +30,6 @@ from safetensors.torch import load_file, save_file
 
 from jiasu.core.atomic import JiasuFolder, atomic_directory, atomic_write_text, remove_directory
 from jiasu.core.errors import CheckpointError, ConfigError
-from jiasu.models.weights import check_weights_fit as check_weights_fit
-from jiasu.models.weights import load_model_weights as load_model_weights
 
 FORMAT_VERSION = 1
 LATEST = "latest.json"

@@ -102,7 +102,7 @@ def load_torch(
     if "graph" in files:
         return load_graph(directory, files, signature)
     from jiasu.infer.model_source import rebuild_module
-    from jiasu.train.checkpoint import load_model_weights
+    from jiasu.models.weights import load_model_weights
 
     reference = files.get("model")
     if not isinstance(reference, Mapping):
