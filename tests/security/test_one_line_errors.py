@@ -182,10 +182,11 @@ CASES: dict[str, Case] = {
     ),
     # models from a factory that do not take the input
     "optimize factory for other images": Case(
-        optimize_factory("cifar"), ("(1, 1, 28, 28)", "--input-shape")
+        optimize_factory("cifar"), ("input:float32[B,1,28,28]", "--input-shape")
     ),
     "optimize factory with a wrong --input-shape": Case(
-        optimize_factory("cifar", "--input-shape", "3,8,8"), ("(1, 3, 8, 8)", "--input-shape")
+        optimize_factory("cifar", "--input-shape", "3,8,8"),
+        ("input:float32[B,3,8,8]", "--input-shape"),
     ),
     "optimize factory raising": Case(optimize_factory("raises"), ("raised RuntimeError",)),
     "train factory for other images": Case(
