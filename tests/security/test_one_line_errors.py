@@ -166,7 +166,6 @@ CASES: dict[str, Case] = {
     "artifact input_shape a string": Case(artifact(input_shape="abc"), ("'input_shape'",)),
     "artifact input_shape negative": Case(artifact(input_shape=[-1, 28, 28]), ("'input_shape'",)),
     "artifact input_shape missing": Case(artifact(input_shape=...), ("no 'input_shape'",)),
-    "artifact num_classes a word": Case(artifact(num_classes="ten"), ("'num_classes'", "'ten'")),
     "artifact candidate a string": Case(artifact(candidate="x"), ("'candidate'", "object")),
     "artifact candidate missing": Case(artifact(candidate=...), ("no 'candidate'",)),
     "artifact candidate without backend": Case(
