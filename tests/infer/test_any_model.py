@@ -268,3 +268,26 @@ def test_the_output_is_chosen_by_name_and_bad_inputs_are_one_sentence(
         err = capsys.readouterr().err
         assert code == 2 and message in err and "Traceback" not in err, (message, err)
         assert len(err.strip().splitlines()) == 1, err
+
+
+def test_an_onnx_file_of_two_int64_inputs_says_its_own_signature(
+    factories: str, tmp_path: Path
+) -> None:
+    import user_zoo
+
+    from jiasu.core.signature import InputSignature
+    from jiasu.infer.export import export_onnx
+
+    spec = InputSignature.parse("input_ids:int64[B,S],attention_mask:int64[B,S]")
+    path = export_onnx(user_zoo.tiny_bert(), spec, tmp_path / "bert.onnx").path
+    ids = np.random.default_rng(1).integers(0, 100, (16, 10)).astype(np.int64)
+    tokens = {"input_ids": ids, "attention_mask": np.ones_like(ids)}
+    result = jiasu.optimize(path, data=tokens, backends=("onnxruntime",), isolate=False,
+                            measure_s=0.2)  # fmt: skip
+    assert result.report.signature.names == ("input_ids", "attention_mask")
+    assert result.report.baseline_name == "onnxruntime-reference"
+    with torch.no_grad():
+        expected = user_zoo.tiny_bert()(**{k: torch.from_numpy(v) for k, v in tokens.items()})
+    np.testing.assert_allclose(
+        result.predictor(tokens), expected.logits.numpy(), rtol=1e-3, atol=1e-4
+    )
