@@ -35,7 +35,9 @@ from torch import nn
 
 import jiasu
 from jiasu.core.atomic import atomic_write_text
+from jiasu.core.signature import InputSignature
 from jiasu.data import DatasetSplits, load_mnist
+from jiasu.data.mnist import INPUT_SHAPE
 from jiasu.hardware.cpu import accel_features, cpu_info
 from jiasu.infer import ModelSource, OptimizeConfig, optimize
 from jiasu.infer.report import TIMED_LABELS, OptimizeResult
@@ -224,7 +226,7 @@ def run(args: argparse.Namespace) -> str:
         model, train_s = train(name, splits, samples)
         print(f"trained {name} in {train_s:.1f} s", flush=True)
         source = ModelSource(
-            "torch", (1, 28, 28), f"{name} (trained here)", model,
+            "torch", InputSignature.from_shape(INPUT_SHAPE), f"{name} (trained here)", model,
             reference={"kind": "registry", "spec": ModelSpec(name).to_dict()},
         )  # fmt: skip
         for target, batch in CELLS:

@@ -24,7 +24,9 @@ import numpy as np
 import torch
 
 import jiasu
+from jiasu.core.signature import InputSignature
 from jiasu.data import load_mnist
+from jiasu.data.mnist import INPUT_SHAPE
 from jiasu.infer.export import export_onnx
 from jiasu.measure.benchmark import format_seconds
 from jiasu.measure.isolated import Isolated, compare_isolated
@@ -74,8 +76,9 @@ def predictor(onnx: str, inputs: str) -> Callable[[], object]:
     from jiasu.infer.backends.onnxruntime import open_session, session_runner
 
     runner = session_runner(open_session(Path(onnx), {"threads": 2, "spinning": True}))
-    meta = {"input_shape": [1, 28, 28], "candidate": {"name": "ort", "backend": "onnxruntime"}}
-    wrapped, x = Predictor(Path(onnx).parent, runner, meta), np.load(inputs)
+    meta = {"candidate": {"name": "ort", "backend": "onnxruntime"}}
+    signature = InputSignature.from_shape(INPUT_SHAPE)
+    wrapped, x = Predictor(Path(onnx).parent, runner, meta, signature), np.load(inputs)
     return lambda: wrapped(x)
 
 
@@ -86,7 +89,7 @@ def _prepare(name: str, samples: int, batch: int, folder: Path) -> dict[str, str
     jiasu.fit(model, splits.train.take(samples), epochs=1, batch_size=64, recipe=fast(), quiet=True)
     model.eval()
     model_dir = save_model_dir(folder / name, model, ModelSpec(name))
-    onnx = export_onnx(model, (1, 28, 28), folder / f"{name}.onnx")
+    onnx = export_onnx(model, InputSignature.from_shape(INPUT_SHAPE), folder / f"{name}.onnx").path
     inputs = folder / f"{name}_b{batch}.npy"
     np.save(inputs, np.ascontiguousarray(splits.test.images[:batch].numpy()), allow_pickle=False)
     return {"model_dir": str(model_dir), "onnx": str(onnx), "inputs": str(inputs)}
