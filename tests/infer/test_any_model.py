@@ -285,6 +285,7 @@ def test_an_onnx_file_of_two_int64_inputs_says_its_own_signature(
     result = jiasu.optimize(path, data=tokens, backends=("onnxruntime",), isolate=False,
                             measure_s=0.2)  # fmt: skip
     assert result.report.signature.names == ("input_ids", "attention_mask")
+    assert result.report.signature.inputs[0].shape == ("B", "S")  # the file names its axes
     assert result.report.baseline_name == "onnxruntime-reference"
     with torch.no_grad():
         expected = user_zoo.tiny_bert()(**{k: torch.from_numpy(v) for k, v in tokens.items()})

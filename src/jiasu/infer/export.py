@@ -211,8 +211,27 @@ def _dynamo(program: Any, signature: InputSignature, opset: int) -> bytes:
             verbose=False,
         )
         assert onnx_program is not None
-        data: bytes = onnx_program.model_proto.SerializeToString()
+        proto = onnx_program.model_proto
+    _name_axes(proto, signature)
+    data: bytes = proto.SerializeToString()
     return data
+
+
+def _name_axes(proto: Any, signature: InputSignature) -> None:
+    """Rename the exporter's symbols (``s21``) to the signature's (``B``, ``S``) wherever
+    they appear in the graph's declared shapes, so the file says ``[B, S]``."""
+    names: dict[str, str] = {}
+    for spec, value in zip(signature.inputs, proto.graph.input, strict=False):
+        for dim, declared in zip(spec.shape, value.type.tensor_type.shape.dim, strict=False):
+            if isinstance(dim, str) and declared.dim_param:
+                names.setdefault(declared.dim_param, dim)
+    if not names:
+        return
+    values = [*proto.graph.input, *proto.graph.output, *proto.graph.value_info]
+    for value in values:
+        for declared in value.type.tensor_type.shape.dim:
+            if declared.dim_param in names:
+                declared.dim_param = names[declared.dim_param]
 
 
 def _torchscript(module: nn.Module, signature: InputSignature, opset: int, why: str) -> bytes:
