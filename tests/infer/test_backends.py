@@ -213,3 +213,7 @@ def test_a_large_model_gets_the_candidates_that_pay_on_large_models(
     assert set(short) < set(full) and "onnxruntime-int8-static-minmax" in short
     assert not [n for n in short if "entropy" in n or "percentile" in n or "frozen" in n]
     assert len(ctx.needs_calibration()[0]) == LARGE_MODEL_CALIBRATION
+    compile_backend = BACKENDS.get("compile")()
+    assert compile_backend.candidates(ctx) == [] and "--backends" in compile_backend.why_none(ctx)
+    ctx.named = frozenset({"compile"})  # named by the user: tried whatever the size
+    assert [c.name for c in compile_backend.candidates(ctx)] == ["torch-compile"]

@@ -44,7 +44,14 @@ from jiasu.infer.backends.base import LARGE_MODEL_PARAMETERS, ModelSource, count
 from jiasu.infer.isolation import finalists, save_batch
 from jiasu.infer.report import CandidateResult, OptimizeResult
 from jiasu.infer.select import TARGETS, Target, select
-from jiasu.infer.verify import AccuracyBudget, Verification, default_budget, judge, verify
+from jiasu.infer.verify import (
+    UNVERIFIED_REASON,
+    AccuracyBudget,
+    Verification,
+    default_budget,
+    judge,
+    verify,
+)
 from jiasu.measure.benchmark import BenchmarkError, Comparison, Measurement, compare
 from jiasu.measure.environment import capture_environment
 from jiasu.measure.isolated import Isolated, compare_isolated
@@ -199,6 +206,7 @@ def search(
     with threads(n_threads):
         ctx = BuildContext(source, workdir, n_threads, batch, config.target, cal)
         ctx.large = count_parameters(source) >= LARGE_MODEL_PARAMETERS
+        ctx.named = frozenset(config.backends or ())
         baseline, others, skipped = _candidates(ctx, config.backends)
         bar = progress or TaskProgress(enabled=False)
         bar.start("building and verifying", total=1 + len(others))
@@ -302,7 +310,11 @@ def _candidates(
             skipped.append(CandidateResult(placeholder, "skipped", ok.reason))
             continue
         try:
-            found.extend(backend.candidates(ctx))
+            proposed = backend.candidates(ctx)
+            if not proposed:
+                placeholder = Candidate(name, name, {}, Exactness.EXACT)
+                skipped.append(CandidateResult(placeholder, "skipped", backend.why_none(ctx)))
+            found.extend(proposed)
         except Exception as exc:  # a backend that cannot even list its options
             placeholder = Candidate(name, name, {}, Exactness.EXACT)
             skipped.append(CandidateResult(placeholder, "failed", one_line(exc)))
@@ -349,6 +361,11 @@ def _build_all(
     built: list[_Built] = []
     failed: dict[str, CandidateResult] = {}
     for candidate in candidates:
+        if not check.verified and candidate.exactness is Exactness.APPROXIMATE:
+            # It could not be accepted, and building one (quantizing) can take minutes.
+            failed[candidate.name] = CandidateResult(candidate, "rejected", UNVERIFIED_REASON)
+            bar.advance(1, status=candidate.name)
+            continue
         item = _build_and_verify(candidate, ctx, inputs, reference, check, config)
         if isinstance(item, _Built):
             built.append(item)

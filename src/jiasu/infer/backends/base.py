@@ -105,6 +105,7 @@ class BuildContext:
     # spinning or TorchScript-frozen variants (each costs minutes to build and verify on
     # a BERT-base, and measured no gain there), so a search finishes in minutes.
     large: bool = False
+    named: frozenset[str] = frozenset()  # the backends the user named (tried whatever the size)
     _onnx: tuple[Path | None, float, str] | None = None  # cached (path, export_s, error)
     onnx_export: dict[str, str] = dataclasses.field(default_factory=dict)  # how, for reports
     # torch.export captures of the source module, by whether BN was folded first; the
@@ -242,6 +243,10 @@ class Backend(ABC):
     @abstractmethod
     def candidates(self, ctx: BuildContext) -> list[Candidate]:
         """The configurations worth trying for this model, target and machine."""
+
+    def why_none(self, ctx: BuildContext) -> str:
+        """Why `candidates` proposed nothing for this run (for the report)."""
+        return "no configuration of this backend applies to this model"
 
     @abstractmethod
     def build(self, candidate: Candidate, ctx: BuildContext) -> Built:

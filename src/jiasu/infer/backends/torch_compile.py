@@ -37,7 +37,17 @@ class TorchCompile(Backend):
     summary = "torch.compile with TorchInductor: fused, generated CPU kernels"
 
     def candidates(self, ctx: BuildContext) -> list[Candidate]:
+        if ctx.large and self.name not in ctx.named:
+            # Compiling a ResNet-50 or a BERT-base takes minutes on a small CPU, and again
+            # in the process that times it alone: tried only when named in `backends`.
+            return []
         return [Candidate("torch-compile", self.name, {"mode": "default"}, Exactness.NUMERIC)]
+
+    def why_none(self, ctx: BuildContext) -> str:
+        return (
+            "a large model: compiling it takes minutes here (and again when timed alone); "
+            "name compile in --backends to try it"
+        )
 
     def build(self, candidate: Candidate, ctx: BuildContext) -> Built:
         run = compiled_runner(source_module(ctx), candidate.settings)
