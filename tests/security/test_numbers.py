@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from jiasu.cli.main import main
+from jiasu.core.signature import InputSignature
 from jiasu.core.technique import Exactness
 from jiasu.infer.backends.base import Candidate
 from jiasu.infer.report import CandidateResult, OptimizeResult, summary_line
@@ -65,7 +66,8 @@ def _result() -> OptimizeResult:
     final = final_records(_alone(), {**built, **screened}, TIMING)
     records = {**built, **screened, **final}
     return OptimizeResult(
-        model="cnn", input_shape=(1, 28, 28), target="latency", batch_size=1, threads=1,
+        model="cnn", signature=InputSignature.from_shape((1, 28, 28)), target="latency",
+        batch_size=1, threads=1,
         budget=AccuracyBudget(), validation_samples=100,
         candidates=tuple(records[n] for n in names), baseline_name=BASE,
         chosen_name="ort-opt", environment={},
