@@ -52,6 +52,19 @@ def has_conv(module: nn.Module) -> bool:
     return any(isinstance(m, nn.Conv2d) for m in module.modules())
 
 
+def foldable(module: nn.Module) -> bool:
+    """Whether torch.fx can trace the model, which batch-norm folding needs (a model with
+    data-dependent control flow, such as transformers' ResNet, cannot be)."""
+    from jiasu.models.adapter import CallAdapter
+
+    inner = module.module if isinstance(module, CallAdapter) else module
+    try:
+        torch.fx.symbolic_trace(inner)
+        return True
+    except Exception:
+        return False
+
+
 def optimize_module(
     module: nn.Module, settings: Mapping[str, Any], signature: InputSignature
 ) -> nn.Module:
@@ -94,7 +107,8 @@ class TorchOptimized(Backend):
     def candidates(self, ctx: BuildContext) -> list[Candidate]:
         shape = ctx.source.input_shape
         conv = has_conv(source_module(ctx)) and shape is not None and len(shape) == 3
-        base = {"inference_mode": True, "fold_bn": conv, "channels_last": conv}
+        fold = conv and foldable(source_module(ctx))
+        base = {"inference_mode": True, "fold_bn": fold, "channels_last": conv}
         out = [Candidate("torch-optimized", self.name, {**base, "freeze": False}, Exactness.EXACT)]
         if not ctx.large:  # tracing and freezing a large model costs minutes, for little
             out.append(
