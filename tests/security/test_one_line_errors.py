@@ -189,7 +189,7 @@ CASES: dict[str, Case] = {
     ),
     "optimize factory raising": Case(optimize_factory("raises"), ("raised RuntimeError",)),
     "train factory for other images": Case(
-        train_factory("cifar"), ("(2, 1, 28, 28)", "MNIST training needs")
+        train_factory("cifar"), ("input:float32[B,1,28,28]", "MNIST training needs")
     ),
     "train factory with 5 classes": Case(
         train_factory("five_classes"), ("returned shape (2, 5)", "(2, 10)")

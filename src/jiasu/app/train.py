@@ -21,10 +21,11 @@ from torch import nn
 from jiasu.app import Log
 from jiasu.core.errors import ConfigError
 from jiasu.core.recipe import Recipe
+from jiasu.core.signature import InputSignature
 from jiasu.data import DatasetSplits
 from jiasu.data.mnist import INPUT_SHAPE, NUM_CLASSES
 from jiasu.models.argument import parse_model_argument
-from jiasu.models.probe import probe_output
+from jiasu.models.probe import PROBE_BATCH, probe_output
 from jiasu.train.evaluate import evaluate
 from jiasu.train.model_arg import ExternalModel, ModelSpec
 from jiasu.train.session import TrainResult, TrainSettings, resolve_session_recipe, train_session
@@ -33,7 +34,6 @@ _Builder = Callable[[], nn.Module]
 
 # What MNIST training feeds a model and expects back: two images (a batch norm needs more
 # than one sample) and logits for the 10 digits.
-MNIST_BATCH = (2, *INPUT_SHAPE)
 
 
 def run_train_session(
@@ -191,11 +191,12 @@ def check_takes_mnist(module: nn.Module, name: str) -> None:
         f"images and returns (N, {NUM_CLASSES}) logits"
     )
     what = f"model {name!r}"
-    output = probe_output(module, MNIST_BATCH, what=what, fix=fix)
-    expected = (MNIST_BATCH[0], NUM_CLASSES)
+    signature = InputSignature.from_shape(INPUT_SHAPE)
+    output = probe_output(module, signature, what=what, fix=fix)
+    expected = (PROBE_BATCH, NUM_CLASSES)
     if tuple(output.shape) != expected:
         raise ConfigError(
-            f"{what} returned shape {tuple(output.shape)} for a batch of shape {MNIST_BATCH}, "
+            f"{what} returned shape {tuple(output.shape)} for inputs {signature.describe()}, "
             f"not {expected}; {fix}"
         )
 

@@ -110,7 +110,7 @@ def check_source(source: ModelSource, what: str, *, given: bool) -> None:
     """One forward pass of a torch source on made-up inputs of its signature: a model for
     other inputs, or one with no tensor among its outputs, is one sentence here, not a
     traceback from inside the model during optimize."""
-    from jiasu.models.adapter import probe_call
+    from jiasu.models.probe import probe_output
 
     fix = (
         "pass what it takes with --input-spec name:dtype[B,...] or --input-shape C,H,W"
@@ -119,7 +119,7 @@ def check_source(source: ModelSource, what: str, *, given: bool) -> None:
     )
     label = f"MODEL {what!r}" + ("" if given else " (assumed to take MNIST images)")
     if source.module is not None:
-        probe_call(source.module, source.signature, what=label, fix=fix)
+        probe_output(source.module, source.signature, what=label, fix=fix)
 
 
 def _same_signature(given: InputSignature | None, own: InputSignature, spec: str) -> None:

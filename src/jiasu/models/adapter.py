@@ -106,33 +106,3 @@ def adapt(module: nn.Module, signature: InputSignature, output: str | None = Non
 def unwrap(module: nn.Module) -> nn.Module:
     """The user's module inside an adapter (for its state dict and reference)."""
     return module.module if isinstance(module, CallAdapter) else module
-
-
-def probe_call(
-    module: nn.Module, signature: InputSignature, *, what: str, fix: str
-) -> torch.Tensor:
-    """`module` (an adapter) run once on made-up inputs of batch 2 of `signature`: a model
-    that cannot take them, or returns no tensor, is one `ConfigError` naming `what` and
-    `fix`. Runs without gradients in eval mode, restoring the module's mode."""
-    from jiasu.core.errors import one_line
-
-    inputs = [torch.from_numpy(a) for a in signature.generate(2)]
-    was_training = module.training
-    module.eval()
-    try:
-        with torch.no_grad():
-            output = module(*inputs)
-    except ConfigError as exc:  # no tensor among the outputs, or no such output name
-        raise ConfigError(f"{what}: {exc}") from None
-    except Exception as exc:  # a model that cannot take these inputs fails in its own way
-        raise ConfigError(
-            f"{what} fails on inputs {signature.describe()} ({one_line(exc, limit=160)}); {fix}"
-        ) from None
-    finally:
-        module.train(was_training)
-    if output.dim() < 1 or output.shape[0] != 2:
-        raise ConfigError(
-            f"{what} returned shape {tuple(output.shape)} for a batch of 2; jiasu needs one "
-            "output row per sample (the batch axis first)"
-        )
-    return output
