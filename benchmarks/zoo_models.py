@@ -96,6 +96,18 @@ def vit(quick: bool = False) -> ZooModel:
     return ZooModel("vit", model, False, ("pixel_values",), _images(size), (("B", "", "", ""),))
 
 
+def _text_classifier(name: str, model: nn.Module, vocab: int, quick: bool) -> ZooModel:
+    """A sequence classifier called as module(input_ids=..., attention_mask=...)."""
+    return ZooModel(
+        name,
+        model.eval(),
+        True,
+        ("input_ids", "attention_mask"),
+        _tokens(vocab, 16 if quick else SEQUENCE),
+        (("B", "S"), ("B", "S")),
+    )
+
+
 def bert(quick: bool = False) -> ZooModel:
     from transformers import BertConfig, BertForSequenceClassification
 
@@ -110,16 +122,8 @@ def bert(quick: bool = False) -> ZooModel:
             num_attention_heads=2,
             intermediate_size=64,
         )
-    model = BertForSequenceClassification(config).eval()
-    sequence = 16 if quick else SEQUENCE
-    return ZooModel(
-        "bert",
-        model,
-        True,
-        ("input_ids", "attention_mask"),
-        _tokens(config.vocab_size, sequence),
-        (("B", "S"), ("B", "S")),
-    )
+    model = BertForSequenceClassification(config)
+    return _text_classifier("bert", model, config.vocab_size, quick)
 
 
 def distilbert(quick: bool = False) -> ZooModel:
@@ -129,23 +133,10 @@ def distilbert(quick: bool = False) -> ZooModel:
     config = DistilBertConfig(num_labels=2)  # 6 layers, hidden 768
     if quick:
         config = DistilBertConfig(
-            num_labels=2,
-            vocab_size=500,
-            dim=32,
-            n_layers=2,
-            n_heads=2,
-            hidden_dim=64,
+            num_labels=2, vocab_size=500, dim=32, n_layers=2, n_heads=2, hidden_dim=64
         )
-    model = DistilBertForSequenceClassification(config).eval()
-    sequence = 16 if quick else SEQUENCE
-    return ZooModel(
-        "distilbert",
-        model,
-        True,
-        ("input_ids", "attention_mask"),
-        _tokens(config.vocab_size, sequence),
-        (("B", "S"), ("B", "S")),
-    )
+    model = DistilBertForSequenceClassification(config)
+    return _text_classifier("distilbert", model, config.vocab_size, quick)
 
 
 class TabularMLP(nn.Module):
