@@ -54,6 +54,8 @@ def main() -> None:
     print(
         f"{args.model}: search {took:.0f} s; chosen {result.chosen.name} at {result.speedup:.2f}×"
     )
+    phases = result.report.phase_s
+    print("  where the time went: " + ", ".join(f"{k} {v:.0f} s" for k, v in phases.items()))
     for c in result.report.candidates:
         ratio = "-" if c.speedup is None else f"{c.speedup:.2f}×"
         print(f"  {c.name:34} {c.verdict:9} {ratio:>7}  {c.reason[:90]}")

@@ -53,6 +53,7 @@ from jiasu.infer.verify import (
     verify,
 )
 from jiasu.measure.benchmark import BenchmarkError, Comparison, Measurement, compare
+from jiasu.measure.clock import PhaseClock
 from jiasu.measure.environment import capture_environment
 from jiasu.measure.isolated import Isolated, compare_isolated
 from jiasu.measure.stats import Summary, paired_ratio_interval
@@ -203,6 +204,7 @@ def search(
             labels = labels[half:] if labels is not None else None
     n_threads = config.threads or default_threads()
     batch = config.resolved_batch_size
+    clock = PhaseClock()
     with threads(n_threads):
         ctx = BuildContext(source, workdir, n_threads, batch, config.target, cal)
         ctx.large = count_parameters(source) >= LARGE_MODEL_PARAMETERS
@@ -210,23 +212,26 @@ def search(
         baseline, others, skipped = _candidates(ctx, config.backends)
         bar = progress or TaskProgress(enabled=False)
         bar.start("building and verifying", total=1 + len(others))
-        base = _build_baseline(baseline, ctx)
-        reference = _evaluate(base.runner, data, config.eval_batch_size)
+        with clock.phase("baseline"):
+            base = _build_baseline(baseline, ctx)
+            reference = _evaluate(base.runner, data, config.eval_batch_size)
         task = task or Task.infer(labels, reference.shape, metric)
         budget = config.budget or default_budget(task)
         check = Check(labels, task, budget, verified)
         bar.advance(1, status=baseline.name)
-        built, records = _build_all(others, ctx, data, reference, check, config, bar)
+        built, records = _build_all(others, ctx, data, reference, check, config, bar, clock)
         base_result = _baseline_result(baseline, base, reference, check)
-        measured = _measure(base_result, base, built, data, batch, config, bar)
+        with clock.phase("screening"):
+            measured = _measure(base_result, base, built, data, batch, config, bar)
         records.update(measured)
         eligible = set(records)
         screened_baseline = measured[baseline.name].measurement
         if config.isolate:
             try:
-                final = _measure_alone(
-                    records, baseline.name, base, built, ctx, data, config, bar, task
-                )
+                with clock.phase("timing alone"):
+                    final = _measure_alone(
+                        records, baseline.name, base, built, ctx, data, config, bar, task
+                    )
                 records.update(final)
                 eligible = set(final)
             except BenchmarkError as exc:  # the baseline cannot run alone: keep the screening
@@ -257,6 +262,7 @@ def search(
             verified=verified,
             output=source.output,
             onnx_export=dict(ctx.onnx_export),
+            phase_s=clock.seconds(),
         )
         winner = base if chosen == baseline.name else _find(built, chosen).built
         if out is not None:
@@ -356,6 +362,7 @@ def _build_all(
     check: Check,
     config: OptimizeConfig,
     bar: TaskProgress,
+    clock: PhaseClock,
 ) -> tuple[list[_Built], dict[str, CandidateResult]]:
     """Build and verify each candidate: the built ones, and records of those that failed."""
     built: list[_Built] = []
@@ -366,7 +373,8 @@ def _build_all(
             failed[candidate.name] = CandidateResult(candidate, "rejected", UNVERIFIED_REASON)
             bar.advance(1, status=candidate.name)
             continue
-        item = _build_and_verify(candidate, ctx, inputs, reference, check, config)
+        with clock.phase(f"build and verify {candidate.name}"):
+            item = _build_and_verify(candidate, ctx, inputs, reference, check, config)
         if isinstance(item, _Built):
             built.append(item)
         else:

@@ -206,6 +206,8 @@ class OptimizeResult:
     verified: bool = True
     output: str | None = None  # the model output verified and served (None: the default)
     onnx_export: Mapping[str, str] = dataclasses.field(default_factory=dict)  # how it was made
+    # Where the search's wall time went (seconds per phase, and "total").
+    phase_s: Mapping[str, float] = dataclasses.field(default_factory=dict)
 
     @property
     def input_shape(self) -> tuple[int, ...] | None:
@@ -279,6 +281,7 @@ class OptimizeResult:
             "candidates": [self._with_versus(c) for c in self.candidates],
             "pareto_front": pareto_front(trials, self.target),  # type: ignore[arg-type]
             "environment": dict(self.environment),
+            "phase_seconds": {k: round(v, 3) for k, v in self.phase_s.items()},
         }
 
     def _with_versus(self, c: CandidateResult) -> dict[str, Any]:
