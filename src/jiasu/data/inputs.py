@@ -25,34 +25,37 @@ without a model signature. `write_outputs(path, array)` writes predictions as .n
 from __future__ import annotations
 
 import dataclasses
-import math
 import os
-import zipfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from numpy.lib import format as npy_format
 
 from jiasu.core.atomic import atomic_path
 from jiasu.core.errors import ConfigError, DataError
-from jiasu.core.extras import require
 from jiasu.core.signature import BATCH, InputSignature, InputSpec
 from jiasu.data.idx import GZIP_MAGIC
+from jiasu.data.images import (
+    IMAGE_SUFFIXES,
+    channels_of,
+    images_in,
+    open_image,
+    pillow,
+    pixels,
+    subfolders,
+)
+from jiasu.data.npz import SAVE_HOW, read_npz
+from jiasu.data.tables import TABLE_SUFFIXES, feature_matrix, read_table, show_columns
 from jiasu.hardware.memory import check_fits_in_memory
 
 LABEL_KEYS = ("labels", "label")  # the .npz arrays that hold labels, not inputs
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
-TABLE_SUFFIXES = (".csv", ".parquet", ".pq")
 OUTPUT_SUFFIXES = (".npy", ".csv")
 FORMATS = (
     ".npz (arrays by input name), .npy, .csv or .parquet (feature columns), an MNIST IDX "
     "file, or a folder of images"
 )
 _MEMORY_FIX = "pass fewer inputs at a time"
-# A CSV value takes at least 2 characters ("0,"); pandas parses it to 8 bytes (float64).
-_CSV_BYTES_PER_CHAR = 4
 
 
 @dataclasses.dataclass(frozen=True)
@@ -280,61 +283,18 @@ def _read_idx(path: Path) -> _Raw:
 
 
 def _read_npz(path: Path) -> _Raw:
-    """Every array of an .npz, headers checked first: numbers only, sizes within the file
-    and within memory, never a pickle."""
-    how = "save the inputs with numpy.savez(path, name=array, ...) from arrays of numbers"
+    """Every array of an .npz (jiasu.data.npz: numbers only, never a pickle); those named
+    like labels are the labels."""
     arrays: dict[str, np.ndarray] = {}
     labels: np.ndarray | None = None
-    try:
-        with zipfile.ZipFile(path) as archive:
-            members = archive.infolist()
-            declared = 0
-            for info in members:
-                declared += _npz_member_size(archive, info, path, how)
-            check_fits_in_memory(declared, f"{path} holds arrays of", _MEMORY_FIX)
-            for info in members:
-                with archive.open(info) as handle:
-                    array = npy_format.read_array(handle, allow_pickle=False)
-                key = info.filename.removesuffix(".npy")
-                if key in LABEL_KEYS:
-                    labels = _labels(array, path, f"array {key!r}")
-                else:
-                    arrays[key] = np.asarray(array)
-    except DataError:
-        raise
-    except (zipfile.BadZipFile, ValueError, OSError, EOFError) as exc:
-        raise DataError(f"{path} is not a readable .npz archive of arrays ({exc}); {how}") from None
+    for key, array in read_npz(path).items():
+        if key in LABEL_KEYS:
+            labels = _labels(array, path, f"array {key!r}")
+        else:
+            arrays[key] = array
     if not arrays:
-        raise DataError(f"{path} holds no input arrays (only labels or nothing); {how}")
+        raise DataError(f"{path} holds no input arrays (only labels or nothing); {SAVE_HOW}")
     return _Raw(arrays, labels, "npz")
-
-
-def _npz_member_size(archive: zipfile.ZipFile, info: zipfile.ZipInfo, path: Path, how: str) -> int:
-    """The bytes one .npz member's header declares, after checking it holds numbers."""
-    if not info.filename.endswith(".npy"):
-        raise DataError(f"{path} holds {info.filename!r}, which is not a .npy array; {how}")
-    with archive.open(info) as handle:
-        version = npy_format.read_magic(handle)
-        if version not in ((1, 0), (2, 0)):
-            raise DataError(f"{path} holds {info.filename!r} in .npy format {version}; {how}")
-        read_header = (
-            npy_format.read_array_header_1_0
-            if version == (1, 0)
-            else npy_format.read_array_header_2_0
-        )
-        shape, _, dtype = read_header(handle)
-    if dtype.hasobject or dtype.kind not in "biuf":
-        raise DataError(
-            f"{path} holds {info.filename.removesuffix('.npy')!r} of type {dtype}, not numbers "
-            f"(jiasu never unpickles objects); {how}"
-        )
-    size = math.prod(shape) * dtype.itemsize
-    if size > info.file_size:
-        raise DataError(
-            f"{path} is damaged: {info.filename!r} declares shape {tuple(shape)} but holds "
-            f"{info.file_size} bytes; {how}"
-        )
-    return size
 
 
 def _labels(array: np.ndarray, path: Path, what: str) -> np.ndarray:
@@ -354,47 +314,17 @@ def _labels(array: np.ndarray, path: Path, what: str) -> np.ndarray:
 
 def _read_table(path: Path, label_column: str | None) -> _Raw:
     """A .csv or .parquet file: numeric feature columns, in file order, as float32 (N, F)."""
-    purpose = f"reading {path.suffix} inputs"
-    pd = require("pandas", extra="tabular", purpose=purpose)
-    parquet = path.suffix.lower() != ".csv"
-    try:
-        if parquet:
-            require("pyarrow", extra="tabular", purpose=purpose)
-            import pyarrow.parquet as pq
-
-            meta = pq.read_metadata(path)
-            declared = meta.num_rows * meta.num_columns * 8
-            check_fits_in_memory(declared, f"{path} holds a table of", _MEMORY_FIX)
-            frame = pd.read_parquet(path)
-        else:
-            declared = path.stat().st_size * _CSV_BYTES_PER_CHAR
-            check_fits_in_memory(declared, f"{path} holds a table of about", _MEMORY_FIX)
-            frame = pd.read_csv(path)
-            if len(frame.columns) and all(_is_number(c) for c in frame.columns):
-                frame = pd.read_csv(path, header=None)  # no header row: columns 0, 1, ...
-                frame.columns = [str(c) for c in frame.columns]
-    except DataError:
-        raise
-    except Exception as exc:  # pandas and pyarrow raise many types for a bad file
-        kind = "Parquet" if parquet else "CSV"
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise DataError(
-            f"{path} is not a readable {kind} table ({first}); check the file"
-        ) from None
-    return _from_frame(frame, path, label_column, "parquet" if parquet else "csv")
-
-
-def _from_frame(frame: Any, path: Path, label_column: str | None, kind: str) -> _Raw:
-    columns = [str(c) for c in frame.columns]
-    frame.columns = columns
+    kind = "csv" if path.suffix.lower() == ".csv" else "parquet"
+    frame = read_table(path)
+    columns = list(frame.columns)
     if not len(frame):
         raise DataError(f"{path} holds no inputs (0 rows); pass at least one")
     labels = None
     if label_column is not None:
         if label_column not in columns:
-            shown = ", ".join(columns[:8]) + (", ..." if len(columns) > 8 else "")
             raise ConfigError(
-                f"{path} has no column {label_column!r} for --label-column; its columns are {shown}"
+                f"{path} has no column {label_column!r} for --label-column; its columns are "
+                f"{show_columns(columns)}"
             )
         column = frame[label_column]
         if column.dtype.kind not in "biuf":
@@ -404,33 +334,8 @@ def _from_frame(frame: Any, path: Path, label_column: str | None, kind: str) -> 
             )
         labels = _labels(column.to_numpy(), path, f"label column {label_column!r}")
         frame = frame.drop(columns=[label_column])
-    if not len(frame.columns):
-        raise DataError(f"{path} has no feature columns; pass a table with numeric features")
-    for name in frame.columns:
-        column = frame[name]
-        if column.dtype.kind not in "biuf":
-            example = column.dropna().iloc[0] if column.notna().any() else None
-            raise DataError(
-                f"{path} has column {name!r} holding {column.dtype} values such as {example!r}, "
-                "not numbers; encode it as numbers, drop it, or name it with --label-column"
-            )
-    values = frame.to_numpy(dtype=np.float64)
-    bad = ~np.isfinite(values)
-    if bad.any():
-        row, col = (int(i) for i in np.argwhere(bad)[0])
-        raise DataError(
-            f"{path} has {int(bad.sum())} missing, NaN or infinite values (the first in row "
-            f"{row + 1}, column {frame.columns[col]!r}); fill or drop them"
-        )
-    return _Raw({"input": values.astype(np.float32)}, labels, kind)
-
-
-def _is_number(text: object) -> bool:
-    try:
-        float(str(text))
-    except ValueError:
-        return False
-    return True
+    values = feature_matrix(frame, path, "name it with --label-column")
+    return _Raw({"input": values}, labels, kind)
 
 
 # --- image folders ------------------------------------------------------------------------
@@ -439,38 +344,25 @@ def _is_number(text: object) -> bool:
 def _read_image_folder(root: Path, signature: InputSignature | None) -> _Raw:
     """Images under `root/<class>/` (labelled by class) or directly in `root` (unlabelled),
     converted to the signature's channels and size, float32 (N, C, H, W) in [0, 1]."""
-    image = require("PIL.Image", extra="images", purpose="reading a folder of images")
+    image = pillow("reading a folder of images")
     files, labels, classes = _image_files(root)
     channels, height, width = _image_layout(root, signature, files[0], image)
     check_fits_in_memory(
         len(files) * channels * height * width * 4, f"{root} holds images of", _MEMORY_FIX
     )
-    mode = "L" if channels == 1 else "RGB"
     out = np.empty((len(files), channels, height, width), dtype=np.float32)
     for i, file in enumerate(files):
-        with _open_image(file, image) as picture:
-            converted = picture.convert(mode)
-            if converted.size != (width, height):
-                converted = converted.resize((width, height), image.Resampling.BILINEAR)
-            pixels = np.asarray(converted, dtype=np.float32) / np.float32(255.0)
-        out[i] = pixels[None] if channels == 1 else pixels.transpose(2, 0, 1)
+        with open_image(file, image) as picture:
+            out[i] = pixels(picture, image, channels, (height, width))
     label_array = None if labels is None else np.asarray(labels, dtype=np.int64)
     return _Raw({"input": out}, label_array, "images", classes)
 
 
 def _image_files(root: Path) -> tuple[list[Path], list[int] | None, tuple[str, ...] | None]:
     """The image files, with class indices when they sit in class folders."""
-
-    def images_in(folder: Path) -> list[Path]:
-        return sorted(
-            p
-            for p in folder.iterdir()
-            if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in IMAGE_SUFFIXES
-        )
-
     kinds = ", ".join(IMAGE_SUFFIXES)
     flat = images_in(root)
-    folders = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    folders = subfolders(root)
     if flat and folders:
         raise DataError(
             f"{root} holds both images and folders; put every image in a class folder "
@@ -497,8 +389,8 @@ def _image_layout(
 ) -> tuple[int, int, int]:
     """Channels, height and width: the model's, or the first image's without a signature."""
     if signature is None:
-        with _open_image(first, image) as picture:
-            return (1 if picture.mode in ("1", "L", "I", "I;16", "F") else 3), *picture.size[::-1]
+        with open_image(first, image) as picture:
+            return channels_of(picture), *picture.size[::-1]
     spec = signature.inputs[0]
     shape = spec.shape
     if (
@@ -513,14 +405,3 @@ def _image_layout(
             "one float image input [B,1 or 3,H,W]; pass the inputs as an .npz or .npy"
         )
     return int(shape[1]), int(shape[2]), int(shape[3])
-
-
-def _open_image(path: Path, image: Any) -> Any:
-    try:
-        picture = image.open(path)
-        picture.load()  # decode now, so a damaged file fails here
-    except image.DecompressionBombError as exc:
-        raise DataError(f"{path} is too large an image ({exc}); resize it first") from None
-    except (OSError, ValueError) as exc:
-        raise DataError(f"{path} is not a readable image ({exc}); replace or remove it") from None
-    return picture
