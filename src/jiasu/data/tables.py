@@ -63,8 +63,8 @@ def show_columns(columns: Any, limit: int = 8) -> str:
 
 def feature_matrix(frame: Any, path: Path, label_hint: str) -> np.ndarray:
     """Every column of `frame` as float32 (N, features), in file order. Columns that are
-    not numbers are one `DataError` naming them (`label_hint` says how to name a label
-    column, e.g. "name it with --label-column"); so are missing or infinite values."""
+    not numbers are one `DataError` naming them (`label_hint`, if any, says how to name a
+    label column, e.g. "name it with --label-column"); so are missing or infinite values."""
     if not len(frame.columns):
         raise DataError(f"{path} has no feature columns; pass a table with numeric features")
     text = [name for name in frame.columns if frame[name].dtype.kind not in "biuf"]
@@ -73,10 +73,10 @@ def feature_matrix(frame: Any, path: Path, label_hint: str) -> np.ndarray:
         example = column.dropna().iloc[0] if column.notna().any() else None
         names = ", ".join(repr(n) for n in text[:8]) + (", ..." if len(text) > 8 else "")
         which = f"column {names} holds" if len(text) == 1 else f"columns {names} hold"
+        them = "it" if len(text) == 1 else "them"
         raise DataError(
             f"{path}'s {which} {column.dtype} values such as {example!r}, not numbers; encode "
-            f"{'it' if len(text) == 1 else 'them'} as numbers, drop "
-            f"{'it' if len(text) == 1 else 'them'}, or {label_hint}"
+            f"{them} as numbers or drop {them}" + (f", or {label_hint}" if label_hint else "")
         )
     values = frame.to_numpy(dtype=np.float64)
     bad = ~np.isfinite(values)
