@@ -12,6 +12,7 @@ from PIL import Image
 
 from jiasu.core.errors import ConfigError, DataError
 from jiasu.core.task import Task
+from jiasu.data import training_images
 from jiasu.data.examples import Examples, StreamingExamples
 from jiasu.data.training import read_training_data
 
@@ -93,8 +94,15 @@ def test_mixed_sizes_are_refused_unless_resized(tmp_path: Path) -> None:
         read_training_data(tmp_path / "p", resize=(0, 5))
 
 
-def test_streaming_gives_what_memory_gives_through_worker_processes(tmp_path: Path) -> None:
+@pytest.mark.parametrize("parallel_decode", [False, True])
+def test_streaming_gives_what_memory_gives_through_worker_processes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, parallel_decode: bool
+) -> None:
     _folder(tmp_path / "p", {"x": 3, "y": 2, "z": 2})
+    if parallel_decode:  # decode into memory by worker processes, as for a large folder
+        monkeypatch.setattr(training_images, "PARALLEL_DECODE_FROM", 1)
+        monkeypatch.setattr(training_images, "PARALLEL_DECODE_CPUS", 1)
+        monkeypatch.setattr(training_images, "DECODE_BATCH", 2)
     memory = read_training_data(tmp_path / "p", val_split=0.3, seed=1)
     stream = read_training_data(tmp_path / "p", val_split=0.3, seed=1, stream=True)
     assert isinstance(stream.train, StreamingExamples) and "streamed" in stream.source

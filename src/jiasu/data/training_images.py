@@ -19,6 +19,8 @@ in parallel; a file that is damaged past its header then fails when it is decode
 from __future__ import annotations
 
 import dataclasses
+import multiprocessing
+import os
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +38,13 @@ INPUT_NAME = "input"
 # Decoded images may take at most this share of the free memory before they are streamed:
 # training needs room beside them (model, batches, a device copy).
 IN_MEMORY_SHARE = 0.5
+# Folders of this many images or more are decoded into memory by worker processes.
+PARALLEL_DECODE_FROM = 2048
+# ... on machines of this many CPUs or more (measured: with 2 busy CPUs, workers slowed
+# the decoding of 5000 PNGs of 32x32 from 3.0-3.6 s to 4.0-4.4 s).
+PARALLEL_DECODE_CPUS = 4
+MAX_DECODE_WORKERS = 8
+DECODE_BATCH = 256
 _PURPOSE = "reading a folder of training images"
 _KINDS = ", ".join(IMAGE_SUFFIXES)
 
@@ -179,12 +188,31 @@ def _should_stream(needed: int, stream: bool | None, root: Path) -> bool:
 
 
 def _decode_all(stream: StreamingExamples) -> Examples:
-    """Every image of `stream` decoded into one float32 (N, C, H, W) tensor."""
+    """Every image of `stream` decoded into one float32 (N, C, H, W) tensor; many images
+    are decoded by worker processes (Pillow holds the GIL, so threads would not help)."""
     spec = stream.signature.inputs[0]
     out = torch.empty((len(stream), *(int(d) for d in spec.sample_shape)), dtype=torch.float32)
-    for i, source in enumerate(stream.sources):
-        out[i] = stream.decode(source)[0]
+    workers = _decode_workers(len(stream))
+    if workers:
+        loader = torch.utils.data.DataLoader(stream, batch_size=DECODE_BATCH, num_workers=workers)
+        start = 0
+        for inputs, _ in loader:
+            out[start : start + len(inputs[0])] = inputs[0]
+            start += len(inputs[0])
+    else:
+        for i, source in enumerate(stream.sources):
+            out[i] = stream.decode(source)[0]
     return Examples((out,), stream.targets, stream.signature)
+
+
+def _decode_workers(images: int) -> int:
+    """Worker processes for decoding `images` into memory: none for a few images (starting
+    workers costs more) or inside a daemon process (which may not start any)."""
+    if images < PARALLEL_DECODE_FROM or multiprocessing.current_process().daemon:
+        return 0
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    cpus = cpus or 1
+    return min(MAX_DECODE_WORKERS, cpus - 1) if cpus >= PARALLEL_DECODE_CPUS else 0
 
 
 def _hw(size: tuple[int, int]) -> str:
