@@ -138,11 +138,23 @@ def test_image_folders_that_cannot_train(tmp_path: Path, layout: dict, message: 
     assert "\n" not in str(exc.value)
 
 
-def test_unreadable_image_is_named(tmp_path: Path) -> None:
+@pytest.mark.parametrize("parallel_decode", [False, True])
+def test_unreadable_image_is_named(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, parallel_decode: bool
+) -> None:
+    if parallel_decode:
+        monkeypatch.setattr(training_images, "PARALLEL_DECODE_FROM", 1)
+        monkeypatch.setattr(training_images, "PARALLEL_DECODE_CPUS", 1)
     _folder(tmp_path / "p", {"a": 1, "b": 1})
     (tmp_path / "p" / "b" / "broken.png").write_bytes(b"not an image at all")
     with pytest.raises(DataError, match=r"broken\.png is not a readable image.*replace or remove"):
         read_training_data(tmp_path / "p")
+    (tmp_path / "p" / "b" / "broken.png").unlink()
+    whole = (tmp_path / "p" / "a" / "0.png").read_bytes()
+    (tmp_path / "p" / "a" / "cut.png").write_bytes(whole[: len(whole) // 2])  # header intact
+    with pytest.raises(DataError, match=r"cut\.png is not a readable image") as exc:
+        read_training_data(tmp_path / "p")
+    assert "\n" not in str(exc.value)
 
 
 # --- .npz ---------------------------------------------------------------------------------

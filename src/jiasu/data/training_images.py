@@ -194,15 +194,46 @@ def _decode_all(stream: StreamingExamples) -> Examples:
     out = torch.empty((len(stream), *(int(d) for d in spec.sample_shape)), dtype=torch.float32)
     workers = _decode_workers(len(stream))
     if workers:
-        loader = torch.utils.data.DataLoader(stream, batch_size=DECODE_BATCH, num_workers=workers)
-        start = 0
-        for inputs, _ in loader:
-            out[start : start + len(inputs[0])] = inputs[0]
-            start += len(inputs[0])
+        _decode_in_workers(stream, out, workers)
     else:
         for i, source in enumerate(stream.sources):
             out[i] = stream.decode(source)[0]
     return Examples((out,), stream.targets, stream.signature)
+
+
+def _decode_in_workers(stream: StreamingExamples, out: torch.Tensor, workers: int) -> None:
+    """Decode `stream` into `out` by `workers` processes. A file that fails is decoded
+    again here, to raise its one-sentence DataError (a worker's error would carry the
+    worker's traceback in its message)."""
+    loader = torch.utils.data.DataLoader(
+        _DecodedOrNot(stream, tuple(out.shape[1:])), batch_size=DECODE_BATCH, num_workers=workers
+    )
+    start, failed = 0, None
+    for pixels_batch, decoded in loader:
+        out[start : start + len(decoded)] = pixels_batch
+        if not bool(decoded.all()):
+            failed = start + int(torch.nonzero(~decoded)[0])
+            break  # ends the workers before the error is raised
+        start += len(decoded)
+    if failed is not None:
+        stream.decode(stream.sources[failed])  # raises the file's DataError
+
+
+@dataclasses.dataclass(frozen=True)
+class _DecodedOrNot(torch.utils.data.Dataset[tuple[torch.Tensor, bool]]):
+    """A stream's images, each with whether it decoded (zeros when it did not)."""
+
+    stream: StreamingExamples
+    shape: tuple[int, ...]  # (C, H, W)
+
+    def __len__(self) -> int:
+        return len(self.stream)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, bool]:
+        try:
+            return self.stream.decode(self.stream.sources[i])[0], True
+        except DataError:
+            return torch.zeros(self.shape), False
 
 
 def _decode_workers(images: int) -> int:
