@@ -233,6 +233,15 @@ def test_table_target_kinds_and_task_override(tmp_path: Path) -> None:
         read_training_data(tmp_path / "t.csv", target_column="price", task="classification")
 
 
+def test_many_distinct_integers_are_a_regression(tmp_path: Path) -> None:
+    rows = "\n".join(f"{i},{i * 7}" for i in range(150))
+    (tmp_path / "t.csv").write_text(f"a,count\n{rows}\n")
+    data = read_training_data(tmp_path / "t.csv", target_column="count")
+    assert data.task.kind == "regression" and data.classes is None
+    forced = read_training_data(tmp_path / "t.csv", target_column="count", task="classification")
+    assert forced.task.classes == 150
+
+
 def test_parquet_table(tmp_path: Path) -> None:
     import pandas as pd
 
