@@ -68,7 +68,11 @@ def test_monitoring_validation_without_validation_data_is_a_clear_error(
     with pytest.raises(ConfigError, match="monitors 'val_loss' but there is no validation data"):
         fit(_model(), small_train.take(100), callbacks=[ReduceLROnPlateau()], quiet=True)
     with pytest.raises(ConfigError, match="monitor must be one of"):
-        ReduceLROnPlateau("val_acc")
+        ReduceLROnPlateau("accuracy")  # neither train_ nor val_
+    # a name the run does not record is refused before the first epoch, listing what it does
+    with pytest.raises(ConfigError, match=r"monitor must be one of .*val_accuracy.*got 'val_acc'"):
+        fit(_model(), small_train.take(100), validation_split=0.2, quiet=True,
+            callbacks=[ReduceLROnPlateau("val_acc")])  # fmt: skip
 
 
 def test_early_stopping_stops_and_restores_the_best_weights(small_train: ImageDataset) -> None:

@@ -54,11 +54,12 @@ from jiasu.core.technique import Exactness
 from jiasu.hardware.cpu import cpu_info
 from jiasu.measure import compare
 from jiasu.measure.stats import RATIO_CONFIDENCE, paired_ratio_interval
-from jiasu.train.data import Arrays
-from jiasu.train.fit import apply_techniques, build_live_run, process_settings
+from jiasu.train.data import Samples, samples_count
+from jiasu.train.fit import apply_techniques, build_live_run, data_kind, process_settings
 from jiasu.train.history import History
 from jiasu.train.loop import compile_warmup, train_steps
 from jiasu.train.model_arg import ExternalModel, ModelSpec
+from jiasu.train.objective import Objective
 from jiasu.train.setup import TrainSetup, TrainTechnique
 from jiasu.train.techniques import (
     ChannelsLast,
@@ -305,8 +306,11 @@ class AutoRecipe:
         return "schedule: " + "; ".join(self.schedule)
 
 
-def schedule_for(model: torch.nn.Module, n_samples: int) -> tuple[list[TrainTechnique], str]:
-    """The approximate techniques for this kind of model, scaled to the dataset size."""
+def schedule_for(
+    model: torch.nn.Module, n_samples: int, *, classification: bool = True
+) -> tuple[list[TrainTechnique], str]:
+    """The approximate techniques for this kind of model, scaled to the dataset size
+    (label smoothing only for a classification trained on the task's loss)."""
     has_conv = any(isinstance(m, torch.nn.Conv2d) for m in model.modules())
     rule = SCHEDULES["conv" if has_conv else "dense"]
     # keep at least ~100 optimizer steps per epoch on small datasets
@@ -316,14 +320,14 @@ def schedule_for(model: torch.nn.Module, n_samples: int) -> tuple[list[TrainTech
         techniques.append(LargeBatch(batch_size=batch, lr_scaling=rule.lr_scaling))  # type: ignore[arg-type]
     if rule.one_cycle_factor is not None:
         techniques.append(OneCycle(max_lr_factor=rule.one_cycle_factor))
-    if rule.label_smoothing is not None:
+    if rule.label_smoothing is not None and classification:
         techniques.append(LabelSmoothing(epsilon=rule.label_smoothing))
     return techniques, rule.why
 
 
 def auto_recipe(
     spec: ModelSpec | ExternalModel,
-    train: Arrays,
+    train: Samples,
     *,
     epochs: int,
     batch_size: int = 32,
@@ -338,6 +342,8 @@ def auto_recipe(
     max_repeats: int = 15,
     probe_budget_s: float = 4.0,
     decisions: DecisionCache | None = None,
+    objective: Objective | None = None,
+    names: tuple[str, ...] | None = None,
 ) -> AutoRecipe:
     """Build the recipe for training `spec` on `train` for `epochs` epochs on this machine.
 
@@ -346,10 +352,15 @@ def auto_recipe(
     far; an undecided probe gets more rounds, up to `max_repeats` and `probe_budget_s`
     seconds of timed steps, before the earlier decision in `decisions` (default: the
     user cache) or `DEFAULT_KEEP` settles it. Measured decisions are recorded there.
+    `objective` is the task's loss and metrics (default: a classifier's); `names` orders
+    dict batches of a streamed dataset.
     """
     device = device or torch.device("cpu")
     torch.manual_seed(seed)
-    schedule, why = schedule_for(spec.build(), len(train))
+    objective = objective or Objective()
+    plain = objective.task.kind == "classification" and not objective.custom_loss
+    schedule, why = schedule_for(spec.build(), samples_count(train), classification=plain)
+    data = _Data(train, objective, names)
     kept: list[TrainTechnique] = list(schedule)
     results: list[Probe] = []
     candidates = [make() for make in probes]
@@ -359,7 +370,7 @@ def auto_recipe(
     with TaskProgress(enabled=progress_enabled(quiet)) as bar:
         bar.start("probing techniques", total=len(candidates))
         for candidate in candidates:
-            probe = _probe(spec, train, kept, candidate, epochs, batch_size, lr, optimizer,
+            probe = _probe(spec, data, kept, candidate, epochs, batch_size, lr, optimizer,
                            device, seed, timing, (cache, key))  # fmt: skip
             results.append(probe)
             if probe.kept:
@@ -369,6 +380,15 @@ def auto_recipe(
     ordered = [t for t in kept if t not in schedule] + schedule
     schedule_notes = tuple(f"{t.describe()} ({why})" for t in schedule)
     return AutoRecipe(Recipe("auto", tuple(ordered)), tuple(results), schedule_notes)
+
+
+@dataclasses.dataclass(frozen=True)
+class _Data:
+    """The training samples, what they are trained for, and the inputs' names."""
+
+    samples: Samples
+    objective: Objective
+    names: tuple[str, ...] | None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -411,7 +431,7 @@ def _paired_rounds(
 
 def _probe(
     spec: ModelSpec | ExternalModel,
-    train: Arrays,
+    train: _Data,
     kept: Sequence[TrainTechnique],
     candidate: TrainTechnique,
     epochs: int,
@@ -488,7 +508,7 @@ class _Runner:
     def __init__(
         self,
         spec: ModelSpec | ExternalModel,
-        train: Arrays,
+        train: _Data,
         techniques: Sequence[TrainTechnique],
         epochs: int,
         batch_size: int,
@@ -499,11 +519,14 @@ class _Runner:
     ) -> None:
         torch.manual_seed(seed)
         setup = TrainSetup(spec.build(), device, batch_size, lr, optimizer,
-                           num_train_samples=len(train), epochs=epochs)  # fmt: skip
+                           num_train_samples=samples_count(train.samples), epochs=epochs,
+                           data=data_kind(train.samples), task=train.objective.task,
+                           custom_loss=train.objective.custom_loss)  # fmt: skip
         self.setup, active = apply_techniques(setup, list(techniques), History())
         self.train = train
         with process_settings(self.setup):
-            self.live, _ = build_live_run(self.setup, active, train, seed)
+            self.live, _ = build_live_run(self.setup, active, train.samples, seed,
+                                          objective=train.objective, names=train.names)  # fmt: skip
         self.initial = copy.deepcopy(self.live.model.state_dict())
         self.seed = seed
         self.compiled = False
@@ -512,7 +535,7 @@ class _Runner:
         if self.setup.compile_mode and not self.compiled:
             self.compiled = True
             with process_settings(self.setup):
-                return compile_warmup(self.live, self.train)
+                return compile_warmup(self.live, self.train.samples)
         return 0.0
 
     def losses(self, steps: int) -> list[float]:

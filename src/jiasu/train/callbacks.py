@@ -18,6 +18,7 @@ from torch import nn
 
 from jiasu.core.errors import ConfigError
 from jiasu.train.history import METRICS, EpochRecord, History
+from jiasu.train.metrics import lower_is_better
 
 
 @dataclass
@@ -32,6 +33,8 @@ class RunState:
     stop_training: bool = False
     epoch: int = 0  # epochs completed
     log: Callable[[str], None] = field(default=lambda message: None)
+    # every figure an epoch record holds (train_loss, val_mse, val_<user metric>, ...)
+    metric_names: tuple[str, ...] = METRICS
 
 
 class Callback:
@@ -55,17 +58,18 @@ class Callback:
 
 
 class _Monitor:
-    """Tracks the best value of one metric; loss-like metrics go down, accuracy up."""
+    """Tracks the best value of one metric; losses and errors go down, the others up."""
 
     def __init__(self, owner: str, monitor: str, min_delta: float) -> None:
-        if monitor not in METRICS:
+        if not isinstance(monitor, str) or not monitor.startswith(("train_", "val_")):
             raise ConfigError(
-                f"{owner}: monitor must be one of {', '.join(METRICS)}, got {monitor!r}"
+                f"{owner}: monitor must be one of {', '.join(METRICS)} (or train_/val_ and a "
+                f"metric's name, e.g. val_mse), got {monitor!r}"
             )
         if not min_delta >= 0:
             raise ConfigError(f"{owner}: min_delta must be >= 0, got {min_delta!r}")
         self.owner, self.monitor, self.min_delta = owner, monitor, float(min_delta)
-        self.lower_is_better = monitor.endswith("loss")
+        self.lower_is_better = lower_is_better(monitor)
         self.best = math.inf if self.lower_is_better else -math.inf
 
     def check(self, run: RunState) -> None:
@@ -73,6 +77,11 @@ class _Monitor:
             raise ConfigError(
                 f"{self.owner} monitors {self.monitor!r} but there is no validation data; "
                 f"set validation_split > 0 or monitor a train_ metric"
+            )
+        if self.monitor not in run.metric_names:
+            raise ConfigError(
+                f"{self.owner}: monitor must be one of {', '.join(run.metric_names)} (what "
+                f"this run records), got {self.monitor!r}"
             )
 
     def improved(self, value: float) -> bool:

@@ -3,28 +3,43 @@
 from __future__ import annotations
 
 import contextlib
+import copy
 import math
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 import torch
 from torch import nn
+from torch.utils.data import DataLoader
 
 from jiasu.core.errors import ConfigError
 from jiasu.core.recipe import Recipe
+from jiasu.core.task import Task
+from jiasu.data.examples import Examples
 from jiasu.hardware.device import resolve_device
 from jiasu.hardware.threads import set_threads
+from jiasu.models.adapter import unwrap
 from jiasu.train import resume
 from jiasu.train.callbacks import Callback, RunState
-from jiasu.train.data import Arrays, Data, as_arrays, split_validation
+from jiasu.train.calling import CalledModel, call_model
+from jiasu.train.data import Data, Samples, as_samples, samples_count, split_validation
 from jiasu.train.finite import check_epoch_finite
-from jiasu.train.history import EpochRecord, History
-from jiasu.train.loaders import Batch, DeviceBatches, dataloader_batches
+from jiasu.train.history import EpochRecord, History, epoch_record
+from jiasu.train.loaders import (
+    Batch,
+    DeviceBatches,
+    StreamedBatches,
+    dataloader_batches,
+    dataset_batches,
+)
 from jiasu.train.loop import LiveRun, TargetCheck, compile_warmup, finish, run_epoch
+from jiasu.train.losses import LossFn
+from jiasu.train.metrics import MetricFn
 from jiasu.train.model_arg import ExternalModel, ModelSpec
+from jiasu.train.objective import CLASSIFICATION, Objective, parse_task, resolve_objective
 from jiasu.train.optimizers import create_optimizer
-from jiasu.train.setup import BoundRun, TrainSetup, TrainTechnique
+from jiasu.train.setup import BoundRun, DataKind, TrainSetup, TrainTechnique
 from jiasu.ui.progress import TaskProgress, progress_enabled
 
 MAX_SEED = 2**32 - 1
@@ -41,7 +56,10 @@ def fit(
     validation_split: float = 0.0,
     validation_data: Data | None = None,
     callbacks: Sequence[Callback] = (),
-    recipe: Recipe | None = None,
+    recipe: Recipe | str | None = None,
+    loss: LossFn | None = None,
+    metrics: Mapping[str, MetricFn] | None = None,
+    task: Task | str | None = None,
     seed: int = 0,
     device: str = "cpu",
     quiet: bool = False,
@@ -51,18 +69,35 @@ def fit(
     target_data: Data | None = None,
     target_checks_per_epoch: int = 1,
 ) -> History:
-    """Train a classifier with cross-entropy on logits; return the per-epoch `History`.
+    """Train `model` on `data` for its task; return the per-epoch `History`.
+
+    `data` is ``(inputs, targets)`` as tensors or arrays (inputs one array, a tuple in
+    the model's order, or a dict by name for a model taking keywords, such as a
+    ``transformers`` classifier), jiasu's `Examples` or `TrainingData`, an `ImageDataset`,
+    a torch `Dataset` yielding ``(inputs, target)``, or a `DataLoader` (streamed as it
+    batches). The model is called ``model(*inputs)`` (by name for dict inputs); a model
+    returning a tuple, dict or ``ModelOutput`` is trained on its ``logits``.
+
+    `task` ("classification", "regression" or a `Task`) is inferred when not given:
+    integer targets are class ids (cross-entropy; accuracy, and top-5 accuracy with more
+    than 5 classes), float targets are values (MSE; MSE, MAE and R²). `loss` (a
+    ``callable(outputs, targets) -> scalar tensor``) replaces the task's loss; `metrics`
+    (``{"name": callable(outputs, targets) -> float}``) are reported beside the task's
+    on the validation data, as ``val_name`` in each epoch's `EpochRecord.metrics`. A
+    model whose output does not fit the task is a `ConfigError` before training starts.
 
     With no recipe this is plain PyTorch: torch's DataLoader, eager fp32, the chosen
-    optimizer. A `Recipe` of training techniques changes how the same maths is run
-    (exact and numeric techniques) or what is run (approximate ones). Each technique
-    that does not apply is skipped, and `History.techniques_skipped` says why.
+    optimizer. `recipe` (a `Recipe`, a preset name such as "fast", a recipe file, or
+    "auto": probed on this machine) changes how the same maths is run (exact and numeric
+    techniques) or what is run (approximate ones). Each technique that does not apply
+    is skipped, and `History.techniques_skipped` says why.
 
     `validation_split` takes the *last* fraction of `data` as validation, as Keras does.
-    With `target_accuracy`, training stops once accuracy on `target_data` reaches it,
-    checked `target_checks_per_epoch` times per epoch with the checking time excluded.
-    A seeded run is reproducible on the same machine; `resume_from` continues from a
-    `ModelCheckpoint` folder exactly as if the run had not stopped.
+    With `target_accuracy` (classification), training stops once accuracy on
+    `target_data` reaches it, checked `target_checks_per_epoch` times per epoch with the
+    checking time excluded. A seeded run is reproducible on the same machine;
+    `resume_from` continues from a `ModelCheckpoint` folder exactly as if the run had not
+    stopped.
 
     >>> from jiasu.models import create_model
     >>> history = fit(create_model("mlp"), (x, y), epochs=1)  # doctest: +SKIP
@@ -73,36 +108,66 @@ def fit(
     check_seed(seed)
     if isinstance(lr, bool) or not isinstance(lr, int | float) or not 0 < lr < math.inf:
         raise ConfigError(f"learning rate must be a positive finite number, got {lr!r}")
-    train, val = split_validation(data, validation_split, validation_data)
-    target = _target(target_accuracy, target_data, target_checks_per_epoch)
-    torch.manual_seed(seed)
+    if not isinstance(model, nn.Module):
+        raise ConfigError(f"model must be a torch nn.Module, got {type(model).__name__}")
+    train, val, given = split_validation(data, validation_split, validation_data)
+    wanted = parse_task(task)
+    if wanted is None and given is not None:
+        wanted = given.task
+    called = call_model(model, train)
+    objective = resolve_objective(
+        wanted, called.outputs, called.targets, loss=loss, metrics=metrics,
+        all_targets=isinstance(train, Examples),
+    )  # fmt: skip
+    train = _as_task_targets(objective, train)
+    val = _as_task_targets(objective, val) if val is not None else None
+    target = _target(target_accuracy, target_data, target_checks_per_epoch, objective)
     dev, device_reason = resolve_device(device)
     setup = TrainSetup(
-        model=model,
+        model=called.module,
         device=dev,
-        batch_size=batch_size,
+        batch_size=_loader_batch_size(train) or batch_size,
         lr=lr,
         optimizer=optimizer.lower(),
-        num_train_samples=len(train),
+        num_train_samples=samples_count(train),
         epochs=epochs,
+        data=data_kind(train),
+        task=objective.task,
+        custom_loss=objective.custom_loss,
     )
     history = History(device=str(dev), device_reason=device_reason)
-    setup, active = apply_techniques(setup, _training_techniques(recipe), history)
+    resolved = _resolve_fit_recipe(recipe, model, called, train, objective, setup, seed,
+                                   quiet, history)  # fmt: skip
+    torch.manual_seed(seed)
+    setup, active = apply_techniques(setup, _training_techniques(resolved), history)
     history.device = str(setup.device)
     if target is not None:
         history.target_accuracy = target.accuracy
 
     with process_settings(setup):
-        live, shuffle_generator = build_live_run(setup, active, train, seed)
+        live, shuffle_generator = build_live_run(
+            setup, active, train, seed, objective=objective, names=called.names
+        )
         _loop(live, train, val, history, target, epochs, callbacks, quiet, shuffle_generator,
-              resume_from, recipe, model_spec)  # fmt: skip
+              resume_from, resolved, model_spec)  # fmt: skip
     return history
 
 
 def build_live_run(
-    setup: TrainSetup, active: Sequence[TrainTechnique], train: Arrays, seed: int
+    setup: TrainSetup,
+    active: Sequence[TrainTechnique],
+    train: Samples,
+    seed: int,
+    *,
+    objective: Objective | None = None,
+    names: tuple[str, ...] | None = None,
 ) -> tuple[LiveRun, torch.Generator]:
-    """Model on its device (in its layout), optimizer, technique hooks, compiled step, batches."""
+    """Model on its device (in its layout), optimizer, technique hooks, compiled step, batches.
+
+    This is the seam a data-parallel strategy wraps: it replaces the returned run's
+    `step_model` (e.g. by DistributedDataParallel around it) and passes its rank's
+    shard as `train` (or replaces `batches` by a sharded loader).
+    """
     model = setup.model.to(setup.device)
     if setup.channels_last:
         model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
@@ -114,15 +179,16 @@ def build_live_run(
     from jiasu.train.techniques.compile import ResilientCompiled
 
     step_model = ResilientCompiled(model, setup.compile_mode) if setup.compile_mode else model
-    batches, shuffle_generator = _batches(setup, train, seed)
-    live = LiveRun(setup, model, step_model, opt, hooks, batches)
+    batches, shuffle_generator = _batches(setup, train, seed, names)
+    objective = objective or Objective(setup.task or CLASSIFICATION)
+    live = LiveRun(setup, model, step_model, opt, hooks, batches, objective=objective, names=names)
     return live, shuffle_generator
 
 
 def _loop(
     live: LiveRun,
-    train: Arrays,
-    val: Arrays | None,
+    train: Samples,
+    val: Samples | None,
     history: History,
     target: TargetCheck | None,
     epochs: int,
@@ -136,7 +202,8 @@ def _loop(
     def save(directory: Path, keep: int) -> None:
         resume.save(directory, keep, run, live, callbacks, shuffle_generator, recipe, model_spec)
 
-    run = RunState(live.model, live.optimizer, history, val is not None, save_checkpoint=save)
+    run = RunState(unwrap(live.model), live.optimizer, history, val is not None,
+                   save_checkpoint=save, metric_names=metric_names(live.objective))  # fmt: skip
     if resume_from is not None:
         resume.restore(resume_from, run, live, callbacks, shuffle_generator)
         live.clock_s = history.train_seconds
@@ -151,23 +218,21 @@ def _loop(
             bar.start(f"epoch {epoch}/{epochs}", total=len(live.batches))  # type: ignore[arg-type]
             lr = float(live.optimizer.param_groups[0]["lr"])
             figures = run_epoch(live, bar, target)
-            val_loss = val_accuracy = None
+            val_figures = None
             val_seconds = 0.0
             if val is not None:
                 val_start = time.perf_counter()
-                val_loss, val_accuracy = live.evaluate(val)
+                val_figures = live.measure(val)
                 val_seconds = time.perf_counter() - val_start
+            val_loss = val_figures["loss"] if val_figures is not None else None
             check_epoch_finite(live.model, epoch, figures.train_loss, val_loss, lr)
-            record = EpochRecord(
-                epoch=epoch,
-                train_loss=figures.train_loss,
-                train_accuracy=figures.train_accuracy,
-                val_loss=val_loss,
-                val_accuracy=val_accuracy,
+            record = epoch_record(
+                epoch,
+                {"loss": figures.train_loss, **figures.train_metrics},
+                val_figures,
                 lr=lr,
                 train_seconds=figures.train_seconds,
                 val_seconds=val_seconds,
-                samples_per_s=figures.samples / figures.train_seconds,
                 samples=figures.samples,
             )
             history.epochs.append(record)
@@ -218,44 +283,136 @@ def apply_techniques(
     return setup, active
 
 
+def metric_names(objective: Objective) -> tuple[str, ...]:
+    """Every figure an epoch record of this objective holds (with validation data)."""
+    train = ["loss", *(["accuracy"] if objective.task.kind == "classification" else [])]
+    val = ["loss", *objective.metrics()]
+    return (*(f"train_{n}" for n in train), *(f"val_{n}" for n in val))
+
+
 def _epoch_line(record: EpochRecord, epochs: int) -> str:
-    line = (
-        f"epoch {record.epoch}/{epochs}  loss {record.train_loss:.4f}  "
-        f"acc {record.train_accuracy:.4f}"
+    shown = {"train_accuracy": "acc", "val_accuracy": "val_acc", "train_loss": "loss"}
+    figures = "  ".join(
+        f"{shown.get(name, name)} {value:.4f}" for name, value in record.metrics.items()
     )
-    if record.val_loss is not None:
-        line += f"  val_loss {record.val_loss:.4f}  val_acc {record.val_accuracy:.4f}"
-    return line + f"  {record.train_seconds:.1f}s  {record.samples_per_s:,.0f} samples/s"
+    return (
+        f"epoch {record.epoch}/{epochs}  {figures}  {record.train_seconds:.1f}s  "
+        f"{record.samples_per_s:,.0f} samples/s"
+    )
+
+
+def data_kind(samples: Samples) -> DataKind:
+    """How `samples` are held: tensors in memory, a Dataset, or the user's DataLoader."""
+    if isinstance(samples, Examples):
+        return "tensors"
+    return "dataloader" if isinstance(samples, DataLoader) else "dataset"
+
+
+def _loader_batch_size(samples: Samples) -> int | None:
+    return samples.batch_size if isinstance(samples, DataLoader) else None
 
 
 def _batches(
-    setup: TrainSetup, train: Arrays, seed: int
+    setup: TrainSetup, train: Samples, seed: int, names: tuple[str, ...] | None = None
 ) -> tuple[Iterable[Batch], torch.Generator]:
+    if isinstance(train, DataLoader):  # the user's batches, as the loader makes them
+        return StreamedBatches(train, setup.device, names=names), torch.Generator()
+    if not isinstance(train, Examples):
+        generator = torch.Generator().manual_seed(seed)
+        batches = dataset_batches(
+            train, setup.batch_size, generator=generator, device=setup.device,
+            pin_memory=setup.pin_memory, names=names,
+        )  # fmt: skip
+        return batches, generator
     if setup.loader == "device":
         generator = torch.Generator(device=setup.device).manual_seed(seed)
-        images = train.images.to(setup.device)
-        labels = train.labels.to(setup.device)
-        return DeviceBatches(images, labels, setup.batch_size, generator=generator), generator
+        on_device = train.to(setup.device)
+        batches_on_device = DeviceBatches(
+            on_device.inputs, on_device.targets, setup.batch_size, generator=generator
+        )
+        return batches_on_device, generator
     generator = torch.Generator().manual_seed(seed)
     loader = dataloader_batches(
-        train.images, train.labels, setup.batch_size, generator=generator, device=setup.device,
+        train.inputs, train.targets, setup.batch_size, generator=generator, device=setup.device,
         pin_memory=setup.pin_memory,
     )  # fmt: skip
     return loader, generator
 
 
-def _target(accuracy: float | None, data: Data | None, per_epoch: int) -> TargetCheck | None:
+def _as_task_targets(objective: Objective, samples: Samples) -> Samples:
+    """In-memory integer targets of a regression as float32 (streamed ones are cast by
+    the loss and metrics)."""
+    if (
+        objective.task.kind == "regression"
+        and isinstance(samples, Examples)
+        and not samples.targets.dtype.is_floating_point
+    ):
+        return Examples(samples.inputs, samples.targets.float(), samples.signature)
+    return samples
+
+
+def _target(
+    accuracy: float | None, data: Data | None, per_epoch: int, objective: Objective
+) -> TargetCheck | None:
     if accuracy is None:
         if data is not None:
             raise ConfigError("target_data was given without target_accuracy")
         return None
     if not isinstance(accuracy, int | float) or not 0.0 < accuracy <= 1.0:
         raise ConfigError(f"target_accuracy must be in (0, 1], got {accuracy!r}")
+    if objective.task.kind != "classification":
+        raise ConfigError(
+            "target_accuracy needs a classification; this run is a regression, so drop it"
+        )
     if data is None:
         raise ConfigError(
             "target_accuracy needs target_data (e.g. the test split) to check against"
         )
-    return TargetCheck(float(accuracy), as_arrays(data, "target_data"), per_epoch)
+    return TargetCheck(float(accuracy), as_samples(data, "target_data"), per_epoch)
+
+
+def _resolve_fit_recipe(
+    recipe: Recipe | str | None,
+    model: nn.Module,
+    called: CalledModel,
+    train: Samples,
+    objective: Objective,
+    setup: TrainSetup,
+    seed: int,
+    quiet: bool,
+    history: History,
+) -> Recipe | None:
+    """The recipe: as given, a preset or file by name, or "auto"
+    (probed on copies of `model` from its current weights; its dropped probes go to
+    `history.techniques_skipped` with their reasons)."""
+    if recipe is None or isinstance(recipe, Recipe):
+        return recipe
+    if not isinstance(recipe, str):
+        raise ConfigError(
+            f"recipe must be a Recipe, a preset name such as 'fast' or 'auto', or a recipe "
+            f"file; got {type(recipe).__name__}"
+        )
+    if recipe != "auto":
+        from jiasu.train.recipes import resolve_recipe
+
+        return resolve_recipe(recipe)
+    from jiasu.train.auto import auto_recipe
+
+    snapshot = copy.deepcopy(called.module)  # the weights before any training
+    params = sum(p.numel() for p in model.parameters())
+    spec = ExternalModel(
+        name=f"{type(model).__module__}.{type(model).__qualname__} ({params} parameters)",
+        builder=lambda: copy.deepcopy(snapshot),
+    )
+    auto = auto_recipe(
+        spec, train, epochs=setup.epochs, batch_size=setup.batch_size, lr=setup.lr,
+        optimizer=setup.optimizer, device=setup.device, seed=seed, quiet=quiet,
+        objective=objective, names=called.names,
+    )  # fmt: skip
+    history.techniques_skipped.extend(
+        {"name": d["name"], "reason": f"auto: {d['reason']}"} for d in auto.dropped()
+    )
+    return auto.recipe
 
 
 def _training_techniques(recipe: Recipe | None) -> list[TrainTechnique]:

@@ -26,16 +26,25 @@ DEFINITIONS: dict[str, str] = {
     "clock as train_seconds, so it excludes evaluation and compilation and is at most "
     "train_seconds; null when the target was not reached",
     "val_seconds": "wall-clock seconds of the validation pass after an epoch; not in train_seconds",
+    "metrics": "per epoch: train_loss and what the training steps accumulated (a "
+    "classifier's train_accuracy), then val_loss and every metric on the validation data "
+    "(val_accuracy and val_top5_accuracy for a classification, val_mse, val_mae and val_r2 "
+    "for a regression, then the user's own as val_NAME)",
 }
 
 
 @dataclasses.dataclass(frozen=True)
 class EpochRecord:
-    """Figures for one epoch, as `DEFINITIONS` says (wall-clock seconds)."""
+    """Figures for one epoch, as `DEFINITIONS` says (wall-clock seconds).
+
+    `metrics` holds every figure of the epoch by name (train_loss, train_accuracy,
+    val_loss, val_mse, val_<user metric>, ...); the named fields are the classifier's
+    figures that reports read (accuracies are None for a regression).
+    """
 
     epoch: int  # 1-based
     train_loss: float
-    train_accuracy: float
+    train_accuracy: float | None
     val_loss: float | None
     val_accuracy: float | None
     lr: float  # learning rate in force during this epoch
@@ -43,6 +52,7 @@ class EpochRecord:
     val_seconds: float
     samples_per_s: float  # samples / train_seconds
     samples: int | None = None  # training samples its steps consumed (None: from the rate)
+    metrics: dict[str, float] = dataclasses.field(default_factory=dict)  # by name, see above
 
     @property
     def samples_trained(self) -> int:
@@ -53,11 +63,44 @@ class EpochRecord:
         return round(self.samples_per_s * self.train_seconds)
 
     def metric(self, name: str) -> float | None:
-        value = getattr(self, name)
+        """The figure `name`: one of `METRICS` or any name in `metrics`; None if absent."""
+        value = self.metrics.get(name)
+        if value is None and name in METRICS:
+            value = getattr(self, name)
         return None if value is None else float(value)
 
 
 METRICS = ("train_loss", "train_accuracy", "val_loss", "val_accuracy")
+
+
+def epoch_record(
+    epoch: int,
+    train: dict[str, float],
+    val: dict[str, float] | None,
+    *,
+    lr: float,
+    train_seconds: float,
+    val_seconds: float,
+    samples: int,
+) -> EpochRecord:
+    """An epoch's record from its training figures (``loss`` and what the steps
+    accumulated) and its validation figures (``loss`` and each metric), unprefixed."""
+    metrics = {f"train_{k}": v for k, v in train.items()}
+    if val is not None:
+        metrics.update({f"val_{k}": v for k, v in val.items()})
+    return EpochRecord(
+        epoch=epoch,
+        train_loss=train["loss"],
+        train_accuracy=train.get("accuracy"),
+        val_loss=val["loss"] if val is not None else None,
+        val_accuracy=val.get("accuracy") if val is not None else None,
+        lr=lr,
+        train_seconds=train_seconds,
+        val_seconds=val_seconds,
+        samples_per_s=samples / train_seconds,
+        samples=samples,
+        metrics=metrics,
+    )
 
 
 @dataclasses.dataclass

@@ -1,20 +1,28 @@
-"""Batch iterators: torch's standard DataLoader (the plain way) and on-device batches."""
+"""Batch iterators: torch's standard DataLoader (the plain way) and on-device batches.
+
+Every iterator yields ``(inputs, targets)``: a tuple of input tensors in the model's
+order (B, ...) each, and the targets (B,) or (B, k).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import Any
 
 import torch
-from torch.utils.data import DataLoader, TensorDataset
+from torch.utils.data import DataLoader, Dataset, TensorDataset
 
-Batch = tuple[torch.Tensor, torch.Tensor]  # (images (B, 1, 28, 28), labels (B,))
+from jiasu.core.errors import ConfigError
+
+Inputs = tuple[torch.Tensor, ...]
+Batch = tuple[Inputs, torch.Tensor]  # (inputs (B, ...) each, targets (B, ...))
 
 
 class DeviceBatches:
     """Shuffled mini-batches sliced from tensors that already live on the device.
 
-    One ``randperm`` per epoch on the device, then one ``index_select`` per batch:
-    no per-sample Python and no host→device copy in the loop.
+    One ``randperm`` per epoch on the device, then one ``index_select`` per input per
+    batch: no per-sample Python and no host→device copy in the loop.
 
     >>> x, y = torch.zeros(10, 1, 28, 28), torch.arange(10)
     >>> [len(b[1]) for b in DeviceBatches(x, y, 4, shuffle=False)]
@@ -23,27 +31,29 @@ class DeviceBatches:
 
     def __init__(
         self,
-        images: torch.Tensor,
-        labels: torch.Tensor,
+        inputs: torch.Tensor | Sequence[torch.Tensor],
+        targets: torch.Tensor,
         batch_size: int,
         *,
         shuffle: bool = True,
         generator: torch.Generator | None = None,
         drop_last: bool = False,
     ) -> None:
-        if images.shape[0] != labels.shape[0]:
-            raise ValueError(f"{images.shape[0]} images but {labels.shape[0]} labels")
-        self.images, self.labels = images, labels
+        self.inputs = (inputs,) if isinstance(inputs, torch.Tensor) else tuple(inputs)
+        for x in self.inputs:
+            if x.shape[0] != targets.shape[0]:
+                raise ValueError(f"{x.shape[0]} samples of an input but {targets.shape[0]} targets")
+        self.targets = targets
         self.batch_size = batch_size
         self.shuffle, self.generator, self.drop_last = shuffle, generator, drop_last
 
     def __len__(self) -> int:
-        n = self.images.shape[0]
+        n = self.targets.shape[0]
         return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
 
     def __iter__(self) -> Iterator[Batch]:
-        n = self.images.shape[0]
-        device = self.images.device
+        n = self.targets.shape[0]
+        device = self.targets.device
         if self.generator is not None:
             # torch's DataLoader draws one int64 (its worker base seed) from the generator
             # before the sampler's randperm. Consuming the generator exactly as it does gives
@@ -56,15 +66,16 @@ class DeviceBatches:
             order = torch.arange(n, device=device)
         for start in range(0, len(self) * self.batch_size, self.batch_size):
             index = order[start : start + self.batch_size]
-            yield self.images.index_select(0, index), self.labels.index_select(0, index)
+            inputs = tuple(x.index_select(0, index) for x in self.inputs)
+            yield inputs, self.targets.index_select(0, index)
         if self.shuffle and self.generator is not None:
             # torch's RandomSampler draws a second, unused permutation when it is exhausted.
             torch.randperm(n, device=device, generator=self.generator)
 
 
 def dataloader_batches(
-    images: torch.Tensor,
-    labels: torch.Tensor,
+    inputs: torch.Tensor | Sequence[torch.Tensor],
+    targets: torch.Tensor,
     batch_size: int,
     *,
     shuffle: bool = True,
@@ -73,27 +84,103 @@ def dataloader_batches(
     pin_memory: bool = False,
 ) -> Iterable[Batch]:
     """torch's standard DataLoader over a TensorDataset, batches moved to `device`."""
+    tensors = (inputs,) if isinstance(inputs, torch.Tensor) else tuple(inputs)
     loader = DataLoader(
-        TensorDataset(images, labels),
+        TensorDataset(*tensors, targets),
         batch_size=batch_size,
         shuffle=shuffle,
         generator=generator,
         pin_memory=pin_memory,
     )
-    if device is None or device.type == "cpu":
-        return loader
-    return _MovedBatches(loader, device)
+    return StreamedBatches(loader, device, names=None, tensor_dataset=True)
 
 
-class _MovedBatches:
-    """Re-iterable wrapper copying each batch to `device` (pinned, non-blocking on CUDA)."""
+def dataset_batches(
+    dataset: Dataset[Any],
+    batch_size: int,
+    *,
+    shuffle: bool = True,
+    generator: torch.Generator | None = None,
+    device: torch.device | None = None,
+    pin_memory: bool = False,
+    num_workers: int = 0,
+    names: Sequence[str] | None = None,
+) -> StreamedBatches:
+    """A DataLoader over `dataset` (samples ``(inputs, target)``), batches moved to `device`.
 
-    def __init__(self, loader: Iterable[Batch], device: torch.device) -> None:
+    `num_workers` processes decode samples in parallel (the dataset must be picklable).
+    """
+    loader = DataLoader(
+        dataset,
+        batch_size=batch_size,
+        shuffle=shuffle,
+        generator=generator,
+        pin_memory=pin_memory,
+        num_workers=num_workers,
+        persistent_workers=num_workers > 0,
+    )
+    return StreamedBatches(loader, device, names=names)
+
+
+class StreamedBatches:
+    """Re-iterable wrapper over a DataLoader: each batch as ``(inputs tuple, targets)``,
+    copied to `device` (non-blocking, from pinned memory on CUDA).
+
+    A batch's inputs may come as a tensor, a tuple/list in order, or a dict by name
+    (ordered as `names`, the signature's).
+    """
+
+    def __init__(
+        self,
+        loader: Iterable[Any],
+        device: torch.device | None,
+        *,
+        names: Sequence[str] | None = None,
+        tensor_dataset: bool = False,
+    ) -> None:
         self.loader, self.device = loader, device
+        self.names = tuple(names) if names is not None else None
+        self.tensor_dataset = tensor_dataset  # batches are [x1, ..., xk, y]
+        self.moves = device is not None and device.type != "cpu"
 
     def __len__(self) -> int:
         return len(self.loader)  # type: ignore[arg-type]
 
     def __iter__(self) -> Iterator[Batch]:
-        for x, y in self.loader:
-            yield x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
+        for batch in self.loader:
+            if self.tensor_dataset:
+                inputs, targets = tuple(batch[:-1]), batch[-1]
+            else:
+                inputs, targets = split_batch(batch, self.names)
+            if self.moves:
+                inputs = tuple(x.to(self.device, non_blocking=True) for x in inputs)
+                targets = targets.to(self.device, non_blocking=True)
+            yield inputs, targets
+
+
+def split_batch(batch: Any, names: Sequence[str] | None = None) -> Batch:
+    """A collated ``(inputs, targets)`` batch as a tuple of input tensors and the targets."""
+    if not isinstance(batch, list | tuple) or len(batch) != 2:
+        raise ConfigError(
+            f"a batch of the data is a {type(batch).__name__}"
+            f"{f' of {len(batch)} items' if isinstance(batch, list | tuple) else ''}; each "
+            "sample must be (inputs, target), with inputs a tensor, a tuple or a dict of tensors"
+        )
+    inputs, targets = batch
+    if isinstance(inputs, torch.Tensor):
+        parts: Inputs = (inputs,)
+    elif isinstance(inputs, Mapping):
+        order = names if names is not None else list(inputs)
+        parts = tuple(inputs[name] for name in order)
+    elif isinstance(inputs, list | tuple):
+        parts = tuple(inputs)
+    else:
+        raise ConfigError(
+            f"the inputs of a sample are a {type(inputs).__name__}; give a tensor, a tuple "
+            "or a dict of tensors"
+        )
+    if not isinstance(targets, torch.Tensor) or not all(isinstance(x, torch.Tensor) for x in parts):
+        raise ConfigError(
+            "a sample's inputs and target must be tensors (or numbers torch collates)"
+        )
+    return parts, targets

@@ -1,27 +1,35 @@
 """The inner loop of `fit`: one epoch of steps through the techniques' hooks.
 
-Kept apart from `fit` so the hot path is short and readable: per batch, forward under
-the setup's autocast, loss (with label smoothing), the hooks' loss scaling, backward,
-the gradient pipeline (STEP / DEFER / SKIP), the optimizer step, the after-step hooks.
-Losses and accuracies accumulate on the device: no host sync per step.
+Kept apart from `fit` so the hot path is short and readable: per batch, forward
+``model(*inputs)`` under the setup's autocast, the objective's loss (the task's, with
+label smoothing, or the user's), the hooks' loss scaling, backward, the gradient
+pipeline (STEP / DEFER / SKIP), the optimizer step, the after-step hooks. Losses (and a
+classifier's hits) accumulate on the device: no host sync per step.
+
+The seam for data parallelism: `LiveRun.step_model` is what the step calls (a strategy
+wraps it, e.g. in DistributedDataParallel) and `LiveRun.batches` is what an epoch
+iterates (a strategy gives each rank its shard); `build_live_run` in `jiasu.train.fit`
+makes both, and `run_epoch` returns figures a strategy all-reduces.
 """
 
 from __future__ import annotations
 
 import contextlib
 import copy
+import math
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 import torch
-import torch.nn.functional as F
 from torch import nn
+from torch.utils.data import DataLoader, default_collate
 
 from jiasu.hardware.device import synchronize
-from jiasu.train.data import Arrays
-from jiasu.train.evaluate import evaluate
-from jiasu.train.loaders import Batch
+from jiasu.train.data import Samples
+from jiasu.train.evaluate import eval_batch_size, measure
+from jiasu.train.loaders import Batch, Inputs, split_batch
+from jiasu.train.objective import Objective
 from jiasu.train.setup import StepAction, StepHooks, TrainSetup
 from jiasu.ui.progress import TaskProgress
 
@@ -36,7 +44,7 @@ class TargetCheck:
     """
 
     accuracy: float
-    data: Arrays
+    data: Samples
     per_epoch: int = 1
     reached_at_s: float | None = None
     curve: list[tuple[float, float]] = field(default_factory=list)  # (train s, test accuracy)
@@ -53,6 +61,20 @@ class LiveRun:
     hooks: Sequence[tuple[str, StepHooks]]
     batches: Iterable[Batch]
     clock_s: float = 0.0  # train_seconds of the epochs before this one
+    objective: Objective = field(default_factory=Objective)
+    names: tuple[str, ...] | None = None  # the inputs' names, to order dict batches
+
+    def loss_fn(self) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+        return self.objective.train_loss(self.setup.label_smoothing)
+
+    def forward(self, inputs: Inputs) -> torch.Tensor:
+        """The step model's outputs for one batch (channels_last where the run asks)."""
+        if self.setup.channels_last:
+            inputs = tuple(
+                x.contiguous(memory_format=torch.channels_last) if x.dim() == 4 else x
+                for x in inputs
+            )
+        return self.step_model(*inputs)
 
     def autocast(self) -> contextlib.AbstractContextManager[object]:
         dtype = self.setup.autocast_dtype
@@ -67,18 +89,36 @@ class LiveRun:
                 stack.enter_context(hook.eval_weights(self.model))
             yield
 
-    def evaluate(self, data: Arrays) -> tuple[float, float]:
+    def measure(self, data: Samples) -> dict[str, float]:
+        """Loss and metrics on `data` with the weights evaluation sees (`eval_weights`)."""
         with self.eval_weights():
-            return evaluate(self.model, data.images, data.labels, device=self.setup.device)
+            return measure(
+                self.model,
+                data,
+                self.objective,
+                batch_size=eval_batch_size(data, self.setup.batch_size),
+                device=self.setup.device,
+                names=self.names,
+            )
+
+    def evaluate(self, data: Samples) -> tuple[float, float]:
+        """(loss, accuracy) of a classifier on `data` (accuracy NaN for other tasks)."""
+        figures = self.measure(data)
+        return figures["loss"], figures.get("accuracy", math.nan)
 
 
 @dataclass(frozen=True)
 class EpochFigures:
     train_loss: float
-    train_accuracy: float
+    train_metrics: dict[str, float]  # accumulated over the epoch's steps (e.g. accuracy)
     samples: int
     train_seconds: float
     reached_target: bool
+
+    @property
+    def train_accuracy(self) -> float:
+        """A classifier's training accuracy over the epoch (NaN for other tasks)."""
+        return self.train_metrics.get("accuracy", math.nan)
 
 
 def run_epoch(run: LiveRun, bar: TaskProgress, target: TargetCheck | None) -> EpochFigures:
@@ -86,22 +126,22 @@ def run_epoch(run: LiveRun, bar: TaskProgress, target: TargetCheck | None) -> Ep
     model.train()
     device = setup.device
     loss_sum = torch.zeros((), device=device)
-    correct = torch.zeros((), device=device, dtype=torch.long)
+    running = run.objective.running(device)
+    loss_fn = run.loss_fn()
     seen = 0
     n_batches = len(run.batches)  # type: ignore[arg-type]
     check_every = max(1, n_batches // target.per_epoch) if target else 0
     reached = False
     start = time.perf_counter()
     paused_s = 0.0
-    for index, (x, y) in enumerate(run.batches):
-        if setup.channels_last:
-            x = x.contiguous(memory_format=torch.channels_last)
+    for index, (inputs, y) in enumerate(run.batches):
         with run.autocast():
-            logits = run.step_model(x)  # (B, classes)
-            loss = F.cross_entropy(logits, y, label_smoothing=setup.label_smoothing)
+            outputs = run.forward(inputs)  # (B, classes) or (B, ...) for a regression
+            loss = loss_fn(outputs, y)
         _step(run, loss, last_in_epoch=index == n_batches - 1)
         loss_sum += loss.detach() * y.shape[0]
-        correct += (logits.detach().argmax(dim=1) == y).sum()
+        if running is not None:
+            running.update(outputs, y)
         seen += y.shape[0]
         bar.advance()
         if target and ((index + 1) % check_every == 0 or index == n_batches - 1):
@@ -118,7 +158,7 @@ def run_epoch(run: LiveRun, bar: TaskProgress, target: TargetCheck | None) -> Ep
     run.clock_s += train_seconds
     return EpochFigures(
         train_loss=loss_sum.item() / seen,
-        train_accuracy=correct.item() / seen,
+        train_metrics=running.result(seen) if running is not None else {},
         samples=seen,
         train_seconds=train_seconds,
         reached_target=reached,
@@ -133,15 +173,12 @@ def train_steps(run: LiveRun, steps: int, *, record: bool = True) -> list[float]
     """
     run.model.train()
     losses: list[float] = []
+    loss_fn = run.loss_fn()
     done = 0
     while done < steps:
-        for x, y in run.batches:
-            if run.setup.channels_last:
-                x = x.contiguous(memory_format=torch.channels_last)
+        for inputs, y in run.batches:
             with run.autocast():
-                loss = F.cross_entropy(
-                    run.step_model(x), y, label_smoothing=run.setup.label_smoothing
-                )
+                loss = loss_fn(run.forward(inputs), y)
             _step(run, loss, last_in_epoch=False)
             if record:
                 losses.append(loss.item())
@@ -183,14 +220,16 @@ def _check_target(run: LiveRun, target: TargetCheck, elapsed_in_epoch_s: float) 
     return time.perf_counter() - start
 
 
-def compile_warmup(run: LiveRun, train: Arrays) -> float:
+def compile_warmup(run: LiveRun, train: Samples) -> float:
     """Compile for the batch shapes the epoch will use; leave weights and RNG untouched.
 
     Returns the seconds spent. The model's state (BN statistics included), the RNG and
     the gradients are restored, so the run that follows is the one it would have been.
     """
     setup = run.setup
-    n = len(train)
+    if isinstance(train, DataLoader):
+        train = train.dataset
+    n = len(train)  # type: ignore[arg-type]
     sizes = [min(setup.batch_size, n)]
     if n % setup.batch_size and n > setup.batch_size:
         sizes.append(n % setup.batch_size)  # the last, shorter batch of an epoch
@@ -198,13 +237,12 @@ def compile_warmup(run: LiveRun, train: Arrays) -> float:
     rng = torch.get_rng_state()
     run.model.train()
     start = time.perf_counter()
+    loss_fn = run.loss_fn()
     for size in sizes:
-        x = train.images[:size].to(setup.device)
-        y = train.labels[:size].to(setup.device)
-        if setup.channels_last:
-            x = x.contiguous(memory_format=torch.channels_last)
+        inputs, y = first_samples(train, size, run.names)
+        inputs = tuple(x.to(setup.device) for x in inputs)
         with run.autocast():
-            loss = F.cross_entropy(run.step_model(x), y, label_smoothing=setup.label_smoothing)
+            loss = loss_fn(run.forward(inputs), y.to(setup.device))
         loss.backward()
     synchronize(setup.device)
     seconds = time.perf_counter() - start
@@ -212,6 +250,19 @@ def compile_warmup(run: LiveRun, train: Arrays) -> float:
     run.model.load_state_dict(state)
     torch.set_rng_state(rng)
     return seconds
+
+
+def first_samples(data: Samples, size: int, names: Sequence[str] | None = None) -> Batch:
+    """The first `size` samples of `data` as one batch (a Dataset's are collated), on the
+    data's own device."""
+    from jiasu.data.examples import Examples
+
+    if isinstance(data, DataLoader):
+        data = data.dataset
+    if isinstance(data, Examples):
+        return tuple(x[:size] for x in data.inputs), data.targets[:size]
+    samples = [data[i] for i in range(min(size, len(data)))]  # type: ignore[arg-type]
+    return split_batch(default_collate(samples), names)
 
 
 def finish(run: LiveRun) -> None:

@@ -126,10 +126,11 @@ def _history(value: object, where: Path) -> History:
             isinstance(record, dict)
             and required <= set(record) <= {f.name for f in fields}
             and all(
-                (v is None and k in nullable)
-                or (isinstance(v, int | float) and not isinstance(v, bool))
+                (v is None and k in nullable) or _number(v)
                 for k, v in record.items()
+                if k != "metrics"
             )
+            and _figures(record.get("metrics", {}))
         )
         if not ok:
             raise _bad(where, f"record {index + 1} of its history is not a set of epoch figures")
@@ -137,6 +138,17 @@ def _history(value: object, where: Path) -> History:
         return History.from_dict(value)
     except (TypeError, ValueError, KeyError) as exc:
         raise _bad(where, f"its history cannot be read ({exc})") from None
+
+
+def _number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _figures(value: object) -> bool:
+    """An epoch's metrics: names to numbers."""
+    return isinstance(value, dict) and all(
+        isinstance(k, str) and _number(v) for k, v in value.items()
+    )
 
 
 def _optimizer_state(checkpoint: ckpt.Checkpoint, optimizer: torch.optim.Optimizer) -> dict:

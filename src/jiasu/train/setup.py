@@ -24,9 +24,13 @@ from typing import Any, Literal
 import torch
 from torch import nn
 
+from jiasu.core.task import Task
 from jiasu.core.technique import Applicability, Technique
 
 LoaderKind = Literal["dataloader", "device"]
+# How the training samples are held: tensors in memory (jiasu batches them), a torch
+# Dataset (jiasu's DataLoader batches it) or the user's own DataLoader (its batches as given).
+DataKind = Literal["tensors", "dataset", "dataloader"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -34,7 +38,9 @@ class TrainSetup:
     """The run as techniques see it before training starts.
 
     `loader` is "dataloader" (torch's standard per-sample DataLoader, the plain way)
-    or "device" (whole dataset as tensors on the device, batches sliced there).
+    or "device" (whole dataset as tensors on the device, batches sliced there; only for
+    `data` "tensors"). `task` is what the loss and metrics follow (None: a classifier, as
+    before tasks existed); `custom_loss` says the user's loss replaces the task's.
     """
 
     model: nn.Module
@@ -53,6 +59,13 @@ class TrainSetup:
     label_smoothing: float = 0.0
     pin_memory: bool = False  # page-locked host batches, non-blocking copies (CUDA)
     cudnn_benchmark: bool = False
+    data: DataKind = "tensors"
+    task: Task | None = None
+    custom_loss: bool = False
+
+    @property
+    def is_classification(self) -> bool:
+        return self.task is None or self.task.kind == "classification"
 
     @property
     def steps_per_epoch(self) -> int:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from jiasu.core.technique import Effect, Exactness, Kind, Stage, register_technique
+from jiasu.core.technique import Applicability, Effect, Exactness, Kind, Stage, register_technique
 from jiasu.train.setup import TrainSetup, TrainTechnique
 
 
@@ -23,6 +23,12 @@ class DeviceData(TrainTechnique):
     effect = Effect(Stage.TRAIN, Kind.HARDWARE, Exactness.EXACT)
     summary = "dataset kept as tensors on the device, batches sliced there (no DataLoader)"
     plain_function = "jiasu.train.loaders.DeviceBatches"
+
+    def applies_to(self, setup: TrainSetup) -> Applicability:
+        if setup.data != "tensors":
+            source = "DataLoader" if setup.data == "dataloader" else "Dataset"
+            return Applicability.no(f"the samples stream from a {source}, not tensors in memory")
+        return Applicability.yes()
 
     def configure(self, setup: TrainSetup) -> TrainSetup:
         return dataclasses.replace(setup, loader="device")

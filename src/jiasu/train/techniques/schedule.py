@@ -64,6 +64,8 @@ class LargeBatch(TrainTechnique):
             )
 
     def applies_to(self, setup: TrainSetup) -> Applicability:
+        if setup.data == "dataloader":
+            return Applicability.no("the batches come from the user's DataLoader, as it makes them")
         if self.batch_size <= setup.batch_size:
             return Applicability.no(
                 f"batch size {self.batch_size} is not larger than the run's {setup.batch_size}"
@@ -207,6 +209,13 @@ class LabelSmoothing(TrainTechnique):
 
     def __post_init__(self) -> None:
         check_number(self.name, "epsilon", self.epsilon, at_least=0, below=1)
+
+    def applies_to(self, setup: TrainSetup) -> Applicability:
+        if not setup.is_classification:
+            return Applicability.no("a regression has no classes to smooth")
+        if setup.custom_loss:
+            return Applicability.no("the run trains with the user's own loss")
+        return Applicability.yes()
 
     def configure(self, setup: TrainSetup) -> TrainSetup:
         return dataclasses.replace(setup, label_smoothing=float(self.epsilon))
