@@ -219,3 +219,14 @@ def test_the_task_losses_are_torchs_own() -> None:
     with torch.no_grad():
         reference = F.mse_loss(model(x[96:]), y[96:, None])
     assert history.last.val_loss == pytest.approx(float(reference), rel=1e-6)
+
+
+def test_an_image_dataset_lacking_some_classes_still_trains_a_ten_class_model() -> None:
+    from jiasu.data import ImageDataset
+    from jiasu.models import create_model
+
+    images = torch.rand(40, 1, 28, 28)
+    subset = ImageDataset(images, torch.arange(40) % 5, "digits 0 to 4")  # no 5 to 9 here
+    torch.manual_seed(0)
+    history = fit(create_model("mlp"), subset, epochs=1, batch_size=8, quiet=True)
+    assert history.last.samples == 40

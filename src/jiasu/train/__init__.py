@@ -2,7 +2,7 @@
 
 from jiasu.train import techniques as techniques  # registers the training techniques
 from jiasu.train.callbacks import Callback, EarlyStopping, ModelCheckpoint, ReduceLROnPlateau
-from jiasu.train.evaluate import evaluate
+from jiasu.train.evaluate import evaluate, measure
 from jiasu.train.fit import fit
 from jiasu.train.history import EpochRecord, History
 from jiasu.train.optimizers import OPTIMIZERS, create_optimizer
@@ -18,4 +18,5 @@ __all__ = [
     "create_optimizer",
     "evaluate",
     "fit",
+    "measure",
 ]

@@ -16,6 +16,7 @@ from torch.utils.data import DataLoader
 from jiasu.core.errors import ConfigError
 from jiasu.core.recipe import Recipe
 from jiasu.core.task import Task
+from jiasu.data import ImageDataset
 from jiasu.data.examples import Examples
 from jiasu.hardware.device import resolve_device
 from jiasu.hardware.threads import set_threads
@@ -117,7 +118,8 @@ def fit(
     called = call_model(model, train)
     objective = resolve_objective(
         wanted, called.outputs, called.targets, loss=loss, metrics=metrics,
-        all_targets=isinstance(train, Examples),
+        # an ImageDataset does not record its class count: a subset may lack some classes
+        all_targets=isinstance(train, Examples) and not isinstance(data, ImageDataset),
     )  # fmt: skip
     train = _as_task_targets(objective, train)
     val = _as_task_targets(objective, val) if val is not None else None

@@ -14,6 +14,7 @@ import torch
 
 from jiasu.core.recipe import Recipe
 from jiasu.data import DatasetSplits
+from jiasu.data.mnist import MNIST_TASK
 from jiasu.hardware.device import resolve_device
 from jiasu.train.auto import AutoRecipe, auto_recipe
 from jiasu.train.callbacks import Callback, ReduceLROnPlateau
@@ -170,6 +171,7 @@ def train_session(
         target_accuracy=settings.target_accuracy,
         target_data=splits.test if settings.target_accuracy is not None else None,
         target_checks_per_epoch=settings.target_checks_per_epoch,
+        task=MNIST_TASK,  # the splits are MNIST's ten digits, whichever a subset holds
     )
     _, test_accuracy = evaluate(model, splits.test.images, splits.test.labels)
     result = TrainResult(spec, recipe, history, test_accuracy, auto, splits.source, settings)
