@@ -54,7 +54,8 @@ def test_auto_probes_each_candidate_and_explains_every_decision(
         probe_steps=4,
         repeats=3,
         max_repeats=6,
-        probe_budget_s=1.0,
+        extra_rounds_s=1.0,
+        probe_budget_s=600.0,  # the budget is tested apart: here every probe runs
         probes=(DevicePlacement, Threads, DeviceData, FusedOptimizer, ChannelsLast),
         decisions=decisions,
     )
@@ -62,9 +63,10 @@ def test_auto_probes_each_candidate_and_explains_every_decision(
         "device_placement", "threads", "device_data", "fused_optimizer", "channels_last",
     ]  # fmt: skip
     by_name = {p.name: p for p in result.probes}
-    assert not by_name["device_placement"].kept  # no accelerator on the test machine
+    assert by_name["device_placement"].outcome == "not applicable"  # no accelerator here
     assert "channels_last" not in result.recipe.names()
     assert "no convolution" in by_name["channels_last"].reason
+    assert by_name["channels_last"].outcome == "not applicable"
     for probe in result.probes:
         assert probe.reason  # kept or dropped, always with a reason
     # exact techniques reproduce the current recipe's losses
@@ -84,10 +86,14 @@ def test_auto_probes_each_candidate_and_explains_every_decision(
         assert 3 <= p["rounds"] <= 6 and p["basis"] in ("measured", "prior", "default")
         assert p["kept"] == (p["name"] in result.recipe.names()) and p["reason"]
         assert f"{p['rounds']} rounds" in p["reason"]
-    # measured decisions are remembered for this model on this machine
-    remembered = json.loads(decisions.path.read_text())["runs"]
+    # measured decisions are remembered for this model on this machine; on a busy machine
+    # no interval may settle (all "default"), and then there is nothing to remember
     measured = {p["name"] for p in timed if p["basis"] == "measured"}
-    assert measured <= {name for run in remembered.values() for name in run}
+    if measured:
+        remembered = json.loads(decisions.path.read_text())["runs"]
+        assert measured <= {name for run in remembered.values() for name in run}
+    else:
+        assert not decisions.path.exists()
     torch.manual_seed(0)
 
 

@@ -1,13 +1,31 @@
-"""Named recipes: presets are compositions of techniques with no logic of their own."""
+"""Named recipes (presets are compositions of techniques with no logic of their own), and
+the schedule rules of `--recipe auto`, with the runs they were tuned on."""
 
 from __future__ import annotations
 
+import dataclasses
+import math
 from collections.abc import Callable
 from pathlib import Path
 
+from torch import nn
+from torch.utils.data import DataLoader
+
 from jiasu.core.recipe import Recipe
 from jiasu.core.registry import Registry
-from jiasu.train.techniques import DeviceData, FusedOptimizer, Threads
+from jiasu.core.signature import InputSignature
+from jiasu.core.task import Task
+from jiasu.data.examples import Examples
+from jiasu.train.data import Samples
+from jiasu.train.setup import TrainTechnique
+from jiasu.train.techniques import (
+    DeviceData,
+    FusedOptimizer,
+    LabelSmoothing,
+    LargeBatch,
+    OneCycle,
+    Threads,
+)
 
 RECIPES: Registry[Callable[[], Recipe]] = Registry("recipe")
 
@@ -31,3 +49,102 @@ def resolve_recipe(spec: str) -> Recipe:
     if spec.endswith((".toml", ".json")) or Path(spec).exists():
         return Recipe.load(spec)
     return RECIPES.get(spec)()  # raises: unknown recipe, with the known names
+
+
+# --- `--recipe auto`'s schedules -------------------------------------------------------
+# The approximate part of an auto recipe (batch size with lr scaling, one-cycle, label
+# smoothing) changes what is optimised, so it is only as good as the runs it was tuned on:
+# jiasu's cnn and mlp classifying MNIST (benchmarks/train_mnist.py on the 2-core CPU, see
+# benchmarks/RESULTS.md). auto applies it to runs of that kind only; any other run keeps
+# the user's batch size, learning rate and schedule, and auto adds exact and numeric
+# techniques alone.
+MNIST_SAMPLE_SHAPE = (1, 28, 28)
+MNIST_CLASSES = 10
+TUNED_ON = "tuned on MNIST (benchmarks/train_mnist.py)"
+
+
+@dataclasses.dataclass(frozen=True)
+class ScheduleRule:
+    """An approximate part of a recipe, as found by the time-to-accuracy benchmark."""
+
+    batch_size: int
+    lr_scaling: str
+    one_cycle_factor: float | None
+    label_smoothing: float | None
+    why: str
+
+
+# Found by benchmarks/train_mnist.py on the 2-core CPU (see benchmarks/RESULTS.md).
+SCHEDULES: dict[str, ScheduleRule] = {
+    "conv": ScheduleRule(
+        batch_size=128,
+        lr_scaling="sqrt",
+        one_cycle_factor=8.0,
+        label_smoothing=0.1,
+        why=f"batch 128, one-cycle to 8× lr and label smoothing 0.1, {TUNED_ON}: "
+        "99% MNIST in one epoch",
+    ),
+    "dense": ScheduleRule(
+        batch_size=256,
+        lr_scaling="sqrt",
+        one_cycle_factor=4.0,
+        label_smoothing=None,
+        why=f"batch 256 + one-cycle, {TUNED_ON}: most samples/s at equal accuracy",
+    ),
+}
+
+
+def unlike_mnist(samples: Samples, task: Task, *, custom_loss: bool = False) -> str | None:
+    """How this run differs from the MNIST runs the schedules were tuned on, or None.
+
+    The schedules apply to a classification into 10 classes of single-channel 28×28
+    float images, held in memory or streamed by jiasu (so the batch size may change), on
+    the task's own loss. Anything else is described in a few words, e.g. "a regression".
+    """
+    if task.kind != "classification":
+        return f"a {task.kind}"
+    if custom_loss:
+        return "trained on your own loss"
+    if isinstance(samples, DataLoader):
+        return "streamed from your DataLoader, whose batches are yours"
+    signature = getattr(samples, "signature", None)
+    if not isinstance(signature, InputSignature):
+        return "a torch Dataset whose inputs auto cannot see"
+    specs = signature.inputs
+    if (
+        len(specs) != 1
+        or specs[0].dtype != "float32"
+        or specs[0].sample_shape != MNIST_SAMPLE_SHAPE
+    ):
+        return f"inputs {signature.describe()}, not 1×28×28 images"
+    classes = task.classes
+    if classes is None and isinstance(samples, Examples) and len(samples):
+        classes = int(samples.targets.max()) + 1
+    if classes is not None and classes > MNIST_CLASSES:
+        return f"{classes} classes, not MNIST's {MNIST_CLASSES}"
+    return None
+
+
+def schedule_for(
+    model: nn.Module, n_samples: int, *, unlike: str | None = None
+) -> tuple[list[TrainTechnique], str]:
+    """The approximate techniques for this kind of model, scaled to the dataset size, and
+    why; none, and why not, when the run is `unlike` MNIST (see `unlike_mnist`)."""
+    has_conv = any(isinstance(m, nn.Conv2d) for m in model.modules())
+    rule = SCHEDULES["conv" if has_conv else "dense"]
+    if unlike is not None:
+        return [], (
+            "no schedule: auto's schedules (larger batches with lr scaling, one-cycle, label "
+            f"smoothing) were {TUNED_ON}, and this run is {unlike}; auto keeps your batch "
+            "size, learning rate and schedule and adds exact and numeric techniques only"
+        )
+    # keep at least ~100 optimizer steps per epoch on small datasets
+    batch = max(32, min(rule.batch_size, 2 ** int(math.log2(max(1, n_samples // 100)))))
+    techniques: list[TrainTechnique] = []
+    if batch > 32:
+        techniques.append(LargeBatch(batch_size=batch, lr_scaling=rule.lr_scaling))  # type: ignore[arg-type]
+    if rule.one_cycle_factor is not None:
+        techniques.append(OneCycle(max_lr_factor=rule.one_cycle_factor))
+    if rule.label_smoothing is not None:
+        techniques.append(LabelSmoothing(epsilon=rule.label_smoothing))
+    return techniques, rule.why
