@@ -32,12 +32,14 @@ def measure(
     batch_size: int | None = None,
     device: torch.device | None = None,
     names: tuple[str, ...] | None = None,
+    num_workers: int = 0,
 ) -> dict[str, float]:
     """``{"loss": ..., metric: ...}`` of `model` (called ``model(*inputs)``) on `data`,
     in eval mode; the model's train/eval mode is restored afterwards.
 
     `batch_size` None picks up to `MAX_EVAL_BATCH` samples per batch (fewer for large
-    samples); a DataLoader is run as it batches. `names` orders dict inputs.
+    samples); a DataLoader is run as it batches. `names` orders dict inputs. A Dataset
+    is decoded by `num_workers` worker processes, which end with the pass.
     """
     from jiasu.data.examples import Examples
 
@@ -47,7 +49,7 @@ def measure(
     outputs: list[torch.Tensor] = []
     targets: list[torch.Tensor] = []
     try:
-        for inputs, y in _batches(data, batch_size, device, names):
+        for inputs, y in _batches(data, batch_size, device, names, num_workers):
             outputs.append(model(*inputs).float())
             targets.append(y)
     finally:
@@ -94,7 +96,11 @@ def eval_batch_size(data: Samples, training_batch: int) -> int:
 
 
 def _batches(
-    data: Samples, batch_size: int | None, device: torch.device, names: tuple[str, ...] | None
+    data: Samples,
+    batch_size: int | None,
+    device: torch.device,
+    names: tuple[str, ...] | None,
+    num_workers: int = 0,
 ) -> Iterable[Batch]:
     from jiasu.data.examples import Examples
 
@@ -108,6 +114,9 @@ def _batches(
     elif isinstance(data, DataLoader):
         yield from StreamedBatches(data, device, names=names)
     else:
-        yield from dataset_batches(
-            data, batch_size or 64, shuffle=False, device=device, names=names
-        )
+        batches = dataset_batches(data, batch_size or 64, shuffle=False, device=device,
+                                  names=names, num_workers=num_workers)  # fmt: skip
+        try:
+            yield from batches
+        finally:
+            batches.close()

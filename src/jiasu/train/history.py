@@ -122,6 +122,10 @@ class History:
     time_to_target_s: float | None = None  # see DEFINITIONS; None: not reached
     # (train_seconds so far, test accuracy) at each target check
     accuracy_curve: list[tuple[float, float]] = dataclasses.field(default_factory=list)
+    # a streamed Dataset's DataLoader workers: {"num_workers", "reason"} and, when chosen
+    # by measuring, "samples_per_s" by worker count and "seconds" (jiasu.train.workers);
+    # None for data in memory or the user's DataLoader
+    loader: dict[str, Any] | None = None
 
     @property
     def train_seconds(self) -> float:
@@ -154,6 +158,7 @@ class History:
             "target_accuracy": self.target_accuracy,
             "time_to_target_s": self.time_to_target_s,
             "accuracy_curve": [list(point) for point in self.accuracy_curve],
+            "loader": self.loader,
             "train_seconds": self.train_seconds,
             "samples": self.samples,
             "samples_per_s": self.samples_per_s,
@@ -173,4 +178,5 @@ class History:
             target_accuracy=data.get("target_accuracy"),
             time_to_target_s=data.get("time_to_target_s"),
             accuracy_curve=[(float(s), float(a)) for s, a in data.get("accuracy_curve", [])],
+            loader=data.get("loader"),
         )

@@ -6,13 +6,14 @@ order (B, ...) each, and the targets (B,) or (B, k).
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import torch
-from torch.utils.data import DataLoader, Dataset, TensorDataset
+from torch.utils.data import DataLoader, Dataset, TensorDataset, default_collate
 
-from jiasu.core.errors import ConfigError
+from jiasu.core.errors import ConfigError, DataError, JiasuError
 
 Inputs = tuple[torch.Tensor, ...]
 Batch = tuple[Inputs, torch.Tensor]  # (inputs (B, ...) each, targets (B, ...))
@@ -108,18 +109,59 @@ def dataset_batches(
 ) -> StreamedBatches:
     """A DataLoader over `dataset` (samples ``(inputs, target)``), batches moved to `device`.
 
-    `num_workers` processes decode samples in parallel (the dataset must be picklable).
+    `num_workers` processes decode samples in parallel (the dataset must be picklable);
+    they live until the returned batches are closed (`StreamedBatches.close`) or
+    collected. A jiasu error raised while decoding a sample (a damaged file) is raised
+    here as its own one sentence, not as torch's report of a worker's traceback.
     """
     loader = DataLoader(
-        dataset,
+        _Guarded(dataset),
         batch_size=batch_size,
         shuffle=shuffle,
         generator=generator,
         pin_memory=pin_memory,
         num_workers=num_workers,
         persistent_workers=num_workers > 0,
+        collate_fn=_collate_guarded,
     )
-    return StreamedBatches(loader, device, names=names)
+    return StreamedBatches(loader, device, names=names, owned=True)
+
+
+@dataclasses.dataclass(frozen=True)
+class _Failed:
+    """A jiasu error met while decoding, carried to the training process as a value (a
+    worker's raised exception would reach it as torch's multi-line worker report)."""
+
+    kind: type[JiasuError]
+    message: str
+
+    def error(self) -> JiasuError:
+        try:
+            return self.kind(self.message)
+        except TypeError:  # an error class built from other arguments
+            return DataError(self.message)
+
+
+@dataclasses.dataclass(frozen=True)
+class _Guarded(Dataset[Any]):
+    """`dataset`'s samples, or the `_Failed` jiasu error that decoding one raised."""
+
+    dataset: Dataset[Any]
+
+    def __len__(self) -> int:
+        return len(self.dataset)  # type: ignore[arg-type]
+
+    def __getitem__(self, i: int) -> Any:
+        try:
+            return self.dataset[i]
+        except JiasuError as exc:
+            return _Failed(type(exc), str(exc))
+
+
+def _collate_guarded(samples: list[Any]) -> Any:
+    """torch's default collation, or the first `_Failed` among `samples`."""
+    failed = next((s for s in samples if isinstance(s, _Failed)), None)
+    return failed if failed is not None else default_collate(samples)
 
 
 class StreamedBatches:
@@ -137,17 +179,31 @@ class StreamedBatches:
         *,
         names: Sequence[str] | None = None,
         tensor_dataset: bool = False,
+        owned: bool = False,
     ) -> None:
         self.loader, self.device = loader, device
         self.names = tuple(names) if names is not None else None
         self.tensor_dataset = tensor_dataset  # batches are [x1, ..., xk, y]
         self.moves = device is not None and device.type != "cpu"
+        self.owned = owned  # jiasu made the loader (a user's DataLoader is left alone)
 
     def __len__(self) -> int:
         return len(self.loader)  # type: ignore[arg-type]
 
+    def close(self) -> None:
+        """End the worker processes of a loader jiasu made, now (a run ends with this;
+        iterating again starts new ones)."""
+        # torch keeps the iterator of persistent workers on the loader, and ends its
+        # workers only when that iterator is collected, which a reference cycle delays.
+        iterator = getattr(self.loader, "_iterator", None) if self.owned else None
+        if iterator is not None:
+            iterator._shutdown_workers()
+            self.loader._iterator = None  # type: ignore[attr-defined]
+
     def __iter__(self) -> Iterator[Batch]:
         for batch in self.loader:
+            if isinstance(batch, _Failed):
+                raise batch.error()
             if self.tensor_dataset:
                 inputs, targets = tuple(batch[:-1]), batch[-1]
             else:

@@ -99,6 +99,7 @@ class LiveRun:
                 batch_size=eval_batch_size(data, self.setup.batch_size),
                 device=self.setup.device,
                 names=self.names,
+                num_workers=self.setup.num_workers,
             )
 
     def evaluate(self, data: Samples) -> tuple[float, float]:

@@ -58,6 +58,7 @@ class TrainSetup:
     channels_last: bool = False  # model and inputs in NHWC memory layout
     label_smoothing: float = 0.0
     pin_memory: bool = False  # page-locked host batches, non-blocking copies (CUDA)
+    num_workers: int = 0  # DataLoader worker processes decoding a streamed Dataset
     cudnn_benchmark: bool = False
     data: DataKind = "tensors"
     task: Task | None = None
