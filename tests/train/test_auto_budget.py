@@ -220,3 +220,38 @@ def test_auto_on_a_tiny_bert_classifier_probes_within_its_default_budget() -> No
     assert "label_smoothing" not in " ".join(history.techniques_applied)  # no MNIST schedule
     assert "not probed" in skipped["compile"]  # 10% of a second's training: no compiling
     assert all(reason.startswith("auto: ") for reason in skipped.values())
+
+
+def test_a_target_makes_auto_choose_the_length_and_training_stops_there(
+    tmp_path: Path,
+) -> None:
+    from jiasu.train import fit
+
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(512, 8, generator=g)
+    y = (x[:, 0] > 0).long()  # a separable two-class table
+    data = Examples.from_arrays(x, y)
+
+    def build() -> nn.Module:
+        torch.manual_seed(0)
+        return nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 2))
+
+    result = auto_recipe(
+        ExternalModel("table-classifier", builder=build), data, epochs=1, probes=(),
+        target=0.9, decisions=DecisionCache(tmp_path / "d.json"),
+    )  # fmt: skip
+    length = result.target_length
+    assert length is not None and length.epochs == 20 and length.checks_per_epoch == 4
+    assert "no schedule depends on the length" in length.why
+    history = fit(build(), data, epochs=length.epochs, lr=1e-2, recipe=result.recipe,
+                  quiet=True, target_accuracy=0.9, target_data=data,
+                  target_checks_per_epoch=length.checks_per_epoch)  # fmt: skip
+    assert history.time_to_target_s is not None  # reached, so it stopped ...
+    assert len(history.epochs) < length.epochs  # ... well before the cap
+    # MNIST's schedule sizes its one-cycle from the cap: twice the epochs it was tuned at
+    mnist = Examples.from_arrays(torch.rand(256, 1, 28, 28), torch.arange(256) % 10)
+    tuned = auto_recipe(_mnist_mlp(), mnist, epochs=1, probes=(), target=0.99,
+                        decisions=DecisionCache(tmp_path / "d.json"))  # fmt: skip
+    assert tuned.target_length is not None and tuned.target_length.epochs == 10
+    assert "tuned on MNIST" in tuned.target_length.why
+    assert auto_recipe(_mnist_mlp(), mnist, epochs=1, probes=()).target_length is None

@@ -47,6 +47,8 @@ from jiasu.train.auto_budget import (
     COMPILE_GUESS_S,
     MIN_ROUNDS,
     MIN_STEPS,
+    OVERRUN_SHARE,
+    PLAN_STEPS,
     PlannedTime,
     ProbeBudget,
     ProbeSize,
@@ -73,7 +75,13 @@ from jiasu.train.auto_probe import (
 from jiasu.train.data import Samples, samples_count
 from jiasu.train.model_arg import ExternalModel, ModelSpec
 from jiasu.train.objective import Objective
-from jiasu.train.recipes import SCHEDULES, schedule_for, unlike_mnist
+from jiasu.train.recipes import (
+    SCHEDULES,
+    TargetLength,
+    length_for_target,
+    schedule_for,
+    unlike_mnist,
+)
 from jiasu.train.setup import TrainTechnique
 from jiasu.train.techniques import (
     ChannelsLast,
@@ -120,6 +128,9 @@ class AutoRecipe:
     budget_why: str = ""  # "10% of the 52.1 s planned (...)" or "30 s, as given"
     elapsed_s: float = 0.0  # the whole auto step, seconds
     setup_s: float = 0.0  # of which timing the recipe without probes, before the budget
+    # with a target metric: train until it is reached, checked `checks_per_epoch` times per
+    # epoch, for at most `epochs` epochs (see `recipes.length_for_target`); else None
+    target_length: TargetLength | None = None
 
     def kept(self) -> list[dict[str, str]]:
         return [{"name": t.describe(), "why": self._why(t.name)} for t in self.recipe.techniques]
@@ -176,13 +187,14 @@ def auto_recipe(
     decisions: DecisionCache | None = None,
     objective: Objective | None = None,
     names: tuple[str, ...] | None = None,
+    target: float | None = None,
 ) -> AutoRecipe:
     """Build the recipe for training `spec` on `train` for `epochs` epochs on this machine.
 
     `probe_budget_s` bounds the probing (seconds of wall time, counted after the recipe
     without probes was timed); None means 10 % of the planned training time, estimated
-    as the seconds per step of `probe_steps` timed steps of the recipe without probes
-    (after one warm-up step) × steps per epoch × `epochs`, and at least 2 s. Probes run
+    as the seconds per step of a few timed steps of the recipe without probes (after one
+    warm-up step) × steps per epoch × `epochs`, and at least 2 s. Probes run
     in `probes` order (default `PROBES`); those left when the budget is spent are
     reported "not probed". Each probe is timed in up to `repeats` interleaved
     rounds of up to `probe_steps` steps against the recipe so far, fewer when its share of
@@ -192,6 +204,12 @@ def auto_recipe(
     `objective` is the task's loss and metrics (default: a classifier's); `names` orders
     dict batches of a streamed dataset. A progress bar names the technique being probed
     unless `quiet`.
+
+    With a `target` metric value (e.g. an accuracy of 0.99), auto also chooses the run's
+    length (`AutoRecipe.target_length`): train until the target is reached on the held-out
+    data, checked 4 times per epoch, for at most 2× the epochs MNIST's schedule was tuned
+    at when it applies (its one-cycle is sized from that cap), else at most 20 epochs.
+    The budget is still planned from `epochs`.
     """
     started = time.perf_counter()
     given_s = check_budget(probe_budget_s)
@@ -199,7 +217,10 @@ def auto_recipe(
     torch.manual_seed(seed)
     objective = objective or Objective()
     unlike = unlike_mnist(train, objective.task, custom_loss=objective.custom_loss)
-    schedule, why = schedule_for(spec.build(), samples_count(train), unlike=unlike)
+    model = spec.build()
+    schedule, why = schedule_for(model, samples_count(train), unlike=unlike)
+    length = None if target is None else length_for_target(model, scheduled=bool(schedule))
+    del model
     cache = decisions or DecisionCache()
     key = decision_key(spec, [t.describe() for t in schedule], batch_size, device)
     ctx = ProbeContext(spec, train, objective, names, epochs, batch_size, lr, optimizer,
@@ -211,7 +232,7 @@ def auto_recipe(
         bar.start("auto: probing techniques", total=len(candidates))
         bar.advance(0, status="timing the recipe without probes")
         baseline = Runner(ctx, kept)
-        step_s = baseline.step_seconds(probe_steps)
+        step_s = baseline.step_seconds(min(PLAN_STEPS, probe_steps))
         setup_s = time.perf_counter() - started
         budget = ProbeBudget(given_s, PlannedTime(step_s, baseline.setup.steps_per_epoch, epochs))
         likely = {c.name for c in candidates if c.applies_to(baseline.setup)}
@@ -233,7 +254,7 @@ def auto_recipe(
     ordered = [t for t in kept if t not in schedule] + schedule
     notes = tuple(f"{t.describe()} ({why})" for t in schedule) or (why,)
     return AutoRecipe(Recipe("auto", tuple(ordered)), tuple(results), notes, budget.seconds,
-                      budget.why, time.perf_counter() - started, setup_s)  # fmt: skip
+                      budget.why, time.perf_counter() - started, setup_s, length)  # fmt: skip
 
 
 @dataclasses.dataclass(frozen=True)
@@ -264,18 +285,21 @@ def _probe_within(
     if not answer:
         return Probe(name, False, answer.reason, basis=NOT_APPLICABLE)
     left = budget.left()
+    reach = left + OVERRUN_SHARE * budget.seconds  # what a probe's estimate may take
     # before building it: building a compiled run imports the compiler (seconds)
     if candidate.configure(current.setup).compile_mode and not current.setup.compile_mode:
         known = ctx.cache.compile_seconds(ctx.key)
         expected = known if known is not None else COMPILE_GUESS_S
-        if expected > left:
+        if expected > reach:
             source = "took last time on this machine" if known is not None else "may take"
             return Probe(name, False, (
                 f"not probed: compiling this model {source} about {expected:.0f} s, more than "
                 f"the {max(0.0, left):.1f} s left of the probe budget ({budget.seconds:.1f} s)"
             ), basis=NOT_PROBED)  # fmt: skip
-        left -= expected
-    size = _size(left / ahead, step_s, sizes) or _size(left, step_s, sizes, smallest=True)
+        left, reach = left - expected, reach - expected
+    size = _size(max(0.0, left) / ahead, step_s, sizes) or _size(
+        reach, step_s, sizes, smallest=True
+    )
     if size is None:
         needed = ProbeSize(min(MIN_STEPS, sizes.steps), min(MIN_ROUNDS, sizes.rounds), 0, 0)
         return Probe(name, False, (
@@ -289,7 +313,7 @@ def _probe_within(
 def _size(
     share_s: float, step_s: float, sizes: _Sizes, *, smallest: bool = False
 ) -> ProbeSize | None:
-    if smallest:  # the whole budget left for the smallest probe, or nothing
+    if smallest:  # all that is left (and the overrun allowed) for the smallest, or nothing
         low_steps, low_rounds = min(MIN_STEPS, sizes.steps), min(MIN_ROUNDS, sizes.rounds)
         size = ProbeSize(low_steps, low_rounds, 0.0, low_rounds)
         return size if size.seconds(step_s) <= share_s else None

@@ -2,17 +2,17 @@
 
 By default the budget is `BUDGET_SHARE` (10 %) of the planned training time, at least
 `MIN_BUDGET_S`. The planned time is estimated before any probe: the recipe without
-probed techniques (the schedule alone) is built and `probe_steps` of its training steps
+probed techniques (the schedule alone) is built and `PLAN_STEPS` of its training steps
 are timed after one warm-up step; planned seconds = seconds per step × steps per epoch
 × epochs. A budget given in seconds (``--probe-budget``) replaces the estimate.
 
 The budget counts from the end of that timing (whose time, one build and a few steps,
 includes the one-off costs the training would pay anyway, such as torch's lazy imports,
 and is reported apart). Every probe is sized to its share of what is left (steps per
-timed call and interleaved rounds, down to `MIN_STEPS` and `MIN_ROUNDS`); a probe that
-cannot fit even then, and every probe after the budget is spent, is not run and says
-so. A probe is never interrupted, so probing ends within the budget plus at most one
-probe's overrun.
+timed call and interleaved rounds, down to `MIN_STEPS` and `MIN_ROUNDS`); a probe whose
+smallest size would end later than `OVERRUN_SHARE` of the budget past its end, and every
+probe after the budget is spent, is not run and says so. A probe is never interrupted,
+so probing ends within the budget plus at most one probe's overrun.
 """
 
 from __future__ import annotations
@@ -30,6 +30,10 @@ MIN_STEPS, MIN_ROUNDS = 2, 3  # the smallest probe: 3 interleaved rounds of 2 st
 # Training steps one probe runs, as multiples of its steps per timed call: the loss
 # check (2: both sides), a warm-up round (2) and the timed rounds (2 per round).
 FIXED_CALLS = 4
+PLAN_STEPS = 3  # steps timed (after one warm-up step) to estimate the planned time
+# A probe starts only while the budget lasts, and only if its estimate ends within the
+# budget plus this share of it; one that would need more is too slow and is skipped.
+OVERRUN_SHARE = 0.25
 # Compiling a model (torch.compile's first call) cannot be interrupted: it is probed only
 # when the seconds it took last time on this machine, or this guess when unknown
 # (a small CNN's forward and backward with inductor on a 2-core CPU), are left.

@@ -72,6 +72,7 @@ class ScheduleRule:
     one_cycle_factor: float | None
     label_smoothing: float | None
     why: str
+    tuned_epochs: int  # the schedule length it was measured at (one-cycle over these)
 
 
 # Found by benchmarks/train_mnist.py on the 2-core CPU (see benchmarks/RESULTS.md).
@@ -83,6 +84,7 @@ SCHEDULES: dict[str, ScheduleRule] = {
         label_smoothing=0.1,
         why=f"batch 128, one-cycle to 8× lr and label smoothing 0.1, {TUNED_ON}: "
         "99% MNIST in one epoch",
+        tuned_epochs=1,
     ),
     "dense": ScheduleRule(
         batch_size=256,
@@ -90,6 +92,7 @@ SCHEDULES: dict[str, ScheduleRule] = {
         one_cycle_factor=4.0,
         label_smoothing=None,
         why=f"batch 256 + one-cycle, {TUNED_ON}: most samples/s at equal accuracy",
+        tuned_epochs=5,
     ),
 }
 
@@ -130,8 +133,7 @@ def schedule_for(
 ) -> tuple[list[TrainTechnique], str]:
     """The approximate techniques for this kind of model, scaled to the dataset size, and
     why; none, and why not, when the run is `unlike` MNIST (see `unlike_mnist`)."""
-    has_conv = any(isinstance(m, nn.Conv2d) for m in model.modules())
-    rule = SCHEDULES["conv" if has_conv else "dense"]
+    rule = schedule_rule(model)
     if unlike is not None:
         return [], (
             "no schedule: auto's schedules (larger batches with lr scaling, one-cycle, label "
@@ -148,3 +150,50 @@ def schedule_for(
     if rule.label_smoothing is not None:
         techniques.append(LabelSmoothing(epsilon=rule.label_smoothing))
     return techniques, rule.why
+
+
+def schedule_rule(model: nn.Module) -> ScheduleRule:
+    """The MNIST schedule for this kind of model: "conv" with a convolution, else "dense"."""
+    has_conv = any(isinstance(m, nn.Conv2d) for m in model.modules())
+    return SCHEDULES["conv" if has_conv else "dense"]
+
+
+# With a target metric auto chooses the run's length: train until the target is reached
+# on the held-out data, checked TARGET_CHECKS_PER_EPOCH times per epoch, for at most
+# this many epochs (a cap, not a plan: the run stops at the target).
+TARGET_EPOCH_CAP = 20
+TARGET_CHECKS_PER_EPOCH = 4
+
+
+@dataclasses.dataclass(frozen=True)
+class TargetLength:
+    """How long a run with a target trains at most, and how often it checks."""
+
+    epochs: int  # the cap; a one-cycle schedule is sized from it
+    checks_per_epoch: int
+    why: str
+
+
+def length_for_target(model: nn.Module, *, scheduled: bool) -> TargetLength:
+    """The epoch cap of a run that trains until its target metric is reached.
+
+    With MNIST's schedule (`scheduled`), whose one-cycle is sized from the run's length:
+    twice the epochs it was tuned at (the cnn's reached 99% in one epoch, so 2), as a
+    longer one-cycle reaches the target later (its learning rate peaks later). Without
+    one: `TARGET_EPOCH_CAP` epochs. Either way the target is checked
+    `TARGET_CHECKS_PER_EPOCH` times per epoch and the run stops when it is reached.
+    """
+    checks = TARGET_CHECKS_PER_EPOCH
+    if scheduled:
+        rule = schedule_rule(model)
+        epochs = 2 * rule.tuned_epochs
+        why = (
+            f"until the target, checked {checks}× per epoch, at most {epochs} epochs: twice "
+            f"the {rule.tuned_epochs} the schedule was {TUNED_ON} at (one-cycle sized to {epochs})"
+        )
+        return TargetLength(epochs, checks, why)
+    why = (
+        f"until the target, checked {checks}× per epoch, at most {TARGET_EPOCH_CAP} epochs "
+        "(no schedule depends on the length)"
+    )
+    return TargetLength(TARGET_EPOCH_CAP, checks, why)
