@@ -99,6 +99,7 @@ def optimize(
     threads: int | None = None,
     measure_s: float = 6.0,
     isolate: bool = True,
+    time_budget_s: float | None = None,
     progress: bool = False,
 ) -> Optimized:
     """Try every applicable backend on this machine; keep the fastest that stays within
@@ -108,7 +109,9 @@ def optimize(
     with an `AccuracyBudget` also a relative one; None is the task's default (half a
     point; 1% more error for MSE/MAE). `metric` (accuracy, mse, mae) overrides the task
     guessed from the labels. `output` names the model output to verify and serve
-    (default: ``logits`` where there is one, else the first tensor).
+    (default: ``logits`` where there is one, else the first tensor). `time_budget_s`
+    bounds the search's wall time (softly: no candidate starts building after 70% of it;
+    those not built are listed as skipped); None: no limit.
     """
     signature = _signature(example_inputs, input_spec)
     if signature is None and isinstance(model, nn.Module) and data is not None:
@@ -131,6 +134,7 @@ def optimize(
         threads=threads,
         measure_s=measure_s,
         isolate=isolate,
+        time_budget_s=time_budget_s,
     )
     workdir = tempfile.TemporaryDirectory(prefix="jiasu-optimize-")
     from jiasu.ui.progress import TaskProgress

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import math
 import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -61,6 +62,12 @@ from jiasu.ui.progress import TaskProgress
 
 BACKEND_ORDER = ("torch", "torch_optimized", "compile", "onnxruntime", "openvino")
 DEFAULT_BATCH = {"latency": 1, "throughput": 256}
+# Interleaved rounds in the screening, at least: enough for a median that orders the
+# candidates; on a BERT-base (0.2 s a call, 7 candidates) 20 rounds took minutes.
+MIN_SCREENING_REPEATS = 7
+BUILD_SHARE = 0.7  # of a time budget, for building and verifying; the rest for timing
+MAX_ROUNDS_ALONE, MIN_ROUNDS_ALONE = 10, 5  # rounds of blocks in the timing alone
+ROUNDS_TIME_FACTOR = 3.0  # fewer rounds where the minimum blocks pass 3x measure_s
 
 
 @dataclasses.dataclass(frozen=True)
@@ -81,6 +88,10 @@ class OptimizeConfig:
     warmup: int = 5
     eval_batch_size: int = 256
     generated_samples: int = 64  # inputs made from the signature when no data is given
+    # Wall seconds for the whole search; None: no limit. A soft limit: no candidate starts
+    # building once BUILD_SHARE of it is spent (the rest is for timing the built ones);
+    # the exact candidates are built first, quantized ones (minutes each) after.
+    time_budget_s: float | None = None
     # Candidates this close (a fraction) to the fastest are a tie, won by the more exact:
     # a difference below the run-to-run noise should not buy an int8 model over fp32.
     tie_margin: float = 0.03
@@ -96,6 +107,15 @@ class OptimizeConfig:
             BACKENDS.get(name)  # unknown names fail here, with the known ones listed
         if not self.measure_s > 0:
             raise ConfigError(f"measure_s {self.measure_s!r} is invalid; use seconds > 0")
+        limit = self.time_budget_s
+        if limit is not None and (
+            isinstance(limit, bool)
+            or not isinstance(limit, int | float)
+            or not 0 < limit < math.inf
+        ):
+            raise ConfigError(
+                f"time budget {limit!r} is invalid; use seconds > 0 (or none for no limit)"
+            )
 
     @property
     def resolved_batch_size(self) -> int:
@@ -364,10 +384,25 @@ def _build_all(
     bar: TaskProgress,
     clock: PhaseClock,
 ) -> tuple[list[_Built], dict[str, CandidateResult]]:
-    """Build and verify each candidate: the built ones, and records of those that failed."""
+    """Build and verify each candidate: the built ones, and records of those that were
+    not built or failed. Exact and numeric candidates are built first: quantizing takes
+    minutes on a large model, and a time budget should buy the cheap ones first."""
     built: list[_Built] = []
     failed: dict[str, CandidateResult] = {}
-    for candidate in candidates:
+    limit = config.time_budget_s
+    for candidate in sorted(candidates, key=lambda c: c.exactness is Exactness.APPROXIMATE):
+        if limit is not None and clock.elapsed() >= BUILD_SHARE * limit:
+            reason = (
+                f"not built: {clock.elapsed():.0f} s of the search's {limit:.0f} s time "
+                "budget were spent before its turn; raise the time budget to try it"
+            )
+            failed[candidate.name] = CandidateResult(candidate, "skipped", reason)
+            bar.advance(1, status=candidate.name)
+            continue
+        if candidate.skip is not None:
+            failed[candidate.name] = CandidateResult(candidate, "skipped", candidate.skip)
+            bar.advance(1, status=candidate.name)
+            continue
         if not check.verified and candidate.exactness is Exactness.APPROXIMATE:
             # It could not be accepted, and building one (quantizing) can take minutes.
             failed[candidate.name] = CandidateResult(candidate, "rejected", UNVERIFIED_REASON)
@@ -540,7 +575,7 @@ def _measure_alone(
         kwargs = {"directory": str(path), "inputs": saved_inputs, "trust_code": own_factory}
         cases[name] = Isolated(factory, kwargs, threads=ctx.threads)
         timing[name] = "isolated"
-    rounds = 10  # short blocks in many rounds: slow drift of the machine hits all alike
+    rounds = _rounds(records, list(cases), config.measure_s)
     bar.start("timing the finalists, each alone", total=rounds * len(cases))
     comparison = compare_isolated(
         cases,
@@ -553,6 +588,21 @@ def _measure_alone(
     )
     out.update(final_records(comparison, records, timing))
     return out
+
+
+def _rounds(records: Mapping[str, CandidateResult], names: Sequence[str], measure_s: float) -> int:
+    """Rounds for the timing alone: 10 short blocks per case, so slow drift of the machine
+    hits all alike; down to 5 where even the shortest blocks (a warm-up and 3 timed calls,
+    at the screening's medians) would run well past the run's measuring time (a BERT-base
+    at 0.2 s a call: 10 rounds of 6 finalists took minutes)."""
+    per_round = 0.0
+    for name in names:
+        m = records[name].measurement
+        per_round += 4 * (m.median_s if m is not None else 0.0)
+    if per_round <= 0:
+        return MAX_ROUNDS_ALONE
+    fit = int(ROUNDS_TIME_FACTOR * measure_s / per_round)
+    return max(MIN_ROUNDS_ALONE, min(MAX_ROUNDS_ALONE, fit))
 
 
 def final_records(
@@ -608,7 +658,8 @@ def _noise(round_medians_s: Sequence[float]) -> float:
 
 
 def _repeats(cases: Mapping[str, Callable[[], object]], measure_s: float) -> int:
-    """Repeats so that all timed calls take about `measure_s`, within [20, 2000]."""
+    """Repeats so that all timed calls take about `measure_s`, within [MIN_SCREENING_REPEATS,
+    2000]. The screening only picks the finalists, which are timed again alone."""
     round_s = 0.0
     for fn in cases.values():
         try:
@@ -619,5 +670,5 @@ def _repeats(cases: Mapping[str, Callable[[], object]], measure_s: float) -> int
         except Exception:  # compare records the failure properly
             continue
     if round_s <= 0:
-        return 20
-    return int(min(2000, max(20, measure_s / round_s)))
+        return MIN_SCREENING_REPEATS
+    return int(min(2000, max(MIN_SCREENING_REPEATS, measure_s / round_s)))

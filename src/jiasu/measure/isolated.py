@@ -200,8 +200,10 @@ def compare_isolated(
     """Time every case alone (see the module docstring) and its speedup over `baseline`.
 
     `seconds` is the rough total of timed calls over all cases and rounds; each block has
-    at least 3 timed calls. A case that cannot be built or that raises is recorded with
-    its one-line error and the others go on; if the baseline fails, `BenchmarkError`.
+    at least 3 timed calls. Each case's process is warmed up with `warmup` calls once;
+    each block then re-warms with at most half as many calls as it times. A case that
+    cannot be built or that raises is recorded with its one-line error and the others go
+    on; if the baseline fails, `BenchmarkError`.
     `progress` is called with the case name after each block.
     """
     names = list(cases)
@@ -253,8 +255,12 @@ def compare_isolated(
                 if name in errors:
                     continue
                 time.sleep(pause_s)
+                # The process is warm from its probe: a block re-primes caches after the
+                # other cases ran, with at most half as many calls as it times (a slow
+                # model's 5 warm-up calls per block would cost more than its timing).
+                rewarm = min(warmup, max(1, calls[name] // 2))
                 got = attempt(
-                    name, functools.partial(runners[name].block, warmup, calls[name], timeout)
+                    name, functools.partial(runners[name].block, rewarm, calls[name], timeout)
                 )
                 if got is not None:
                     blocks[name].append(got)

@@ -12,6 +12,7 @@ predictor treat all runtimes and all models alike.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
@@ -24,6 +25,7 @@ from torch import nn
 from jiasu.core.errors import CheckpointError, ConfigError, one_line
 from jiasu.core.extras import require
 from jiasu.core.signature import InputSignature
+from jiasu.core.task import Task
 from jiasu.core.technique import Applicability, Exactness
 
 # runner(*inputs): one (B, ...) array per input, in signature order → (B, ...) float32
@@ -39,6 +41,9 @@ class Candidate:
     backend: str  # registry name of the backend that builds it
     settings: Mapping[str, Any]
     exactness: Exactness
+    # Proposed but not to be built, and why (e.g. a method the runtime's makers advise
+    # against for this kind of model): recorded as skipped with this reason.
+    skip: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -71,6 +76,7 @@ class ModelSource:
     onnx_path: Path | None = None
     reference: Mapping[str, Any] | None = None
     output: str | None = None
+    task: Task | None = None  # what the model was trained for, where known (a model dir)
 
     def __post_init__(self) -> None:
         if self.kind == "torch" and self.module is None:
@@ -116,6 +122,18 @@ class BuildContext:
     @property
     def signature(self) -> InputSignature:
         return self.source.signature
+
+    @functools.cached_property
+    def attention(self) -> bool:
+        """Whether the model computes attention (a transformer): a torch module with an
+        attention layer, or an ONNX graph with Softmax and MatMul."""
+        module = self.source.module
+        if module is not None:
+            return any("attention" in type(m).__name__.lower() for m in module.modules())
+        onnx = require("onnx", extra="onnx", purpose="reading ONNX models")
+        assert self.source.onnx_path is not None
+        graph = onnx.load(str(self.source.onnx_path), load_external_data=False).graph
+        return {"Softmax", "MatMul"} <= {n.op_type for n in graph.node}
 
     def program(self, fold_bn: bool = False) -> Any:
         """The source module (batch norms folded first if `fold_bn`) captured by

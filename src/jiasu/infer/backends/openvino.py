@@ -102,20 +102,6 @@ def _queue_runner(ov: Any, compiled: Any, requests: int) -> Runner:
     return run
 
 
-def is_transformer(ctx: BuildContext) -> bool:
-    """Whether the model computes attention (so NNCF should use its transformer scheme):
-    a torch module with an attention layer, or a graph with Softmax after MatMul."""
-    module = ctx.source.module
-    if module is not None:
-        return any("attention" in type(m).__name__.lower() for m in module.modules())
-    onnx = require("onnx", extra="onnx", purpose="reading ONNX models")
-    assert ctx.source.onnx_path is not None
-    ops = {
-        n.op_type for n in onnx.load(str(ctx.source.onnx_path), load_external_data=False).graph.node
-    }
-    return {"Softmax", "MatMul"} <= ops
-
-
 @BACKENDS.register("openvino")
 class OpenVino(Backend):
     name = "openvino"
@@ -143,7 +129,7 @@ class OpenVino(Backend):
             if ctx.calibration is not None:  # NNCF calibrates on the user's data only
                 int8 = {
                     **base, "int8": True, "precision": "int8",
-                    "model_type": "transformer" if is_transformer(ctx) else "default",
+                    "model_type": "transformer" if ctx.attention else "default",
                 }  # fmt: skip
                 out.append(Candidate("openvino-int8", self.name, int8, Exactness.APPROXIMATE))
         except ImportError:

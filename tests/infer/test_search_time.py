@@ -1,0 +1,111 @@
+"""What bounds a search's time: exact candidates built first, a time budget, and the
+ONNX Runtime static int8 that its makers advise against for transformers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+import jiasu
+from jiasu.cli.main import main
+from jiasu.core.errors import ConfigError
+from jiasu.core.signature import InputSignature
+from jiasu.infer import OptimizeConfig
+from jiasu.infer.backends import BACKENDS, BuildContext, ModelSource
+from jiasu.models.adapter import CallAdapter
+
+pytest.importorskip("onnxruntime")
+
+FAST = {"backends": ("torch", "onnxruntime"), "isolate": False, "measure_s": 0.2}
+
+
+def _table() -> tuple[nn.Module, np.ndarray, np.ndarray]:
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(12, 32), nn.ReLU(), nn.Linear(32, 3)).eval()
+    x = np.random.default_rng(0).standard_normal((64, 12)).astype(np.float32)
+    with torch.no_grad():
+        y = model(torch.from_numpy(x)).argmax(1).numpy()
+    return model, x, y
+
+
+def test_exact_candidates_are_built_before_the_quantized_ones() -> None:
+    model, x, y = _table()
+    result = jiasu.optimize(model, x[:2], data=x, labels=y, **FAST)  # type: ignore[arg-type]
+    phases = [k.removeprefix("build and verify ") for k in result.report.phase_s]
+    built = [p for p in phases if p.startswith(("onnxruntime", "torch-"))]
+    quantized = [i for i, p in enumerate(built) if "int8" in p]
+    assert quantized and min(quantized) > max(i for i, p in enumerate(built) if "int8" not in p), (
+        built
+    )
+    assert phases[0] == "baseline" and phases[-1] == "total"
+    assert result.report.phase_s["total"] > 0
+    # the report's candidate order stays the backends' own
+    names = [c.name for c in result.report.candidates]
+    assert names.index("onnxruntime-int8-dynamic") > names.index("onnxruntime")
+
+
+def test_a_spent_time_budget_leaves_the_rest_unbuilt_and_says_so() -> None:
+    model, x, y = _table()
+    result = jiasu.optimize(
+        model,
+        x[:2],
+        data=x,
+        labels=y,
+        time_budget_s=1e-3,
+        **FAST,  # type: ignore[arg-type]
+    )
+    others = [c for c in result.report.candidates if c.name != "torch-eager"]
+    assert others and all(c.verdict == "skipped" for c in others)
+    assert all("time budget" in c.reason and "raise" in c.reason for c in others)
+    assert result.chosen.name == "torch-eager"
+
+
+@pytest.mark.parametrize("bad", [0, -5, float("inf"), float("nan"), True, "10"])
+def test_a_bad_time_budget_is_one_sentence(bad: object) -> None:
+    with pytest.raises(ConfigError, match=r"time budget .* is invalid; use seconds > 0"):
+        OptimizeConfig(time_budget_s=bad)  # type: ignore[arg-type]
+
+
+def test_the_cli_refuses_a_time_budget_below_one_second(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["optimize", "mlp", "--time-budget", "0"]) == 2
+    assert "--time-budget" in capsys.readouterr().err
+
+
+def _tiny_bert() -> nn.Module:
+    from transformers import BertConfig, BertForSequenceClassification
+
+    torch.manual_seed(0)
+    config = BertConfig(
+        vocab_size=100, hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
+        intermediate_size=64, max_position_embeddings=64, num_labels=3,
+    )  # fmt: skip
+    return BertForSequenceClassification(config).eval()
+
+
+def _context(module: nn.Module, signature: InputSignature, tmp: Path) -> BuildContext:
+    source = ModelSource("torch", signature, "test model", module)
+    calibration = tuple(signature.generate(8))
+    return BuildContext(source, tmp, 2, 1, "latency", calibration)
+
+
+def test_onnxruntime_static_int8_is_proposed_but_not_built_for_a_transformer(
+    tmp_path: Path,
+) -> None:
+    pytest.importorskip("transformers")
+    signature = InputSignature.parse("input_ids:int64[B,16],attention_mask:int64[B,16]")
+    ctx = _context(CallAdapter(_tiny_bert(), signature), signature, tmp_path)
+    assert ctx.attention
+    static = [c for c in BACKENDS.get("onnxruntime")().candidates(ctx) if "static" in c.name]
+    assert static and all(c.skip and "advises dynamic" in c.skip for c in static)
+    ctx.named = frozenset({"onnxruntime"})  # named by the user: tried anyway
+    static = [c for c in BACKENDS.get("onnxruntime")().candidates(ctx) if "static" in c.name]
+    assert static and all(c.skip is None for c in static)
+    # a network without attention keeps its static int8 candidates
+    mlp, _, _ = _table()
+    plain = _context(mlp, InputSignature.from_shape((12,)), tmp_path)
+    assert not plain.attention
+    assert all(c.skip is None for c in BACKENDS.get("onnxruntime")().candidates(plain))
