@@ -82,6 +82,21 @@ def test_a_small_budget_ends_auto_in_time_and_names_what_it_did_not_probe(
     assert result.budget_s == budget and "as given" in result.budget_line()
 
 
+def test_a_convolutional_model_probes_channels_last_before_device_data(tmp_path: Path) -> None:
+    images = Examples.from_arrays(torch.rand(64, 3, 16, 16), torch.arange(64) % 2)
+
+    def build() -> nn.Module:
+        torch.manual_seed(0)
+        return nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), nn.Flatten(), nn.Linear(784, 2))
+
+    conv = ExternalModel("conv", builder=build)
+    result = auto_recipe(conv, images, epochs=1, probe_budget_s=1e-3,
+                         decisions=DecisionCache(tmp_path / "d.json"))  # fmt: skip
+    names = [p.name for p in result.probes]
+    assert names.index("channels_last") < names.index("device_data")  # RESULTS: it pays there
+    assert sorted(names) == sorted(make().name for make in PROBES)
+
+
 def test_a_spent_budget_reports_the_rest_as_not_probed(tmp_path: Path) -> None:
     result, _ = _auto(tmp_path, 1e-3, probes=(Threads, DeviceData, FusedOptimizer))
     # building the first probe's run alone takes longer than a millisecond
@@ -102,6 +117,8 @@ def test_the_default_budget_is_a_tenth_of_the_planned_training() -> None:
     assert ProbeBudget(30.0, planned).seconds == 30.0
     with pytest.raises(ConfigError, match="positive number of seconds"):
         auto_recipe(_table_mlp(), _table(), epochs=1, probe_budget_s=-1.0)
+    with pytest.raises(ConfigError, match="target metric must be a positive number"):
+        auto_recipe(_table_mlp(), _table(), epochs=1, target="fast")  # type: ignore[arg-type]
 
 
 def test_a_probe_is_sized_to_its_share_of_the_budget() -> None:
