@@ -14,7 +14,7 @@ from jiasu.app.demo import DemoResult, run_demo, run_demo_session, save_demo_out
 from jiasu.app.doctor import diagnose
 from jiasu.app.report import combine_results, publish_report
 from jiasu.app.train import resolve_train_model, run_train_session, save_train_outputs
-from jiasu.core.errors import ConfigError
+from jiasu.core.errors import CheckpointError, ConfigError
 from jiasu.data import DatasetSplits
 from jiasu.models import load_model_dir
 from jiasu.train.model_arg import ExternalModel
@@ -96,5 +96,16 @@ def test_train_model_from_a_factory(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     spec = resolve_train_model("my_nets:ten")
     assert isinstance(spec, ExternalModel) and spec.to_dict()["external"] is True
     assert spec.build() is not spec.build()  # a fresh module each time
-    with pytest.raises(ConfigError, match="--save needs a registry model or a Keras model"):
-        spec.save(spec.build(), tmp_path / "out")
+    with pytest.raises(ConfigError, match="--save needs a registry model, a Keras model or"):
+        spec.save(spec.build(), tmp_path / "out")  # no signature and task to save with it
+    from jiasu.core.signature import InputSignature
+    from jiasu.core.task import Task
+    from jiasu.models import load_model_dir
+
+    task = Task("classification", "accuracy", 10)
+    signature = InputSignature.from_shape((1, 28, 28))
+    spec.save(spec.build(), tmp_path / "out", signature=signature, task=task)
+    with pytest.raises(CheckpointError, match="--trust-code"):
+        load_model_dir(tmp_path / "out")  # rebuilding it imports my_nets: only when trusted
+    saved = load_model_dir(tmp_path / "out", trust_code=True)
+    assert saved.signature == signature and saved.task == task

@@ -40,3 +40,17 @@ def test_bad_model_dirs_are_named(tmp_path: Path) -> None:
     (tmp_path / "m" / "model.json").write_text(json.dumps(meta))
     with pytest.raises(CheckpointError, match="format version 99"):
         load_model_dir(tmp_path / "m")
+
+
+def test_a_format_1_model_dir_still_loads_as_the_mnist_classifier_it_was(tmp_path: Path) -> None:
+    spec = ModelSpec("mlp", {"num_classes": 7})
+    save_model_dir(tmp_path / "m", spec.build(), spec)
+    meta = json.loads((tmp_path / "m" / "model.json").read_text())
+    assert meta["format_version"] == 2 and meta["task"]["classes"] == 7  # the spec's own
+    for key in ("signature", "task", "classes"):
+        del meta[key]
+    meta.update(format_version=1, input_shape=[1, 28, 28], num_classes=7)
+    (tmp_path / "m" / "model.json").write_text(json.dumps(meta))
+    saved = load_model_dir(tmp_path / "m")
+    assert saved.input_shape == (1, 28, 28) and saved.signature.names == ("input",)
+    assert saved.task.kind == "classification" and saved.task.classes == 7

@@ -157,9 +157,9 @@ class Case:
 
 CASES: dict[str, Case] = {
     # model.json with fields of the wrong type
-    "model input_shape a string": Case(model_dir(input_shape="abc"), ("'input_shape'", "'abc'")),
-    "model input_shape a number": Case(model_dir(input_shape=784), ("'input_shape'", "784")),
-    "model num_classes a word": Case(model_dir(num_classes="ten"), ("'num_classes'", "'ten'")),
+    "model signature a string": Case(model_dir(signature="abc"), ("'signature'", "'abc'")),
+    "model signature of no inputs": Case(model_dir(signature={"inputs": []}), ("signature",)),
+    "model task a word": Case(model_dir(task="ten"), ("'task'", "'ten'")),
     "model model_spec a string": Case(model_dir(model_spec="mlp"), ("'model_spec'", "object")),
     "model model_spec missing": Case(model_dir(model_spec=...), ("no 'model_spec'",)),
     # artifact.json with fields of the wrong type

@@ -49,6 +49,7 @@ class OptimizeRequest:
     eval_samples: int = 10_000
     calibration_samples: int = 300
     out: Path | None = None
+    trust_code: bool = False  # a model directory may import the factory it names
 
 
 @dataclasses.dataclass(frozen=True)
@@ -80,8 +81,9 @@ def run_optimize(
     # An adapted copy of an ONNX input lives here for the run.
     with tempfile.TemporaryDirectory(prefix="jiasu-optimize-") as scratch:
         source = resolve_model(
-            request.model, weights=request.weights, signature=signature, output=request.output
-        )
+            request.model, weights=request.weights, signature=signature,
+            output=request.output, trust_code=request.trust_code,
+        )  # fmt: skip
         if request.data is None and request.signature is None:
             source = _for_mnist(source, Path(scratch), log)
         evidence = gather(source, request)
@@ -125,7 +127,9 @@ def gather(source: ModelSource, request: OptimizeRequest) -> Evidence:
         what = "labelled" if labels is not None else "unlabelled (verified by agreement with fp32)"
         verifying = min(rows - cal_rows, request.eval_samples)
         description = f"{read.source}: {verifying} {what} samples verify, {cal_rows} calibrate"
-        return Evidence(description, inputs, labels, calibration)
+        # a model directory knows its task (e.g. regression): verify on its metric
+        task = source.task if labels is not None and request.metric is None else None
+        return Evidence(description, inputs, labels, calibration, task)
     if source.signature.single_float_shape() == MNIST_SHAPE:
         from jiasu.data import load_mnist
 

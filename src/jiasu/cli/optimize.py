@@ -7,7 +7,13 @@ from pathlib import Path
 import click
 from rich.table import Table
 
-from jiasu.cli.options import data_dir_option, html_option, json_option, quiet_option
+from jiasu.cli.options import (
+    data_dir_option,
+    html_option,
+    json_option,
+    quiet_option,
+    trust_code_option,
+)
 from jiasu.core.errors import ConfigError
 from jiasu.core.signature import InputSignature
 from jiasu.hardware.threads import max_threads
@@ -153,6 +159,15 @@ def _names(text: str | None) -> tuple[str, ...] | None:
     show_default=True,
     help="About how long all timed calls take together.",
 )
+@trust_code_option
+@click.option(
+    "--time-budget",
+    "time_budget_s",
+    type=click.FloatRange(1, 86400),
+    default=None,
+    help="Seconds for the whole search (soft: no candidate starts building after 70% of "
+    "it; the ones not built are listed as skipped). Default: no limit.",
+)
 @click.option(
     "--isolate/--no-isolate",
     default=True,
@@ -184,6 +199,8 @@ def optimize(
     calibration_samples: int,
     threads: int | None,
     measure_s: float,
+    trust_code: bool,
+    time_budget_s: float | None,
     isolate: bool,
     out: Path | None,
     json_path: Path | None,
@@ -228,6 +245,7 @@ def optimize(
         threads=threads,
         measure_s=measure_s,
         isolate=isolate,
+        time_budget_s=time_budget_s,
     )
     request = OptimizeRequest(
         model=model,
@@ -241,6 +259,7 @@ def optimize(
         eval_samples=eval_samples,
         calibration_samples=calibration_samples,
         out=out,
+        trust_code=trust_code,
     )
     err = make_console(stderr=True)
     with TaskProgress(enabled=progress_enabled(quiet)) as bar:

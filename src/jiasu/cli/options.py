@@ -32,3 +32,13 @@ html_option = click.option(
 quiet_option = click.option(
     "--quiet", "-q", is_flag=True, help="No progress bars or progress messages."
 )
+
+
+trust_code_option = click.option(
+    "--trust-code",
+    is_flag=True,
+    help="Allow a folder (an artifact or a model directory) whose model can only be rebuilt "
+    "by importing its package.module:factory to import it. Importing runs that module's "
+    "code; loading a folder never does without this flag. Use it only for a folder you "
+    "made or trust.",
+)

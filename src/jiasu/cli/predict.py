@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from jiasu.cli.options import MAX_WORKERS
+from jiasu.cli.options import MAX_WORKERS, trust_code_option
 
 INPUT_HELP = (
     "Inputs in the artifact's signature: .npz (one array per input, by name; 'labels' "
@@ -58,13 +58,7 @@ INPUT_HELP = (
     show_default=True,
     help="Inputs per call of the runtime.",
 )
-@click.option(
-    "--trust-code",
-    is_flag=True,
-    help="Allow an artifact that can only be rebuilt by importing its package.module:factory "
-    "to import it. Importing runs that module's code; loading a folder never does without "
-    "this flag. Use it only for a folder you made or trust.",
-)
+@trust_code_option
 def predict(
     artifact: Path,
     input_path: Path,

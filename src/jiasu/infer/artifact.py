@@ -40,6 +40,7 @@ from jiasu.core.errors import CheckpointError, ConfigError
 from jiasu.core.signature import InputSignature
 from jiasu.data.finite import warn_if_nonfinite
 from jiasu.infer.backends import BACKENDS, Candidate, Runner
+from jiasu.models.saved import is_model_dir, load_model_dir
 
 FORMAT = "jiasu-inference"
 FORMAT_VERSION = 2  # 2: a signature of named inputs; 1: one float input_shape (still read)
@@ -182,7 +183,8 @@ class Predictor:
 
 
 def load(directory: str | os.PathLike[str], *, trust_code: bool = False) -> Predictor:
-    """Load what ``jiasu optimize --out DIR`` wrote; return a callable `Predictor`.
+    """Load what ``jiasu optimize --out DIR`` wrote (or a model directory of ``jiasu train
+    --save``, run in PyTorch eager mode); return a callable `Predictor`.
 
     Loading never imports code the folder names: an artifact that can only be rebuilt by
     importing a ``package.module:factory`` (its model could not be saved as a graph) is
@@ -190,6 +192,8 @@ def load(directory: str | os.PathLike[str], *, trust_code: bool = False) -> Pred
     you made or trust: importing a module runs its code.
     """
     path = Path(directory)
+    if not (path / META).is_file() and is_model_dir(path):
+        return _load_model_dir(path, trust_code)
     meta = read_description(
         path, META, fmt=FORMAT, version=(1, FORMAT_VERSION), what="inference artifact",
         create="create one with `jiasu optimize MODEL --out DIR`",
@@ -209,6 +213,18 @@ def load(directory: str | os.PathLike[str], *, trust_code: bool = False) -> Pred
             f"the {backend.name} model in {path} cannot be loaded ({exc}); run optimize again"
         ) from None
     return Predictor(path, runner, meta, signature, trust_code=trust_code)
+
+
+def _load_model_dir(path: Path, trust_code: bool) -> Predictor:
+    """A model directory (``jiasu train --save``) run in PyTorch eager mode, as its
+    artifact would be: the same signature checks, the same calls."""
+    from jiasu.infer.backends.torch_eager import eager_runner
+    from jiasu.models.adapter import adapt
+
+    saved = load_model_dir(path, trust_code=trust_code)
+    runner = eager_runner(adapt(saved.model, saved.signature))
+    meta = {"candidate": {"name": "torch-eager", "backend": "torch"}, "model_dir": True}
+    return Predictor(path, runner, meta, saved.signature, trust_code=trust_code)
 
 
 def _signature(meta: dict[str, Any], described: Path) -> InputSignature:

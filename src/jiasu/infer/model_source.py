@@ -44,23 +44,24 @@ def resolve_model(
     weights: Path | None = None,
     signature: InputSignature | None = None,
     output: str | None = None,
+    trust_code: bool = False,
 ) -> ModelSource:
     """Turn a MODEL argument into a model source; every problem is one clear sentence.
 
     `signature` is what the model takes (``--input-spec``/``--input-shape``); a model
     directory and an ONNX file say it themselves, and a registry model or factory without
     one is assumed to take MNIST images (1, 28, 28). `output` names the output to verify.
+    A model directory of a model built by a user's factory is rebuilt by importing the
+    factory only with `trust_code`.
     """
     argument = parse_model_argument(spec, weights=weights)  # one sentence for a bad MODEL
     path = Path(spec)
     if argument.kind == "directory":
-        saved = load_model_dir(path)
-        reference = {"kind": "registry", "spec": saved.spec.to_dict()}
-        own = InputSignature.from_shape(saved.input_shape)
-        _same_signature(signature, own, spec)
+        saved = load_model_dir(path, trust_code=trust_code)
+        _same_signature(signature, saved.signature, spec)
         source = ModelSource(
-            "torch", own, f"model directory {path}", saved.model, reference=reference,
-            output=output,
+            "torch", saved.signature, f"model directory {path}", saved.model,
+            reference=saved.reference, output=output, task=saved.task,
         )  # fmt: skip
         check_source(source, spec, given=True)
         return source

@@ -15,6 +15,7 @@ from jiasu.core.errors import ConfigError
 # mlp hidden=16384 with 1000 classes: 29 M parameters, 117 MB) stays far below the
 # memory of any machine, so a model file's arguments cannot ask for gigabytes.
 MAX_HIDDEN = 16384
+IMAGE_SHAPE = (1, 28, 28)  # what every model here takes per sample (MNIST-sized images)
 MAX_WIDTH = 256
 MAX_CLASSES = 1000
 

@@ -11,6 +11,8 @@ from torch import nn
 
 from jiasu.core.errors import ConfigError
 from jiasu.core.registry import Registry
+from jiasu.core.signature import InputSignature
+from jiasu.core.task import Task
 from jiasu.models import classifiers
 
 ModelFactory = Callable[..., nn.Module]
@@ -38,6 +40,15 @@ class ModelSpec:
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "kwargs": dict(self.kwargs)}
+
+    def signature(self) -> InputSignature:
+        """What a registry model takes: one float32 image (N, 1, 28, 28)."""
+        return InputSignature.from_shape(classifiers.IMAGE_SHAPE)
+
+    def task(self) -> Task:
+        """A registry model classifies: its `num_classes` argument (or its default)."""
+        default = inspect.signature(MODELS.get(self.name)).parameters["num_classes"].default
+        return Task("classification", "accuracy", int(self.kwargs.get("num_classes", default)))
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ModelSpec:
