@@ -46,19 +46,26 @@ def run_train_session(
     address: str | None = None,
     train_samples: int | None = None,
     data_dir: Path | None = None,
+    data: UserData | None = None,
     save: Path | None = None,
     json_path: Path | None = None,
     html_path: Path | None = None,
     quiet: bool = False,
     log: Log | None = None,
 ) -> TrainResult:
-    """`jiasu train`: train `model` on MNIST with `recipe`, test it, and save it to `save`.
+    """`jiasu train`: train `model` on MNIST, or on the user's `data`, with `recipe`, test
+    it, and save it to `save`.
 
-    A bad MODEL and every output path fail before any data is read. `engine` (local, ray,
-    spark) trains data-parallel on `workers` workers. `log` gets each step.
+    A bad MODEL, bad data and every output path fail before any training. `engine`
+    (local, ray, spark) trains data-parallel on `workers` workers (MNIST only, for now).
+    `log` gets each step.
     """
     from jiasu.data import load_mnist
 
+    if data is not None:
+        return _user_data_session(model, recipe, settings, data, engine=engine, save=save,
+                                  json_path=json_path, html_path=html_path, quiet=quiet,
+                                  log=log)  # fmt: skip
     spec = resolve_train_model(model) if isinstance(model, str) else model
     check_train_outputs(spec, save=save, json_path=json_path, html_path=html_path,
                         data_dir=data_dir)  # fmt: skip
@@ -73,6 +80,51 @@ def run_train_session(
                                engine=engine, workers=workers, address=address,
                                data_dir=data_dir, train_samples=train_samples,
                                quiet=quiet, save=save, log=log)  # fmt: skip
+
+
+@dataclasses.dataclass(frozen=True)
+class UserData:
+    """`jiasu train --data`: the user's data and how to read it (see
+    `jiasu.data.read_training_data`)."""
+
+    path: Path
+    target_column: str | None = None
+    task: str | None = None  # classification | regression; None: from the targets
+    val_split: float = 0.2
+    resize: tuple[int, int] | None = None
+
+
+def _user_data_session(
+    model: str | ModelSpec | ExternalModel,
+    recipe: str | Recipe,
+    settings: TrainSettings,
+    data: UserData,
+    *,
+    engine: str | None,
+    save: Path | None,
+    json_path: Path | None,
+    html_path: Path | None,
+    quiet: bool,
+    log: Log | None,
+) -> TrainResult:
+    """Train on the user's data: read it (every bad file is one sentence, before the
+    model is built), build the model, check it fits the data's inputs and task, train."""
+    from jiasu.data import read_training_data
+
+    if engine is not None:
+        raise ConfigError(
+            f"--engine {engine} trains on MNIST only for now; drop --engine to train on --data"
+        )
+    spec = resolve_train_model(model, check=False) if isinstance(model, str) else model
+    check_train_outputs(spec, save=save, json_path=json_path, html_path=html_path,
+                        data_dir=data.path)  # fmt: skip
+    training = read_training_data(
+        data.path, target_column=data.target_column, task=data.task,
+        val_split=data.val_split, resize=data.resize, seed=settings.seed,
+    )  # fmt: skip
+    if log is not None:
+        log(f"data: {training.source}; {training.task.describe()}")
+    return train_session(spec, training, recipe, settings, quiet=quiet, save=save, log=log)
 
 
 def save_train_outputs(
@@ -94,7 +146,9 @@ def save_train_outputs(
     if html_path is not None:
         from jiasu.report import flops_per_sample, from_train, write_html
 
-        flops = flops_per_sample(result.spec.build(), INPUT_SHAPE, training=True)
+        shape = result.signature.single_float_shape() if result.signature else INPUT_SHAPE
+        model = result.spec.build()
+        flops = flops_per_sample(model, shape, training=True) if shape else None
         write_html(from_train(result.to_dict(), flops_per_sample=flops), html_path)
         if log is not None:
             log(f"wrote {html_path}")
@@ -122,18 +176,20 @@ def check_train_outputs(
     check_outputs(outputs, inputs={"--data-dir": data_dir})
 
 
-def resolve_train_model(text: str) -> ModelSpec | ExternalModel:
+def resolve_train_model(text: str, *, check: bool = True) -> ModelSpec | ExternalModel:
     """The MODEL of `jiasu train --model`: a registry name, a .keras file or a factory.
 
-    An external model is built once here and run on a batch of MNIST images, so a model
-    for other inputs fails in one sentence before any data is loaded.
+    An external model is built once here and, with `check` (training on MNIST), run on a
+    batch of MNIST images, so a model for other inputs fails in one sentence before any
+    data is loaded; on the user's data, training checks it against that data instead.
     """
     argument = parse_model_argument(text, accept=("keras", "registry", "factory"))
     if argument.kind == "registry":
         return ModelSpec(text)
     builder = _keras_file(text) if argument.kind == "keras" else _factory(text)
     module = builder()
-    check_takes_mnist(module, text)
+    if check:
+        check_takes_mnist(module, text)
     saver = _save_keras if _is_keras(module) else None
     return ExternalModel(text, builder=builder, saver=saver)
 

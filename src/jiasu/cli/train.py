@@ -118,6 +118,44 @@ class PositiveFiniteFloat(click.FloatRange):
     default=None,
     help="Train on the first N training images only (quick runs).",
 )
+@click.option(
+    "--probe-budget",
+    "probe_budget_s",
+    type=PositiveFiniteFloat(),
+    default=None,
+    help="Seconds --recipe auto may spend probing techniques (default: about 10% of the "
+    "planned training time); techniques left when it is spent are reported as not probed.",
+)
+@click.option(
+    "--data",
+    "data_path",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Your data instead of MNIST: a folder of images (root/<class>/*.png, or train/ "
+    "and val/ subfolders), a .npz (input arrays by name and y), or a .csv/.parquet table "
+    "with --target-column.",
+)
+@click.option("--target-column", default=None, help="The column of --data (a table) to predict.")
+@click.option(
+    "--task",
+    type=click.Choice(["classification", "regression"]),
+    default=None,
+    help="What the targets are; default: inferred from them (class names or few whole "
+    "numbers: classification; numbers with fractions: regression).",
+)
+@click.option(
+    "--val-split",
+    type=click.FloatRange(0, 1, max_open=True),
+    default=None,
+    help="Fraction of --data held out for validation when it has no val/ split "
+    "(default 0.2, as the founding document); for MNIST, the recipe's default.",
+)
+@click.option(
+    "--resize",
+    default=None,
+    metavar="H,W",
+    help="Resize every image of --data to H,W (images of mixed sizes are refused otherwise).",
+)
 @data_dir_option
 @json_option
 @html_option
@@ -137,33 +175,69 @@ def train(
     workers: int,
     address: str | None,
     train_samples: int | None,
+    probe_budget_s: float | None,
+    data_path: Path | None,
+    target_column: str | None,
+    task: str | None,
+    val_split: float | None,
+    resize: str | None,
     data_dir: Path | None,
     json_path: Path | None,
     html_path: Path | None,
     quiet: bool,
 ) -> None:
-    """Train MODEL on MNIST with a recipe and report time, speed and accuracy.
+    """Train MODEL on your --data (or on MNIST, the demo) with a recipe, and report time,
+    speed and the task's metrics.
 
     Examples:
 
       jiasu train --model cnn --recipe auto --target-accuracy 0.99 --save runs/cnn
 
+      jiasu train --model mypkg.models:resnet18 --data photos/ --save runs/photos
+
+      jiasu train --model mypkg.models:tabular --data table.csv --target-column price
+
       jiasu train --model mlp --recipe baseline --json baseline.json
     """
-    from jiasu.app.train import run_train_session, save_train_outputs
+    from jiasu.app.train import UserData, run_train_session, save_train_outputs
     from jiasu.train.session import TrainSettings
 
     err = make_console(stderr=True)
     settings = TrainSettings(epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer,
-                             seed=seed, device=device, target_accuracy=target_accuracy)  # fmt: skip
+                             seed=seed, device=device, target_accuracy=target_accuracy,
+                             probe_budget_s=probe_budget_s)  # fmt: skip
     log = None if quiet else err.print
+    user_data = None
+    if data_path is not None:
+        user_data = UserData(
+            data_path, target_column=target_column, task=task,
+            val_split=0.2 if val_split is None else val_split, resize=_size(resize),
+        )  # fmt: skip
+    elif target_column is not None or task is not None or resize is not None:
+        raise click.UsageError("--target-column, --task and --resize describe --data; pass it")
     result = run_train_session(
         model_name, recipe_spec, settings, engine=engine, workers=workers, address=address,
-        train_samples=train_samples, data_dir=data_dir, save=save, json_path=json_path,
-        html_path=html_path, quiet=quiet, log=log,
+        train_samples=train_samples, data_dir=data_dir, data=user_data, save=save,
+        json_path=json_path, html_path=html_path, quiet=quiet, log=log,
     )  # fmt: skip
     _print_summary(make_console(), result)
     save_train_outputs(result, json_path=json_path, html_path=html_path, save=save, log=log)
+
+
+def _size(text: str | None) -> tuple[int, int] | None:
+    """--resize H,W as (H, W)."""
+    if text is None:
+        return None
+    parts = text.replace("x", ",").split(",")
+    try:
+        height, width = (int(p) for p in parts)
+    except ValueError:
+        raise click.BadParameter(
+            f"{text!r} is not H,W (e.g. 32,32)", param_hint="--resize"
+        ) from None
+    if height < 1 or width < 1:
+        raise click.BadParameter(f"{text!r} has a size below 1", param_hint="--resize")
+    return height, width
 
 
 def _print_summary(console: Console, result: object) -> None:
@@ -180,7 +254,14 @@ def _print_summary(console: Console, result: object) -> None:
         table.add_row("compile seconds ²", f"{history.compile_seconds:.2f}")
     table.add_row("samples trained ³", f"{history.samples:,}")
     table.add_row("samples/s ⁴", f"{history.samples_per_s:,.0f}")
-    table.add_row("test accuracy", f"{result.test_accuracy:.2%}")
+    split = result.evaluated_on
+    for name, value in result.test_metrics.items():
+        if name == "loss":
+            continue
+        text = f"{value:.2%}" if "accuracy" in name else f"{value:.4g}"
+        table.add_row(f"{split} {name.replace('_', ' ')}", text)
+    if not result.test_metrics and result.test_accuracy is not None:
+        table.add_row("test accuracy", f"{result.test_accuracy:.2%}")
     reached_row = history.target_accuracy is not None
     if history.target_accuracy is not None:
         reached = history.time_to_target_s

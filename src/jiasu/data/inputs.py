@@ -4,7 +4,7 @@
 
 - ``.npz``: one array per input, by the input's name (a single array fills a one-input
   model whatever its key; ``arr_0, arr_1, ...`` from ``numpy.savez(path, a, b)`` fill the
-  inputs in order); an array named ``labels`` (or ``label``) is the labels;
+  inputs in order); an array named ``y``, ``labels`` or ``label`` is the labels;
 - ``.npy``: the one input;
 - an MNIST IDX file, raw or gzip-compressed (any other name): the one input;
 - ``.csv`` / ``.parquet``: the numeric columns, in file order, are one float32 input of
@@ -45,11 +45,10 @@ from jiasu.data.images import (
     pixels,
     subfolders,
 )
-from jiasu.data.npz import SAVE_HOW, read_npz
+from jiasu.data.npz import SAVE_HOW, TARGET_KEYS, read_npz
 from jiasu.data.tables import TABLE_SUFFIXES, feature_matrix, read_table, show_columns
 from jiasu.hardware.memory import check_fits_in_memory
 
-LABEL_KEYS = ("labels", "label")  # the .npz arrays that hold labels, not inputs
 OUTPUT_SUFFIXES = (".npy", ".csv")
 FORMATS = (
     ".npz (arrays by input name), .npy, .csv or .parquet (feature columns), an MNIST IDX "
@@ -288,7 +287,7 @@ def _read_npz(path: Path) -> _Raw:
     arrays: dict[str, np.ndarray] = {}
     labels: np.ndarray | None = None
     for key, array in read_npz(path).items():
-        if key in LABEL_KEYS:
+        if key in TARGET_KEYS:
             labels = _labels(array, path, f"array {key!r}")
         else:
             arrays[key] = array

@@ -18,6 +18,7 @@ from numpy.lib import format as npy_format
 from jiasu.core.errors import DataError
 from jiasu.hardware.memory import check_fits_in_memory
 
+TARGET_KEYS = ("y", "labels", "label")  # the .npz arrays that hold targets, not inputs
 SAVE_HOW = "save the inputs with numpy.savez(path, name=array, ...) from arrays of numbers"
 _MEMORY_FIX = "pass fewer inputs at a time"
 

@@ -37,11 +37,10 @@ import torch
 from jiasu.core.errors import ConfigError, DataError
 from jiasu.core.task import Task
 from jiasu.data.examples import Examples, Samples, TrainingData
-from jiasu.data.npz import read_npz
+from jiasu.data.npz import TARGET_KEYS, read_npz
 from jiasu.data.tables import TABLE_SUFFIXES, feature_matrix, read_table, show_columns
 from jiasu.data.training_images import check_resize, find_image_files, read_image_splits
 
-TARGET_KEYS = ("y", "labels", "label")  # the .npz arrays that hold the targets
 SPLIT_PREFIXES = {"val": "val_", "test": "test_"}
 MAX_INFERRED_CLASSES = 100  # integer table targets with more distinct values are regression
 TRAIN_FORMATS = (

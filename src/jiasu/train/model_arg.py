@@ -16,6 +16,7 @@ from torch import nn
 
 from jiasu.core.errors import ConfigError
 from jiasu.models import ModelSpec, save_model_dir
+from jiasu.models.saved import FactoryRef
 
 __all__ = ["ExternalModel", "ModelSpec", "save_trained"]
 
@@ -40,13 +41,23 @@ class ExternalModel:
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "kwargs": {}, "external": True}
 
+    @property
+    def factory(self) -> str | None:
+        """The ``package.module:function`` that builds it (None for a .keras file)."""
+        return None if self.name.endswith(".keras") else self.name
+
     def save(self, module: nn.Module, directory: Path, **meta: Any) -> None:
-        if self.saver is None:
+        """Keras models through their saver; a factory's model as a model directory
+        naming the factory (rebuilt only with the user's --trust-code)."""
+        if self.saver is not None:
+            self.saver(module, directory)
+            return
+        if self.factory is None or meta.get("signature") is None or meta.get("task") is None:
             raise ConfigError(
-                f"--save needs a registry model or a Keras model; {self.name!r} built a "
-                f"{type(module).__name__}: save it from Python with safetensors instead"
+                f"--save needs a registry model, a Keras model or a factory; {self.name!r} "
+                f"built a {type(module).__name__}: save it from Python with safetensors instead"
             )
-        self.saver(module, directory)
+        save_model_dir(directory, module.cpu(), FactoryRef(self.factory), **meta)
 
 
 def save_trained(spec: ModelSpec | ExternalModel, module: nn.Module, directory: Path,

@@ -7,22 +7,27 @@ behaviour as the command line.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from jiasu.core.recipe import Recipe
+from jiasu.core.signature import InputSignature
+from jiasu.core.task import Task
 from jiasu.data import DatasetSplits
-from jiasu.data.mnist import MNIST_TASK
+from jiasu.data.examples import TrainingData
 from jiasu.hardware.device import resolve_device
+from jiasu.models.adapter import adapt
 from jiasu.train.auto import AutoRecipe, auto_recipe
 from jiasu.train.callbacks import Callback, ReduceLROnPlateau
 from jiasu.train.data import as_arrays
-from jiasu.train.evaluate import evaluate
+from jiasu.train.evaluate import measure
 from jiasu.train.fit import fit
 from jiasu.train.history import History
 from jiasu.train.model_arg import ExternalModel, ModelSpec, save_trained
+from jiasu.train.objective import Objective
 from jiasu.train.recipes import resolve_recipe
 
 SCHEMA_VERSION = 2  # 2: one training clock, definitions beside the figures (docs/report.md)
@@ -44,6 +49,8 @@ class TrainSettings:
     device: str = "cpu"
     target_accuracy: float | None = None
     target_checks_per_epoch: int = 4
+    # auto's probe budget in seconds; None: about 10% of the planned training time
+    probe_budget_s: float | None = None
 
     def resolved_validation_split(self, recipe_has_schedule: bool) -> float:
         if self.validation_split is not None:
@@ -56,10 +63,17 @@ class TrainResult:
     spec: ModelSpec | ExternalModel
     recipe: Recipe
     history: History
-    test_accuracy: float
+    test_accuracy: float | None  # None for a regression (see test_metrics)
     auto: AutoRecipe | None
     data_source: str
     settings: TrainSettings
+    # Every metric of the task on the held-out split (e.g. loss, accuracy, top5_accuracy;
+    # loss, mse, mae, r2), and which split that was: "test", or "validation" where the
+    # data has no test split.
+    test_metrics: Mapping[str, float] = dataclasses.field(default_factory=dict)
+    evaluated_on: str = "test"
+    task: Task | None = None
+    signature: InputSignature | None = None  # what the model takes (None: MNIST images)
 
     def techniques(self) -> dict[str, list[dict[str, str]]]:
         kept = [{"name": name, "why": ""} for name in self.history.techniques_applied]
@@ -89,6 +103,9 @@ class TrainResult:
             "time_to_target_s": history["time_to_target_s"],
             "target_accuracy": self.history.target_accuracy,
             "test_accuracy": self.test_accuracy,
+            "test_metrics": dict(self.test_metrics),
+            "evaluated_on": self.evaluated_on,
+            "task": self.task.to_dict() if self.task else None,
             "samples": history["samples"],
             "samples_per_s": history["samples_per_s"],
             "definitions": history["definitions"],  # what each figure times and excludes
@@ -101,7 +118,7 @@ class TrainResult:
 
 def resolve_session_recipe(
     spec: ModelSpec | ExternalModel,
-    splits: DatasetSplits,
+    splits: DatasetSplits | TrainingData,
     recipe_spec: str | Recipe,
     settings: TrainSettings,
     *,
@@ -125,13 +142,17 @@ def resolve_session_recipe(
         seed=settings.seed,
         device=resolve_device(settings.device)[0],
         quiet=quiet,
+        probe_budget_s=settings.probe_budget_s,
+        target=settings.target_accuracy,
     )
+    if log:
+        log(auto.budget_line())
     return auto.recipe, auto
 
 
 def train_session(
     spec: ModelSpec | ExternalModel,
-    splits: DatasetSplits,
+    splits: DatasetSplits | TrainingData,
     recipe_spec: str | Recipe,
     settings: TrainSettings,
     *,
@@ -139,25 +160,44 @@ def train_session(
     save: Path | None = None,
     log: Any = None,
 ) -> TrainResult:
-    """Resolve the recipe (probing for ``auto``), train, test, and optionally save the model."""
+    """Resolve the recipe (probing for ``auto``), train, test, and optionally save the model.
+
+    `splits` is MNIST's (`DatasetSplits`: the founding document's 20% hold-out is taken
+    from the training images) or the user's `TrainingData` (its own validation split,
+    made by `read_training_data`). The model is tested on the test split, or on the
+    validation split where there is no test split, with every metric of the task.
+    """
+    data = splits if isinstance(splits, TrainingData) else TrainingData.from_splits(splits)
     if save is not None and isinstance(spec, ModelSpec):  # fails now, not after the training
         from jiasu.core.outputs import Output, check_outputs
         from jiasu.models.saved import FOLDER
 
         check_outputs([Output("save", Path(save), FOLDER)])
-    recipe, auto = resolve_session_recipe(spec, splits, recipe_spec, settings, quiet=quiet, log=log)
+    recipe, auto = resolve_session_recipe(spec, data, recipe_spec, settings, quiet=quiet, log=log)
     own_schedule = bool(SCHEDULE_TECHNIQUES & set(recipe.names()))
-    validation_split = settings.resolved_validation_split(own_schedule)
+    # the user's data comes with its validation split; MNIST's is cut here, Keras-style
+    validation_split = (
+        0.0 if data.val is not None else settings.resolved_validation_split(own_schedule)
+    )
     callbacks: list[Callback] = []
-    if validation_split > 0 and not own_schedule:
+    if (validation_split > 0 or data.val is not None) and not own_schedule:
         # the founding document's schedule, unless the recipe brings its own
         callbacks.append(ReduceLROnPlateau("val_loss", factor=0.1, patience=3))
+    held_out, evaluated_on = (
+        (data.test, "test") if data.test is not None else (data.val, "validation")
+    )
+    epochs, checks = settings.epochs, settings.target_checks_per_epoch
+    length = auto.target_length if auto is not None else None
+    if length is not None and settings.target_accuracy is not None:
+        epochs, checks = length.epochs, length.checks_per_epoch  # auto sizes the run
+        if log:
+            log(f"auto: up to {epochs} epochs to the target ({length.why})")
     torch.manual_seed(settings.seed)
     model = spec.build()
     history = fit(
         model,
-        splits.train,
-        epochs=settings.epochs,
+        data,
+        epochs=epochs,
         batch_size=settings.batch_size,
         optimizer=settings.optimizer,
         lr=settings.lr,
@@ -169,17 +209,30 @@ def train_session(
         quiet=quiet,
         model_spec=spec,
         target_accuracy=settings.target_accuracy,
-        target_data=splits.test if settings.target_accuracy is not None else None,
-        target_checks_per_epoch=settings.target_checks_per_epoch,
-        task=MNIST_TASK,  # the splits are MNIST's ten digits, whichever a subset holds
+        target_data=held_out if settings.target_accuracy is not None else None,
+        target_checks_per_epoch=checks,
+        task=data.task,  # MNIST's ten digits, whichever a subset holds
     )
-    _, test_accuracy = evaluate(model, splits.test.images, splits.test.labels)
-    result = TrainResult(spec, recipe, history, test_accuracy, auto, splits.source, settings)
+    test_metrics = (
+        measure(adapt(model, data.signature), held_out, Objective(data.task))
+        if held_out is not None
+        else {}
+    )
+    test_accuracy = test_metrics.get("accuracy")
+    result = TrainResult(
+        spec, recipe, history, test_accuracy, auto, data.source, settings,
+        test_metrics=test_metrics, evaluated_on=evaluated_on if held_out is not None else "none",
+        task=data.task, signature=data.signature,
+    )  # fmt: skip
     if save is not None:
         metrics = {
+            **{f"{evaluated_on}_{k}": v for k, v in test_metrics.items()},
             "test_accuracy": test_accuracy,
             "train_seconds": history.train_seconds,
             "time_to_target_s": history.time_to_target_s,
         }
-        save_trained(spec, model, save, recipe=recipe.to_dict(), metrics=metrics)
+        save_trained(
+            spec, model, save, recipe=recipe.to_dict(), metrics=metrics,
+            signature=data.signature, task=data.task, classes=data.classes,
+        )  # fmt: skip
     return result
