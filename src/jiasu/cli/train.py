@@ -281,6 +281,7 @@ def _print_summary(console: Console, result: object) -> None:
             console.print(Text(f"{mark} {key}: {DEFINITIONS[key]}", style="dim"))
     if result.auto is not None:
         console.print(_probe_table(result.auto.probes))
+        console.print(Text(result.auto.budget_line(), style="dim"))
     techniques = result.techniques()
     if techniques["kept"]:
         kept = ", ".join(t["name"] for t in techniques["kept"])
@@ -311,7 +312,7 @@ def _probe_table(probes: Sequence[Probe]) -> Table:
             f"{p.speedup:.2f}" if measured else "—",
             f"{p.speedup_low:.2f}–{p.speedup_high:.2f}" if measured else "—",
             str(p.rounds) if p.rounds else "—",
-            f"{'kept' if p.kept else 'dropped'} ({p.basis})",
+            f"{p.outcome} ({p.basis})" if measured else p.outcome,
             Text(p.reason),
         )
     return table
