@@ -199,3 +199,28 @@ def test_a_transformers_classifier_trains_on_token_ids_from_an_npz(
     assert logits.shape == (96, 2)
     first_loss = result["history"][0]["train_loss"]
     assert result["history"][-1]["train_loss"] < first_loss
+
+
+@pytest.mark.parametrize("model", ["tabular", "tiny_bert"])
+def test_recipe_auto_probes_the_model_as_it_trains_a_regression_or_a_transformer(
+    factories: str, tmp_path: Path, model: str
+) -> None:
+    """auto's probes call the model through its signature with the task's loss: a float
+    regression target and a ModelOutput failed there once (cross-entropy, raw outputs)."""
+    if model == "tabular":
+        _table(tmp_path / "data.csv", rows=64)
+        data = ["--data", str(tmp_path / "data.csv"), "--target-column", "price"]
+    else:
+        pytest.importorskip("transformers")
+        ids = np.random.default_rng(0).integers(2, 50, (48, 12)).astype(np.int64)
+        y = (ids[:, 0] >= 26).astype(np.int64)
+        np.savez(tmp_path / "t.npz", input_ids=ids, attention_mask=np.ones_like(ids), y=y)
+        data = ["--data", str(tmp_path / "t.npz")]
+    report = tmp_path / "r.json"
+    code = main([
+        "train", "--model", f"{factories}:{model}", *data, "--recipe", "auto", "--epochs", "1",
+        "--probe-budget", "3", "--json", str(report), "--quiet",
+    ])  # fmt: skip
+    assert code == 0
+    probes = json.loads(report.read_text())["probes"]
+    assert probes and all(p["outcome"] for p in probes)

@@ -22,7 +22,6 @@ from jiasu.hardware.device import resolve_device
 from jiasu.models.adapter import adapt
 from jiasu.train.auto import AutoRecipe, auto_recipe
 from jiasu.train.callbacks import Callback, ReduceLROnPlateau
-from jiasu.train.data import as_arrays
 from jiasu.train.evaluate import measure
 from jiasu.train.fit import fit
 from jiasu.train.history import History
@@ -132,9 +131,16 @@ def resolve_session_recipe(
         return resolve_recipe(recipe_spec), None
     if log:
         log("probing techniques on this machine (a few training steps each)...")
+    data = splits if isinstance(splits, TrainingData) else TrainingData.from_splits(splits)
+    signature = data.signature
+    # auto probes the model as it will be trained: called through its signature (keyword
+    # inputs, the logits of a ModelOutput) with the task's loss and metrics
+    called: ModelSpec | ExternalModel = spec  # a registry model takes a tensor, gives logits
+    if isinstance(spec, ExternalModel):
+        called = ExternalModel(spec.name, builder=lambda: adapt(spec.build(), signature).train())
     auto = auto_recipe(
-        spec,
-        as_arrays(splits.train, "training data"),  # auto brings a schedule: no hold-out
+        called,
+        data.train,  # auto brings a schedule: no hold-out
         epochs=settings.epochs,
         batch_size=settings.batch_size,
         lr=settings.lr,
@@ -144,6 +150,8 @@ def resolve_session_recipe(
         quiet=quiet,
         probe_budget_s=settings.probe_budget_s,
         target=settings.target_accuracy,
+        objective=Objective(data.task),
+        names=signature.names,
     )
     if log:
         log(auto.budget_line())
