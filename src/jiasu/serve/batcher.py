@@ -1,0 +1,290 @@
+"""Dynamic batching: requests that arrive together are run as one model call.
+
+Each request brings n >= 1 samples of every input (batch axis 0). The batcher queues
+requests, and one consumer task takes from the head of the queue as many requests as fit
+in ``max_batch_size`` samples (only requests whose per-sample shapes and dtypes match the
+head's, since they are concatenated along axis 0), waiting at most ``max_delay_ms`` after
+the head arrived for others to join. The model runs in one worker thread, so the event
+loop keeps accepting requests while it computes; the output rows are split back per
+request in order. Nothing is padded, so each request's rows are those the predictor
+gives for that request alone (up to the runtime's batch-size-dependent rounding).
+
+A full queue raises `QueueFull` at once (the server answers 503 with Retry-After);
+`drain` stops accepting (`Draining`), finishes what was accepted, then stops.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import concurrent.futures
+import contextlib
+import dataclasses
+import math
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from jiasu.serve.settings import ServeSettings
+
+Predict = Callable[..., np.ndarray]  # predict(*inputs) -> output (N, ...)
+
+
+class QueueFull(Exception):
+    """`max_queue` requests are waiting; try again after `retry_after_s` seconds."""
+
+    def __init__(self, retry_after_s: int) -> None:
+        super().__init__(f"the queue is full; retry after {retry_after_s} s")
+        self.retry_after_s = retry_after_s
+
+
+class Draining(Exception):
+    """The server is shutting down and takes no new requests."""
+
+
+@dataclasses.dataclass(frozen=True)
+class BatchRecord:
+    """What one model call did, for metrics."""
+
+    samples: int  # rows in the batch
+    requests: int
+    queue_s: tuple[float, ...]  # per request: from arrival to the start of its model call
+    compute_s: float  # the model call, in its worker thread
+
+
+@dataclasses.dataclass(frozen=True)
+class BatcherStats:
+    queue_depth: int  # requests waiting for a batch
+    in_flight: int  # requests accepted and not yet answered (waiting or computing)
+    batches: int  # model calls so far
+    samples: int  # rows computed so far
+
+
+@dataclasses.dataclass
+class _Pending:
+    inputs: tuple[np.ndarray, ...]
+    rows: int
+    key: tuple[Any, ...]  # per-sample shapes and dtypes: only equal keys share a batch
+    future: asyncio.Future[np.ndarray]
+    arrived: float  # loop.time()
+
+
+class Batcher:
+    """Groups concurrent requests into one model call (asyncio; the model runs in one
+    worker thread, so the event loop keeps accepting).
+
+    `predict(*inputs)` takes arrays in the model's signature order and returns its output
+    with one row per sample. `on_batch`, if given, is called on the event loop after each
+    model call with a `BatchRecord`.
+    """
+
+    def __init__(
+        self,
+        predict: Predict,
+        settings: ServeSettings,
+        *,
+        on_batch: Callable[[BatchRecord], None] | None = None,
+    ) -> None:
+        self._predict = predict
+        self._settings = settings
+        self._on_batch = on_batch
+        self._queue: collections.deque[_Pending] = collections.deque()
+        self._rows_waiting = 0
+        self._computing = 0  # requests in the model call now
+        self._wake = asyncio.Event()
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._executor = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="jiasu-model")
+        self._task: asyncio.Task[None] | None = None
+        self._accepting = True
+        self._closing = False
+        self._batches = 0
+        self._samples = 0
+        self._compute_total_s = 0.0
+
+    # --- the public side ----------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Start the consumer task on the running loop (`submit` also starts it)."""
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._consume())
+
+    async def submit(self, inputs: tuple[np.ndarray, ...]) -> np.ndarray:
+        """The output rows for `inputs` (n samples each, batch axis 0), computed in a batch
+        with whatever else is waiting. Raises `QueueFull` when `max_queue` requests wait,
+        `Draining` after `drain` began."""
+        if not self._accepting:
+            raise Draining("the server is shutting down; send the request to another replica")
+        if len(self._queue) >= self._settings.max_queue:
+            raise QueueFull(self._retry_after())
+        if self._task is None:
+            await self.start()
+        loop = asyncio.get_running_loop()
+        rows = int(inputs[0].shape[0])
+        key = tuple((a.shape[1:], a.dtype.str) for a in inputs)
+        item = _Pending(inputs, rows, key, loop.create_future(), loop.time())
+        first = not self._queue
+        self._queue.append(item)
+        self._rows_waiting += rows
+        self._idle.clear()
+        if first or self._rows_waiting >= self._settings.max_batch_size:
+            self._wake.set()
+        return await item.future  # a caller's timeout cancels it; the consumer skips it
+
+    async def run_alone(self, inputs: tuple[np.ndarray, ...]) -> np.ndarray:
+        """`predict(*inputs)` in the model's worker thread, outside any batch (warm-up)."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, self._call, inputs, None)
+
+    @property
+    def stats(self) -> BatcherStats:
+        return BatcherStats(
+            queue_depth=len(self._queue),
+            in_flight=len(self._queue) + self._computing,
+            batches=self._batches,
+            samples=self._samples,
+        )
+
+    async def drain(self, timeout_s: float) -> None:
+        """Stop accepting, answer every accepted request (within `timeout_s`), then stop.
+        Requests still unanswered at the timeout fail with `Draining`."""
+        self._accepting = False
+        self._closing = True
+        self._wake.set()
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(self._idle.wait(), timeout_s)
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        for item in self._queue:
+            if not item.future.done():
+                item.future.set_exception(Draining("the server shut down before this ran"))
+        self._queue.clear()
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+    # --- the consumer -------------------------------------------------------------------
+
+    async def _consume(self) -> None:
+        loop = asyncio.get_running_loop()
+        limit = self._settings.max_batch_size
+        while True:
+            self._drop_answered_head()
+            if not self._queue:
+                self._idle.set()
+                self._wake.clear()
+                await self._wake.wait()
+                continue
+            deadline = self._queue[0].arrived + self._settings.max_delay_s
+            while self._rows_waiting < limit and not self._closing:
+                remaining = deadline - loop.time()
+                if remaining <= 0:
+                    break
+                self._wake.clear()
+                try:
+                    await asyncio.wait_for(self._wake.wait(), remaining)
+                except asyncio.TimeoutError:  # not TimeoutError before Python 3.11
+                    break
+            batch = self._take()
+            if batch:
+                await self._compute(batch, loop)
+
+    def _drop_answered_head(self) -> None:
+        while self._queue and self._queue[0].future.done():  # timed out while waiting
+            self._rows_waiting -= self._queue.popleft().rows
+
+    def _take(self) -> list[_Pending]:
+        """From the head on, the requests of the head's key that fit in one batch (FIFO:
+        it stops at the first that does not fit; the head is taken even if it alone is
+        larger than max_batch_size)."""
+        self._drop_answered_head()
+        if not self._queue:
+            return []
+        key = self._queue[0].key
+        limit = self._settings.max_batch_size
+        taken: list[_Pending] = []
+        kept: collections.deque[_Pending] = collections.deque()
+        rows = 0
+        full = False
+        for item in self._queue:
+            if item.future.done():
+                self._rows_waiting -= item.rows
+            elif full or item.key != key:
+                kept.append(item)
+            elif taken and rows + item.rows > limit:
+                full = True
+                kept.append(item)
+            else:
+                taken.append(item)
+                rows += item.rows
+                self._rows_waiting -= item.rows
+        self._queue = kept
+        return taken
+
+    async def _compute(self, batch: list[_Pending], loop: asyncio.AbstractEventLoop) -> None:
+        started = loop.time()
+        self._computing = len(batch)
+        rows = sum(item.rows for item in batch)
+        if len(batch) == 1:
+            inputs = batch[0].inputs
+        else:
+            count = len(batch[0].inputs)
+            inputs = tuple(np.concatenate([it.inputs[i] for it in batch]) for i in range(count))
+        try:
+            clock = time.perf_counter()
+            try:
+                output = await loop.run_in_executor(self._executor, self._call, inputs, rows)
+                failed: BaseException | None = None
+            except Exception as exc:
+                failed = exc
+            compute_s = time.perf_counter() - clock
+            if failed is None:
+                start = 0
+                for item in batch:
+                    if not item.future.done():
+                        item.future.set_result(output[start : start + item.rows])
+                    start += item.rows
+            elif len(batch) == 1:
+                if not batch[0].future.done():
+                    batch[0].future.set_exception(failed)
+            else:  # one request may have broken the batch: run each alone, so only it fails
+                for item in batch:
+                    await self._compute_alone(item, loop)
+            self._batches += 1
+            self._samples += rows
+            self._compute_total_s += compute_s
+            if self._on_batch is not None:
+                waits = tuple(started - item.arrived for item in batch)
+                self._on_batch(BatchRecord(rows, len(batch), waits, compute_s))
+        finally:
+            self._computing = 0
+            for item in batch:  # cancelled mid-call (shutdown): no request is left hanging
+                if not item.future.done():
+                    item.future.set_exception(Draining("the server shut down during this call"))
+
+    async def _compute_alone(self, item: _Pending, loop: asyncio.AbstractEventLoop) -> None:
+        try:
+            output = await loop.run_in_executor(self._executor, self._call, item.inputs, item.rows)
+        except Exception as exc:
+            if not item.future.done():
+                item.future.set_exception(exc)
+        else:
+            if not item.future.done():
+                item.future.set_result(output)
+
+    def _call(self, inputs: tuple[np.ndarray, ...], rows: int | None) -> np.ndarray:
+        output = np.asarray(self._predict(*inputs))
+        if rows is not None and (output.ndim == 0 or output.shape[0] != rows):
+            raise RuntimeError(
+                f"the model returned output of shape {output.shape} for {rows} samples; "
+                "it must return one row per sample"
+            )
+        return output
+
+    def _retry_after(self) -> int:
+        """Whole seconds until the queue has likely drained (at least 1)."""
+        per_batch = self._compute_total_s / self._batches if self._batches else 0.0
+        batches = self._rows_waiting / self._settings.max_batch_size
+        return max(1, math.ceil(per_batch * batches))

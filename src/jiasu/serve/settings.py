@@ -1,0 +1,75 @@
+"""How `jiasu serve` batches, queues and times out: one frozen value shared by the local
+server (uvicorn) and the Ray Serve deployment."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import re
+from typing import Any
+
+from jiasu.core.errors import ConfigError
+
+# A model name goes into URLs (/v2/models/NAME/infer): letters, digits and - _ . only.
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
+
+
+@dataclasses.dataclass(frozen=True)
+class ServeSettings:
+    """The served model's name and the dynamic batcher's limits.
+
+    >>> ServeSettings("mnist", max_batch_size=64).max_delay_ms
+    2.0
+    """
+
+    name: str  # the model name in URLs; `jiasu serve` defaults it to the artifact's folder name
+    max_batch_size: int = 32  # samples per model call
+    max_delay_ms: float = 2.0  # longest a request waits for others to join its batch
+    max_queue: int = 256  # requests waiting; beyond: 503 + Retry-After at once
+    max_body_bytes: int = 16 << 20  # request bodies above this get 413
+    timeout_s: float = 30.0  # per request, from arrival to answer; 504 after
+    drain_s: float = 30.0  # on SIGTERM: finish in-flight work within this, then exit
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not _NAME.match(self.name):
+            raise ConfigError(
+                f"model name {self.name!r} cannot be used in URLs; use letters, digits and "
+                "- _ . (e.g. --name mnist)"
+            )
+        _positive_int("--max-batch-size", self.max_batch_size)
+        _positive_int("--max-queue", self.max_queue)
+        _positive_int("--max-body-bytes", self.max_body_bytes)
+        _number("--max-delay-ms", self.max_delay_ms, minimum=0.0, strict=False)
+        _number("--timeout-s", self.timeout_s, minimum=0.0, strict=True)
+        _number("--drain-s", self.drain_s, minimum=0.0, strict=False)
+
+    @property
+    def max_delay_s(self) -> float:
+        return self.max_delay_ms / 1000.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ServeSettings:
+        """Settings from `to_dict` output; unknown keys are a `ConfigError`."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ConfigError(
+                f"serve setting {unknown[0]!r} is unknown; known settings: "
+                f"{', '.join(sorted(known))}"
+            )
+        return cls(**data)
+
+
+def _positive_int(option: str, value: Any) -> None:
+    if type(value) is not int or value < 1:
+        raise ConfigError(f"{option} is {value!r}; give a whole number of at least 1")
+
+
+def _number(option: str, value: Any, *, minimum: float, strict: bool) -> None:
+    ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+    if not ok or value < minimum or (strict and value == minimum):
+        bound = "above" if strict else "at least"
+        raise ConfigError(f"{option} is {value!r}; give a number {bound} {minimum:g}")
