@@ -1,0 +1,463 @@
+"""The served model as a FastAPI app: the KServe v2 REST endpoints, a plain ``.npy`` and
+image endpoint, Prometheus metrics, structured access logs.
+
+This module imports FastAPI: import it after `jiasu.serve.server.require_extra` has
+checked the ``serve`` extra. One app serves both engines: uvicorn runs it on one machine
+(`jiasu.serve.server`), Ray Serve mounts it in each replica (``@serve.ingress(app)``).
+Handlers take the raw request
+and parse bytes themselves (no per-request pydantic models: they cost time at batch 1).
+Every error is JSON ``{"error": "one sentence"}`` with a 4xx/5xx status.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import io
+import json
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import numpy as np
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException
+
+from jiasu import __version__
+from jiasu.core.errors import ConfigError, one_line
+from jiasu.core.extras import require
+from jiasu.serve.batcher import Batcher, Draining, QueueFull
+from jiasu.serve.metrics import ServeMetrics
+from jiasu.serve.protocol import (
+    HEADER_LENGTH,
+    RequestError,
+    datatype,
+    infer_response,
+    parse_infer,
+    shape_of,
+)
+from jiasu.serve.settings import ServeSettings
+
+ACCESS_LOG = logging.getLogger("jiasu.serve.access")
+LOG = logging.getLogger("jiasu.serve")
+NPY_TYPES = ("application/x-npy", "application/octet-stream", "application/npy")
+IMAGE_TYPES = ("image/png", "image/jpeg", "image/jpg")
+WARMUP_ROUNDS = 3  # model calls per warm-up batch size (first calls allocate and compile)
+
+
+class ServedModel:
+    """A predictor behind a batcher, with its readiness and metrics.
+
+    `start` warms the model up (a few calls at batch 1 and at max_batch_size) and then
+    turns ready; `stop` turns readiness false first, then drains accepted requests.
+    """
+
+    batcher: Batcher
+
+    def __init__(self, predictor: Any, settings: ServeSettings, *, metrics: bool = True) -> None:
+        self.predictor = predictor
+        self.settings = settings
+        self.signature = predictor.signature
+        self.output_name = str(getattr(predictor, "output", None) or "output")
+        self.metrics = ServeMetrics(lambda: self.batcher.stats) if metrics else None
+        on_batch = self.metrics.observe_batch if self.metrics is not None else None
+        self.batcher = Batcher(predictor, settings, on_batch=on_batch)
+        self.ready = False
+        self.stopping = False
+        self.warmup_error: str | None = None
+        self.drain_deadline: float | None = None  # time.monotonic() by which to have drained
+        self.output_sample: tuple[tuple[int, ...], str] | None = None  # (shape, dtype)
+        self._warmup: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        """Start the batcher and the warm-up; the model is ready when the warm-up ends."""
+        await self.batcher.start()
+        if self._warmup is None:
+            self._warmup = asyncio.get_running_loop().create_task(self._warm_up())
+
+    async def wait_ready(self) -> None:
+        """Start if needed and wait for the warm-up (Ray Serve replicas call this)."""
+        await self.start()
+        assert self._warmup is not None
+        await self._warmup
+
+    async def stop(self, drain_s: float | None = None) -> None:
+        """Readiness false, then answer every accepted request within `drain_s`."""
+        self.ready = False
+        self.stopping = True
+        if self._warmup is not None and not self._warmup.done():
+            self._warmup.cancel()
+        if drain_s is None:
+            drain_s = self.settings.drain_s
+            if self.drain_deadline is not None:  # SIGTERM began the drain this long ago
+                drain_s = max(0.1, self.drain_deadline - time.monotonic())
+        await self.batcher.drain(drain_s)
+
+    async def _warm_up(self) -> None:
+        try:
+            for batch in (1, self.settings.max_batch_size):
+                inputs = self.signature.generate(batch)
+                for _ in range(WARMUP_ROUNDS):
+                    output = await self.batcher.run_alone(inputs)
+                self.output_sample = (tuple(output.shape[1:]), output.dtype.name)
+        except Exception as exc:  # the model cannot run: stay live, never ready, say why
+            self.warmup_error = (
+                f"the model failed its warm-up ({one_line(exc)}); check the artifact"
+            )
+            LOG.error(self.warmup_error)
+            return
+        if not self.stopping:
+            self.ready = True
+            LOG.info("model %s is ready", self.settings.name)
+
+    async def infer(self, inputs: tuple[np.ndarray, ...]) -> np.ndarray:
+        """The output rows for checked `inputs`, batched with concurrent requests;
+        `RequestError` 503 (queue full, shutting down) or 504 (timeout)."""
+        try:
+            return await asyncio.wait_for(self.batcher.submit(inputs), self.settings.timeout_s)
+        except QueueFull as exc:
+            raise _Busy(exc.retry_after_s) from None
+        except Draining as exc:
+            raise RequestError(503, str(exc)) from None
+        except asyncio.TimeoutError:
+            raise RequestError(
+                504,
+                f"the request was not answered within {self.settings.timeout_s:g} s "
+                "(--timeout-s); retry, or send fewer samples per request",
+            ) from None
+
+    def check(self, inputs: Any) -> tuple[np.ndarray, ...]:
+        """`inputs` (by name, or one array) as the model's arrays; 400 if they do not fit."""
+        try:
+            arrays: tuple[np.ndarray, ...] = self.signature.check(inputs)
+        except ConfigError as exc:
+            raise RequestError(400, str(exc)) from None
+        if arrays[0].shape[0] == 0:
+            raise RequestError(
+                400, "the request has no samples (batch axis 0 is empty); send at least one"
+            )
+        return arrays
+
+    def check_name(self, name: str, version: str | None = None) -> None:
+        if name != self.settings.name or version not in (None, "", "1"):
+            served = self.settings.name
+            what = f"model {name!r}" + (f" version {version!r}" if version else "")
+            raise RequestError(
+                404,
+                f"{what} is not served here; this server serves {served!r} "
+                f"version 1 (GET /v2/models/{served})",
+            )
+
+    def metadata(self) -> dict[str, Any]:
+        inputs = [
+            {"name": s.name, "datatype": datatype(s.dtype), "shape": shape_of(s.shape)}
+            for s in self.signature.inputs
+        ]
+        shape, dtype = self.output_sample or ((), "float32")
+        output_shape = [-1, *shape] if self.output_sample else [-1]
+        return {
+            "name": self.settings.name,
+            "versions": ["1"],
+            "platform": f"jiasu_{getattr(self.predictor, 'backend', 'model')}",
+            "inputs": inputs,
+            "outputs": [
+                {"name": self.output_name, "datatype": datatype(dtype), "shape": output_shape}
+            ],
+        }
+
+
+class _Busy(RequestError):
+    def __init__(self, retry_after_s: int) -> None:
+        super().__init__(
+            503,
+            f"the server's queue is full; retry after {retry_after_s} s, or add replicas "
+            "(--max-queue bounds the queue)",
+        )
+        self.retry_after_s = retry_after_s
+
+
+def build_app(predictor: Any, settings: ServeSettings, *, metrics: bool = True) -> Any:
+    """A FastAPI app serving `predictor` (a `jiasu.infer.artifact.Predictor`, or anything
+    with a `signature` that is called as ``predictor(*arrays) -> output``).
+
+    Routes: ``GET /v2``, ``/v2/health/live``, ``/v2/health/ready``, ``/v2/models/NAME``
+    (and ``/ready``, ``/versions/1``...), ``POST /v2/models/NAME/infer`` (KServe v2),
+    ``POST /v1/models/NAME/predict`` (an .npy/.npz body or a PNG/JPEG image), and
+    ``GET /metrics`` when `metrics`. ``app.state.model`` is the `ServedModel`; its lifespan
+    starts the warm-up and, on shutdown, drains accepted requests within ``drain_s``.
+    """
+    model = ServedModel(predictor, settings, metrics=metrics)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: Any) -> AsyncIterator[None]:
+        await model.start()
+        yield
+        await model.stop()
+
+    app = FastAPI(
+        title=f"jiasu serve {settings.name}",
+        version=__version__,
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+    )
+    app.state.model = model
+    app.add_middleware(_AccessLog, metrics=model.metrics)
+
+    def error(exc: RequestError) -> Any:
+        headers = {"Retry-After": str(exc.retry_after_s)} if isinstance(exc, _Busy) else None
+        return JSONResponse({"error": str(exc)}, status_code=exc.status, headers=headers)
+
+    @app.exception_handler(HTTPException)
+    async def http_error(_request: Any, exc: Any) -> Any:
+        message = {
+            404: f"there is no such endpoint; see GET /v2 and /v2/models/{settings.name}",
+            405: "this endpoint does not take that method",
+        }
+        text = message.get(exc.status_code, str(exc.detail))
+        return JSONResponse({"error": text}, status_code=exc.status_code)
+
+    def answer(handler: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+        """Turn `RequestError`s and model failures into JSON errors."""
+
+        @functools.wraps(handler)  # FastAPI reads the handler's parameters through this
+        async def wrapped(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return await handler(*args, **kwargs)
+            except RequestError as exc:
+                return error(exc)
+            except Exception as exc:  # the model broke on this request; the server goes on
+                LOG.exception("request failed")
+                return error(
+                    RequestError(500, f"the model failed on this request ({one_line(exc)})")
+                )
+
+        return wrapped
+
+    @app.get("/v2")
+    async def server_metadata() -> Any:
+        return {"name": "jiasu", "version": __version__, "extensions": ["binary_tensor_data"]}
+
+    @app.get("/v2/health/live")
+    async def live() -> Any:
+        return {"live": True}
+
+    @app.get("/v2/health/ready")
+    async def ready() -> Any:
+        if model.ready:
+            return {"ready": True}
+        reason = model.warmup_error or ("shutting down" if model.stopping else "warming up")
+        return JSONResponse({"ready": False, "error": reason}, status_code=503)
+
+    @app.get("/v2/models/{name}")
+    @app.get("/v2/models/{name}/versions/{version}")
+    @answer
+    async def metadata(name: str, version: str | None = None) -> Any:
+        model.check_name(name, version)
+        return model.metadata()
+
+    @app.get("/v2/models/{name}/ready")
+    @app.get("/v2/models/{name}/versions/{version}/ready")
+    @answer
+    async def model_ready(name: str, version: str | None = None) -> Any:
+        model.check_name(name, version)
+        return JSONResponse(
+            {"name": name, "ready": model.ready}, status_code=200 if model.ready else 503
+        )
+
+    @app.post("/v2/models/{name}/infer")
+    @app.post("/v2/models/{name}/versions/{version}/infer")
+    @answer
+    async def infer(request: Request, name: str, version: str | None = None) -> Any:
+        model.check_name(name, version)
+        body = await _read_body(request, settings.max_body_bytes)
+        parsed = parse_infer(body, request.headers.get(HEADER_LENGTH), model.signature)
+        if parsed.output_name not in (None, model.output_name):
+            raise RequestError(
+                400,
+                f"output {parsed.output_name!r} is not one the model has; "
+                f"it has {model.output_name!r}",
+            )
+        output = await model.infer(model.check(parsed.inputs))
+        content, headers = infer_response(settings.name, parsed, model.output_name, output)
+        kind = "application/octet-stream" if headers else "application/json"
+        return Response(content, media_type=kind, headers=headers)
+
+    @app.post("/v1/models/{name}/predict")
+    @answer
+    async def predict(request: Request, name: str) -> Any:
+        model.check_name(name)
+        body = await _read_body(request, settings.max_body_bytes)
+        kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if kind.startswith("multipart/form-data"):
+            body, kind = await _uploaded_file(request, body)
+        if kind in IMAGE_TYPES or kind.startswith("image/"):
+            inputs: Any = _image_input(body, model.signature)
+        elif kind in NPY_TYPES or kind == "":
+            inputs = _npy_input(body, model.signature)
+        else:
+            raise RequestError(
+                415,
+                f"content type {kind!r} is not taken here; send an .npy "
+                "or .npz body (application/x-npy) or a PNG/JPEG image",
+            )
+        output = await model.infer(model.check(inputs))
+        if "application/x-npy" in request.headers.get("accept", ""):
+            buffer = io.BytesIO()
+            np.save(buffer, output, allow_pickle=False)
+            return Response(buffer.getvalue(), media_type="application/x-npy")
+        payload = {
+            "model_name": settings.name,
+            "output": model.output_name,
+            "shape": list(output.shape),
+            "predictions": output.tolist(),
+        }
+        return Response(json.dumps(payload), media_type="application/json")
+
+    if model.metrics is not None:
+        scrape = model.metrics
+
+        @app.get("/metrics")
+        async def metrics_text() -> Any:
+            body, kind = scrape.render()
+            return Response(body, media_type=kind)
+
+    return app
+
+
+async def _read_body(request: Any, limit: int) -> bytes:
+    """The request body, or 413 as soon as it is known to exceed `limit` bytes."""
+    declared = request.headers.get("content-length")
+    too_big = RequestError(
+        413,
+        f"the request body is larger than {limit} bytes "
+        "(--max-body-bytes); send fewer samples per request",
+    )
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise too_big
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise too_big
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def _uploaded_file(request: Any, body: bytes) -> tuple[bytes, str]:
+    """The first file of a multipart/form-data upload and its content type."""
+    require("multipart", extra="serve", purpose="image uploads to jiasu serve")
+    form = await request.form()
+    for value in form.values():
+        if hasattr(value, "read"):
+            data = await value.read()
+            kind = (value.content_type or "").split(";")[0].strip().lower()
+            return data, kind if kind and kind != "application/octet-stream" else "image/"
+    raise RequestError(
+        400, "the form has no file; upload the image as a file field, e.g. curl -F file=@cat.png"
+    )
+
+
+def _npy_input(body: bytes, signature: Any) -> Any:
+    """An .npy body (one input) or .npz body (inputs by name); unsigned bytes for a float
+    input are pixels, scaled to [0, 1] as `jiasu predict` does (jiasu.data.inputs)."""
+    try:
+        loaded = np.load(io.BytesIO(body), allow_pickle=False)
+    except Exception as exc:
+        raise RequestError(
+            400, f"the body is not an .npy or .npz file ({one_line(exc)}); send np.save's bytes"
+        ) from None
+    if isinstance(loaded, np.ndarray):
+        named = {signature.inputs[0].name: loaded} if len(signature.inputs) == 1 else None
+        if named is None:
+            raise RequestError(
+                400,
+                f"one array was sent, but the model takes "
+                f"{signature.describe()}; send an .npz by name",
+            )
+    else:
+        with loaded:
+            named = {key: loaded[key] for key in loaded.files}
+    specs = {spec.name: spec for spec in signature.inputs}
+    for key, array in named.items():
+        if key in specs and specs[key].is_float and array.dtype == np.uint8:
+            named[key] = array.astype(np.float32) / np.float32(255.0)
+    return named
+
+
+def _image_input(body: bytes, signature: Any) -> np.ndarray:
+    """One image as a batch of one, (1, C, H, W) in [0, 1], for a model of one image input."""
+    from jiasu.data.images import pillow, pixels
+
+    shape = signature.single_float_shape()
+    if shape is None or len(shape) != 3 or shape[0] not in (1, 3):
+        raise RequestError(
+            415, f"the model takes {signature.describe()}, not one image; send an .npy body instead"
+        )
+    image = pillow("image uploads to jiasu serve")
+    try:
+        picture = image.open(io.BytesIO(body))
+        picture.load()
+    except image.DecompressionBombError:
+        raise RequestError(413, "the image is too large; resize it first") from None
+    except (OSError, ValueError) as exc:
+        raise RequestError(
+            400, f"the body is not a readable image ({one_line(exc)}); send a PNG or JPEG file"
+        ) from None
+    return pixels(picture, image, shape[0], (shape[1], shape[2]))[None]
+
+
+class _AccessLog:
+    """ASGI middleware: one JSON access-log line and one metrics count per HTTP request."""
+
+    ENDPOINTS = (
+        ("/infer", "infer"),
+        ("/predict", "predict"),
+        ("/ready", "ready"),
+        ("/live", "live"),
+        ("/metrics", "metrics"),
+    )
+
+    def __init__(self, app: Any, metrics: ServeMetrics | None) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = [500]
+
+        async def send_status(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                status[0] = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_status)
+        finally:
+            path = scope.get("path", "")
+            endpoint = next((e for s, e in self.ENDPOINTS if path.endswith(s)), "other")
+            if path.startswith("/v2/models/") and endpoint == "other":
+                endpoint = "metadata"
+            if self.metrics is not None:
+                self.metrics.observe_request(endpoint, status[0])
+            if ACCESS_LOG.isEnabledFor(logging.INFO):
+                client = scope.get("client")
+                ACCESS_LOG.info(
+                    json.dumps(
+                        {
+                            "time": round(time.time(), 3),
+                            "client": client[0] if client else None,
+                            "method": scope.get("method"),
+                            "path": path,
+                            "status": status[0],
+                            "ms": round((time.perf_counter() - started) * 1000, 3),
+                        }
+                    )
+                )
