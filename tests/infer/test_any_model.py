@@ -296,3 +296,31 @@ def test_an_onnx_file_of_two_int64_inputs_says_its_own_signature(
     np.testing.assert_allclose(
         result.predictor(tokens), expected.logits.numpy(), rtol=1e-3, atol=1e-4
     )
+
+
+def test_a_model_directory_refuses_an_input_spec_that_contradicts_its_own(
+    factories: str, tmp_path: Path
+) -> None:
+    """A two-input model directory checks every input of --input-spec, not only a float one."""
+    import user_zoo  # type: ignore[import-not-found]
+
+    from jiasu.core.signature import InputSignature
+    from jiasu.core.task import Task
+    from jiasu.infer import resolve_model
+    from jiasu.models.saved import FactoryRef, save_model_dir
+
+    own = InputSignature.parse("input_ids:int64[B,16],attention_mask:int64[B,16]")
+    saved = save_model_dir(
+        tmp_path / "bert", user_zoo.tiny_bert(), FactoryRef(f"{factories}:tiny_bert"),
+        signature=own, task=Task("classification", "accuracy", 3),
+    )  # fmt: skip
+    for wrong in (
+        "input_ids:int64[B,64],attention_mask:int64[B,64]",  # another fixed length
+        "input_ids:float32[B,16],attention_mask:int64[B,16]",  # another dtype
+        "input_ids:int64[B,16]",  # one input fewer
+    ):
+        with pytest.raises(ConfigError, match="drop the option"):
+            resolve_model(str(saved), signature=InputSignature.parse(wrong), trust_code=True)
+    open_axes = InputSignature.parse("input_ids:int64[B,S],attention_mask:int64[B,S]")
+    same = resolve_model(str(saved), signature=open_axes, trust_code=True)
+    assert same.signature == own

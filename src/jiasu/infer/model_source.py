@@ -124,11 +124,26 @@ def check_source(source: ModelSource, what: str, *, given: bool) -> None:
 
 
 def _same_signature(given: InputSignature | None, own: InputSignature, spec: str) -> None:
-    if given is not None and given.single_float_shape() != own.single_float_shape():
+    """Refuse a --input-spec/--input-shape that a model directory's own signature contradicts:
+    another number of inputs, another dtype, or another size on an axis both fix (a named
+    axis such as B or S matches any size)."""
+    if given is not None and not _compatible(given, own):
         raise ConfigError(
             f"{spec} takes {own.describe()}, but --input-spec/--input-shape says "
             f"{given.describe()}; drop the option (the model directory says what it takes)"
         )
+
+
+def _compatible(given: InputSignature, own: InputSignature) -> bool:
+    if len(given.inputs) != len(own.inputs):
+        return False
+    for mine, theirs in zip(given.inputs, own.inputs, strict=True):
+        if mine.dtype != theirs.dtype or len(mine.shape) != len(theirs.shape):
+            return False
+        for a, b in zip(mine.shape, theirs.shape, strict=True):
+            if isinstance(a, int) and isinstance(b, int) and a != b:
+                return False
+    return True
 
 
 def _float_shape(signature: InputSignature | None, spec: str) -> tuple[int, ...] | None:
