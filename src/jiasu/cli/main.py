@@ -16,6 +16,7 @@ from jiasu.cli.failure import describe_failure
 from jiasu.cli.optimize import optimize
 from jiasu.cli.predict import predict
 from jiasu.cli.report import report
+from jiasu.cli.serve import serve
 from jiasu.cli.signals import exit_code, terminate_as_interrupt
 from jiasu.cli.train import train
 from jiasu.core.errors import JiasuError, one_line
@@ -45,6 +46,7 @@ cli.add_command(doctor)
 cli.add_command(optimize)
 cli.add_command(predict)
 cli.add_command(report)
+cli.add_command(serve)
 cli.add_command(train)
 
 
