@@ -107,6 +107,16 @@ def test_a_spent_budget_reports_the_rest_as_not_probed(tmp_path: Path) -> None:
     assert {d["name"] for d in result.dropped()} == {"threads", "device_data", "fused_optimizer"}
 
 
+def test_a_spent_budget_still_reports_what_cannot_apply_here(tmp_path: Path) -> None:
+    """CUDA graphs on a CPU run is "not applicable" (with the reason), never "not probed"."""
+    from jiasu.train.techniques.compile import CudaGraphs
+
+    result, _ = _auto(tmp_path, 1e-3, probes=(Threads, CudaGraphs))
+    outcome = {p.name: (p.outcome, p.reason) for p in result.probes}
+    assert outcome["cuda_graphs"][0] == "not applicable"
+    assert "CUDA" in outcome["cuda_graphs"][1]
+
+
 def test_the_default_budget_is_a_tenth_of_the_planned_training() -> None:
     planned = PlannedTime(step_s=0.05, steps_per_epoch=400, epochs=5)  # 100 s of training
     budget = ProbeBudget(None, planned)

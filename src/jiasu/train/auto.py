@@ -44,6 +44,8 @@ import torch
 
 from jiasu.core.errors import ConfigError
 from jiasu.core.recipe import Recipe
+from jiasu.hardware.threads import default_threads
+from jiasu.core.technique import Applicability
 from jiasu.train.auto_budget import (
     COMPILE_GUESS_S,
     MIN_ROUNDS,
@@ -83,7 +85,7 @@ from jiasu.train.recipes import (
     schedule_for,
     unlike_mnist,
 )
-from jiasu.train.setup import TrainTechnique
+from jiasu.train.setup import TrainSetup, TrainTechnique
 from jiasu.train.techniques import (
     ChannelsLast,
     Compile,
@@ -98,17 +100,35 @@ from jiasu.train.techniques import (
 )
 from jiasu.ui.progress import TaskProgress, progress_enabled
 
+
+def other_threads() -> Threads:
+    """The intra-op thread count worth probing against torch's current one: every CPU
+    this process may use when torch uses fewer, else half as many (at least 1).
+
+    torch starts with one thread per CPU, so probing "all the CPUs" would time the same
+    configuration twice. Fewer threads is what can pay: small models' operations are
+    too short to split, and on a machine whose cores other processes also use, every
+    parallel operation waits for its slowest thread (on the 2-CPU machine of
+    benchmarks/RESULTS.md, under load, 1 thread trained the zoo's MLP and BERT several
+    times faster than 2). Whether it pays here is measured, never assumed.
+    """
+    current, cpus = torch.get_num_threads(), default_threads()
+    return Threads(cpus) if current < cpus else Threads(max(1, current // 2))
+
+
 # Probed in this order, each on top of those kept before it, so that a small budget buys
 # the likeliest gains: placement first (the rest is measured where training will run),
-# then what benchmarks/RESULTS.md measured to pay on CPUs (DEFAULT_KEEP: device_data
-# 1.84× on the MLP, channels_last 1.38–2.03× on the CNN, fused_optimizer 1.11×), then
-# the machine-dependent ones, and compilation and CUDA graphs, which compile first, last.
+# then the thread count (on a busy machine it decides every other step time, so it is
+# settled before they are timed), then what benchmarks/RESULTS.md measured to pay on
+# CPUs (DEFAULT_KEEP: device_data 1.84× on the MLP, channels_last 1.38–2.03× on the CNN,
+# fused_optimizer 1.11×), then the machine-dependent ones, and compilation and CUDA
+# graphs, which compile first, last.
 PROBES: tuple[Callable[[], TrainTechnique], ...] = (
     DevicePlacement,
+    other_threads,
     DeviceData,
     ChannelsLast,
     FusedOptimizer,
-    Threads,
     PinnedMemory,
     CudnnBenchmark,
     lambda: MixedPrecision("bf16"),
@@ -241,7 +261,8 @@ def auto_recipe(
         step_s = baseline.step_seconds(min(PLAN_STEPS, probe_steps))
         setup_s = time.perf_counter() - started
         budget = ProbeBudget(given_s, PlannedTime(step_s, baseline.setup.steps_per_epoch, epochs))
-        likely = {c.name for c in candidates if c.applies_to(baseline.setup)}
+        applies = {c.name: c.applies_to(baseline.setup) for c in candidates}
+        likely = {name for name, answer in applies.items() if answer}
         del baseline
         sizes = _Sizes(probe_steps, repeats, max_repeats, extra_rounds_s)
         for index, candidate in enumerate(candidates):
@@ -249,7 +270,8 @@ def auto_recipe(
             bar.advance(0, status=f"{candidate.name} ({left:.0f} of {budget.seconds:.0f} s left)")
             ahead = sum(1 for c in candidates[index:] if c.name in likely)
             begun = budget.elapsed()
-            probe = _probe_within(ctx, kept, candidate, budget, step_s, sizes, max(1, ahead))
+            probe = _probe_within(ctx, kept, candidate, budget, step_s, sizes, max(1, ahead),
+                                  applies[candidate.name])  # fmt: skip
             probe = dataclasses.replace(probe, seconds=budget.elapsed() - begun)
             results.append(probe)
             if probe.kept:
@@ -298,15 +320,25 @@ def _probe_within(
     step_s: float,
     sizes: _Sizes,
     ahead: int,
+    applies_alone: Applicability,
 ) -> Probe:
-    """Probe `candidate` if it applies and fits its share (1/`ahead`) of the budget left."""
+    """Probe `candidate` if it applies and fits its share (1/`ahead`) of the budget left.
+
+    `applies_alone` is its answer on the run without probes: with the budget spent, a
+    technique that cannot apply here (CUDA graphs on a CPU) is still reported as such."""
     name = candidate.name
     if budget.left() <= 0:
+        if not applies_alone:
+            return Probe(name, False, applies_alone.reason, basis=NOT_APPLICABLE)
         return Probe(name, False, budget.spent_reason(), basis=NOT_PROBED)
     current = Runner(ctx, kept)
     answer = candidate.applies_to(current.setup)
     if not answer:
         return Probe(name, False, answer.reason, basis=NOT_APPLICABLE)
+    if _effective(candidate.configure(current.setup)) == _effective(current.setup):
+        return Probe(name, False, (
+            f"{candidate.describe()} changes nothing in this run (it is already so here)"
+        ), basis=NOT_APPLICABLE)  # fmt: skip
     left = budget.left()
     reach = left + OVERRUN_SHARE * budget.seconds  # what a probe's estimate may take
     # before building it: building a compiled run imports the compiler (seconds)
@@ -331,6 +363,11 @@ def _probe_within(
         ), basis=NOT_PROBED)  # fmt: skip
     return probe_technique(ctx, current, candidate, Runner(ctx, [*kept, candidate]), size,
                            budget.left)  # fmt: skip
+
+
+def _effective(setup: TrainSetup) -> TrainSetup:
+    """`setup` with the thread count it will run at (None means torch's current one)."""
+    return dataclasses.replace(setup, num_threads=setup.num_threads or torch.get_num_threads())
 
 
 def _size(
