@@ -18,7 +18,7 @@ import io
 import json
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import numpy as np
@@ -348,12 +348,26 @@ async def _read_body(request: Any, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-async def _uploaded_file(request: Any, body: bytes) -> tuple[bytes, str]:
-    """The first file of a multipart/form-data upload and its content type."""
+async def _uploaded_file(request: Request, body: bytes) -> tuple[bytes, str]:
+    """The first file of a multipart/form-data upload (`body`, already read) and its
+    content type."""
     require("multipart", extra="serve", purpose="image uploads to jiasu serve")
-    form = await request.form()
+    from starlette.datastructures import UploadFile
+    from starlette.formparsers import MultiPartException, MultiPartParser
+
+    async def chunks() -> AsyncGenerator[bytes, None]:
+        yield body
+
+    try:
+        form = await MultiPartParser(request.headers, chunks()).parse()
+    except MultiPartException as exc:
+        raise RequestError(
+            400,
+            f"the form cannot be read ({exc.message}); upload the image "
+            "as a file field, e.g. curl -F file=@cat.png",
+        ) from None
     for value in form.values():
-        if hasattr(value, "read"):
+        if isinstance(value, UploadFile):
             data = await value.read()
             kind = (value.content_type or "").split(";")[0].strip().lower()
             return data, kind if kind and kind != "application/octet-stream" else "image/"
