@@ -183,7 +183,8 @@ class _DrainingServer:
             def handle_exit(self, sig: int, frame: FrameType | None) -> None:
                 model.ready = False  # only a flag: safe in a signal handler
                 model.stopping = True
-                model.drain_deadline = time.monotonic() + config.timeout_graceful_shutdown
+                drain_s = config.timeout_graceful_shutdown or model.settings.drain_s
+                model.drain_deadline = time.monotonic() + drain_s
                 if self.should_exit and sig == 2:  # a second Ctrl-C: stop now
                     self.force_exit = True
                 self.should_exit = True
