@@ -134,12 +134,13 @@ def test_the_default_budget_is_a_tenth_of_the_planned_training() -> None:
 def test_a_probe_is_sized_to_its_share_of_the_budget() -> None:
     full = size_probe(100.0, 0.01, steps=12, rounds=5, extra_s=4.0, max_rounds=15)
     assert full is not None and (full.steps, full.rounds) == (12, 5)
-    # a probe costs steps × (4 + 2 × rounds) × 10 ms: down to half the steps first ...
+    # a probe costs steps × (2 + 2 × rounds) × 10 ms (its loss check warms both sides
+    # up): down to half the steps first ...
     half = size_probe(1.0, 0.01, steps=12, rounds=5, extra_s=4.0, max_rounds=15)
-    assert half is not None and (half.steps, half.rounds) == (7, 5)
+    assert half is not None and (half.steps, half.rounds) == (8, 5)
     # ... then fewer rounds, then fewer steps
     small = size_probe(0.5, 0.01, steps=12, rounds=5, extra_s=4.0, max_rounds=15)
-    assert small is not None and (small.steps, small.rounds) == (5, 3)
+    assert small is not None and (small.steps, small.rounds) == (6, 3)
     assert small.seconds(0.01) <= 0.5 and small.extra_s <= 0.5 - small.seconds(0.01) + 1e-9
     assert size_probe(0.05, 0.01, steps=12, rounds=5, extra_s=4.0, max_rounds=15) is None
 

@@ -25,9 +25,10 @@ A recipe is built in two parts:
 **Budget** (`auto_budget`): the probes get `probe_budget_s` seconds, by default 10 % of
 the planned training time (timed steps of the schedule-only recipe × steps per epoch ×
 epochs; at least 2 s), counted after that timing. Each probe is sized to its share of
-what is left; when the budget is spent the remaining techniques are reported "not
-probed", and compilation is only tried when the time it took (or a guess) is left. The
-step ends within the timing, the budget and at most one probe's overrun.
+what is left (building its runs included); a probe whose smallest size does not fit
+what is left, and every technique after the budget is spent, is reported "not probed",
+and compilation is only tried when the time it took (or a guess) is left. The step ends
+within the timing and the budget, unless steps run slower than they were timed.
 
 Every technique is reported (`Probe`, in the train JSON under "probes" and in the
 `jiasu train` table) with its outcome and why: kept (ratio and interval), dropped (no
@@ -44,18 +45,17 @@ import torch
 
 from jiasu.core.errors import ConfigError
 from jiasu.core.recipe import Recipe
-from jiasu.hardware.threads import default_threads
 from jiasu.core.technique import Applicability
+from jiasu.hardware.threads import default_threads
 from jiasu.train.auto_budget import (
     COMPILE_GUESS_S,
     MIN_ROUNDS,
-    MIN_STEPS,
-    OVERRUN_SHARE,
     PLAN_STEPS,
     PlannedTime,
     ProbeBudget,
     ProbeSize,
     check_budget,
+    min_steps,
     size_probe,
 )
 from jiasu.train.auto_decide import (
@@ -331,7 +331,9 @@ def _probe_within(
         if not applies_alone:
             return Probe(name, False, applies_alone.reason, basis=NOT_APPLICABLE)
         return Probe(name, False, budget.spent_reason(), basis=NOT_PROBED)
+    building = time.perf_counter()
     current = Runner(ctx, kept)
+    build_s = time.perf_counter() - building  # the trial's run takes about as long to build
     answer = candidate.applies_to(current.setup)
     if not answer:
         return Probe(name, False, answer.reason, basis=NOT_APPLICABLE)
@@ -339,30 +341,33 @@ def _probe_within(
         return Probe(name, False, (
             f"{candidate.describe()} changes nothing in this run (it is already so here)"
         ), basis=NOT_APPLICABLE)  # fmt: skip
-    left = budget.left()
-    reach = left + OVERRUN_SHARE * budget.seconds  # what a probe's estimate may take
+    left = budget.left() - build_s
     # before building it: building a compiled run imports the compiler (seconds)
     if candidate.configure(current.setup).compile_mode and not current.setup.compile_mode:
         known = ctx.cache.compile_seconds(ctx.key)
         expected = known if known is not None else COMPILE_GUESS_S
-        if expected > reach:
+        if expected > left:
             source = "took last time on this machine" if known is not None else "may take"
             return Probe(name, False, (
                 f"not probed: compiling this model {source} about {expected:.0f} s, more than "
                 f"the {max(0.0, left):.1f} s left of the probe budget ({budget.seconds:.1f} s)"
             ), basis=NOT_PROBED)  # fmt: skip
-        left, reach = left - expected, reach - expected
-    size = _size(max(0.0, left) / ahead, step_s, sizes) or _size(
-        reach, step_s, sizes, smallest=True
-    )
+        left -= expected
+    size = _size(max(0.0, left) / ahead, step_s, sizes) or _size(left, step_s, sizes, smallest=True)
     if size is None:
-        needed = ProbeSize(min(MIN_STEPS, sizes.steps), min(MIN_ROUNDS, sizes.rounds), 0, 0)
+        needed = _smallest(step_s, sizes)
         return Probe(name, False, (
             f"not probed: its smallest measurement needs about {needed.seconds(step_s):.1f} s, "
             f"and {max(0.0, left):.1f} s of the probe budget ({budget.seconds:.1f} s) were left"
         ), basis=NOT_PROBED)  # fmt: skip
     return probe_technique(ctx, current, candidate, Runner(ctx, [*kept, candidate]), size,
                            budget.left)  # fmt: skip
+
+
+def _smallest(step_s: float, sizes: _Sizes) -> ProbeSize:
+    """The smallest probe at `step_s` a step: `MIN_ROUNDS` rounds of `min_steps` steps."""
+    rounds = min(MIN_ROUNDS, sizes.rounds)
+    return ProbeSize(min(min_steps(step_s), sizes.steps), rounds, 0.0, rounds)
 
 
 def _effective(setup: TrainSetup) -> TrainSetup:
@@ -373,9 +378,8 @@ def _effective(setup: TrainSetup) -> TrainSetup:
 def _size(
     share_s: float, step_s: float, sizes: _Sizes, *, smallest: bool = False
 ) -> ProbeSize | None:
-    if smallest:  # all that is left (and the overrun allowed) for the smallest, or nothing
-        low_steps, low_rounds = min(MIN_STEPS, sizes.steps), min(MIN_ROUNDS, sizes.rounds)
-        size = ProbeSize(low_steps, low_rounds, 0.0, low_rounds)
+    if smallest:  # all that is left for the smallest, or nothing
+        size = _smallest(step_s, sizes)
         return size if size.seconds(step_s) <= share_s else None
     return size_probe(share_s, step_s, steps=sizes.steps, rounds=sizes.rounds,
                       extra_s=sizes.extra_s, max_rounds=sizes.max_rounds)  # fmt: skip
@@ -393,5 +397,6 @@ __all__ = [
     "Probe",
     "auto_recipe",
     "decide",
+    "other_threads",
     "schedule_for",
 ]

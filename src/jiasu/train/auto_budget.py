@@ -10,9 +10,10 @@ The budget counts from the end of that timing (whose time, one build and a few s
 includes the one-off costs the training would pay anyway, such as torch's lazy imports,
 and is reported apart). Every probe is sized to its share of what is left (steps per
 timed call and interleaved rounds, down to `MIN_STEPS` and `MIN_ROUNDS`); a probe whose
-smallest size would end later than `OVERRUN_SHARE` of the budget past its end, and every
-probe after the budget is spent, is not run and says so. A probe is never interrupted,
-so probing ends within the budget plus at most one probe's overrun.
+smallest size would end after the budget (by its estimate, building its two runs
+included), and every probe after the budget is spent, is not run and says so. A probe
+is never interrupted, so probing ends within the budget unless a step takes longer than
+estimated.
 """
 
 from __future__ import annotations
@@ -27,13 +28,13 @@ BUDGET_SHARE = 0.10  # of the planned training time
 # Below this no probe gets the few rounds a decision needs, and the budget buys nothing.
 MIN_BUDGET_S = 2.0
 MIN_STEPS, MIN_ROUNDS = 2, 3  # the smallest probe: 3 interleaved rounds of 2 steps a side
+# A step this long (seconds) is timed alone: the smallest probe then times 1 step a side
+# (on BERT under load, 2 steps a side did not fit a short run's budget at all).
+LONG_STEP_S = 0.05
 # Training steps one probe runs, as multiples of its steps per timed call: the loss
-# check (2: both sides), a warm-up round (2) and the timed rounds (2 per round).
-FIXED_CALLS = 4
+# check (2: both sides; it also warms both up) and the timed rounds (2 per round).
+FIXED_CALLS = 2
 PLAN_STEPS = 3  # steps timed (after one warm-up step) to estimate the planned time
-# A probe starts only while the budget lasts, and only if its estimate ends within the
-# budget plus this share of it; one that would need more is too slow and is skipped.
-OVERRUN_SHARE = 0.25
 # Compiling a model (torch.compile's first call) cannot be interrupted: it is probed only
 # when the seconds it took last time on this machine, or this guess when unknown
 # (a small CNN's forward and backward with inductor on a 2-core CPU), are left.
@@ -108,13 +109,18 @@ class ProbeSize:
         return step_s * self.steps * (FIXED_CALLS + 2 * self.rounds)
 
 
+def min_steps(step_s: float) -> int:
+    """The fewest steps per timed call: `MIN_STEPS`, or 1 for a step of `LONG_STEP_S` or more."""
+    return 1 if step_s >= LONG_STEP_S else MIN_STEPS
+
+
 def size_probe(
     share_s: float, step_s: float, *, steps: int, rounds: int, extra_s: float, max_rounds: int
 ) -> ProbeSize | None:
     """The largest probe up to (`steps`, `rounds`) that fits `share_s` seconds at `step_s`
     a step (rounds first, then steps, shrink towards the minimum); None if even the
     smallest does not fit."""
-    low_rounds, low_steps = min(MIN_ROUNDS, rounds), min(MIN_STEPS, steps)
+    low_rounds, low_steps = min(MIN_ROUNDS, rounds), min(min_steps(step_s), steps)
     for size_rounds in range(rounds, low_rounds - 1, -1):
         per_step = max(step_s, 1e-9) * (FIXED_CALLS + 2 * size_rounds)
         fit = min(steps, int(share_s / per_step))

@@ -66,7 +66,9 @@ def decide(
 ) -> Decision:
     """Keep or drop a technique from paired rounds of step times (seconds, round i of both
     timed together): keep if the interval's lower bound clears `threshold`, drop if its
-    upper bound is below it, else `prior`'s decision, else `default`.
+    upper bound is below it; when the interval straddles it, drop if the median ratio is
+    below 1 (measured slower: never kept on an earlier decision or a default), else
+    `prior`'s decision, else `default`.
 
     >>> decide([2.0, 2.1, 1.9, 2.0], [1.0, 1.05, 1.0, 0.98]).kept
     True
@@ -84,6 +86,9 @@ def decide(
         return Decision(False, "measured", speedup, low, high, len(with_s),
                         f"no gain: {figures}, below {threshold:.2f}×")  # fmt: skip
     undecided = f"undecided: {figures} straddles {threshold:.2f}×"
+    if speedup < 1.0:  # slower here, if not surely: never kept on a prior or a default
+        return Decision(False, "measured", speedup, low, high, len(with_s),
+                        f"{undecided}; dropped: it measured slower here")  # fmt: skip
     if prior is not None:
         verdict = "kept" if prior.kept else "dropped"
         reason = (

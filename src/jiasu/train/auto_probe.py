@@ -169,7 +169,7 @@ def paired_rounds(
         started = time.perf_counter()
         comparison = compare(
             {"current": current.steps_fn(size.steps), "candidate": trial.steps_fn(size.steps)},
-            baseline="current", warmup=1 if not without else 0, repeats=rounds,
+            baseline="current", warmup=0, repeats=rounds,  # the loss check warmed both up
         )  # fmt: skip
         spent = time.perf_counter() - started
         for side, out in (("current", without), ("candidate", with_)):
