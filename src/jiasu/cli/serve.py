@@ -212,12 +212,9 @@ def _batching(
     artifact: Path, max_batch_size: int | None, max_delay_ms: float | None
 ) -> dict[str, Any]:
     """The batch size and delay: given ones win, then what --tune recorded, then defaults."""
-    try:
-        from jiasu.serve.tune import recorded_settings
-    except ModuleNotFoundError:  # tune.py is written beside this (issue 14); until then
-        recorded: dict[str, Any] = {}
-    else:
-        recorded = recorded_settings(artifact)
+    from jiasu.serve.tune import recorded_settings
+
+    recorded = recorded_settings(artifact)
     chosen = {"max_batch_size": max_batch_size, "max_delay_ms": max_delay_ms}
     return {
         key: value if value is not None else recorded[key]
