@@ -24,6 +24,9 @@ from jiasu.serve.settings import ServeSettings
 
 ENVIRONMENT = "JIASU_SERVE_CONFIG"  # how --workers N passes the model to its processes
 BACKLOG = 2048  # connections the kernel queues before uvicorn accepts them
+# uvicorn kills a worker that does not answer its supervisor within this; importing torch
+# and loading the model take longer than its default of 5 s on a busy machine.
+WORKER_START_S = 120
 
 
 def require_extra() -> None:
@@ -104,7 +107,11 @@ def run(
         }
     )
     config = uvicorn.Config(
-        "jiasu.serve.server:app_from_environment", factory=True, workers=workers, **options
+        "jiasu.serve.server:app_from_environment",
+        factory=True,
+        workers=workers,
+        timeout_worker_healthcheck=WORKER_START_S,
+        **options,
     )
     from uvicorn.supervisors import Multiprocess
 
