@@ -16,6 +16,7 @@ from jiasu.core.errors import ConfigError
 from jiasu.serve.batcher import Batcher, BatchRecord, Draining, QueueFull
 from jiasu.serve.settings import ServeSettings
 
+
 class Model:
     """Row-wise and elementwise, so exact at any batch size (a matmul is not: BLAS picks
     kernels by size): output row i depends on input row i only. Records each call's rows."""
