@@ -23,6 +23,10 @@ against its budget; and the wall time of the whole command (what the user waits)
 Targets (issue 13): auto ≥ 1.5× the baseline's samples/s on each model, at an equal or
 better final metric (equal: within `--metric-tolerance`), and the probe within its budget.
 
+auto's decisions are remembered per machine (`JIASU_CACHE_DIR`); the commands here use a
+cache of this run's own (empty at the start), so repeat 0 decides from its probes alone
+and later repeats may fall back on earlier repeats' decisions, as a user's would.
+
     nice -n 19 .venv/bin/python benchmarks/train_zoo.py --markdown benchmarks/results_train_zoo.md
 
 and a smoke run in about two minutes: ``.venv/bin/python benchmarks/train_zoo.py --quick``.
@@ -286,6 +290,9 @@ def run_one(
         os.environ,
         PYTHONPATH=os.pathsep.join(p for p in (str(HERE), os.environ.get("PYTHONPATH", "")) if p),
         COLUMNS="300",
+        # auto's earlier decisions: this run's own (repeat 0 starts with none), never
+        # those of earlier runs on this machine, so that the figures come from this run
+        JIASU_CACHE_DIR=str(folder / "jiasu_cache"),
     )
     started = time.perf_counter()
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
