@@ -38,6 +38,11 @@ EXTRA_OF_MODULE: dict[str, str] = {
     "mlflow": "track",
     "keras": "keras",
     "sklearn": "digits",
+    "fastapi": "serve",
+    "starlette": "serve",
+    "uvicorn": "serve",
+    "prometheus_client": "serve",
+    "multipart": "serve",
 }
 
 
