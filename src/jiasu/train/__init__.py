@@ -6,6 +6,7 @@ from jiasu.train.evaluate import evaluate, measure
 from jiasu.train.fit import fit
 from jiasu.train.history import EpochRecord, History
 from jiasu.train.optimizers import OPTIMIZERS, create_optimizer
+from jiasu.train.settings import TrainSettings
 
 __all__ = [
     "OPTIMIZERS",
@@ -15,6 +16,7 @@ __all__ = [
     "History",
     "ModelCheckpoint",
     "ReduceLROnPlateau",
+    "TrainSettings",
     "create_optimizer",
     "evaluate",
     "fit",

@@ -23,7 +23,6 @@ MAX_EVAL_BATCH = 1024  # samples per evaluation batch, at most
 EVAL_ELEMENTS = 1 << 24  # input elements per evaluation batch, at most (16M)
 
 
-@torch.inference_mode()
 def measure(
     model: nn.Module,
     data: Samples,
@@ -41,6 +40,23 @@ def measure(
     samples); a DataLoader is run as it batches. `names` orders dict inputs. A Dataset
     is decoded by `num_workers` worker processes, which end with the pass.
     """
+    outputs, targets = predict_all(model, data, batch_size=batch_size, device=device,
+                                   names=names, num_workers=num_workers)  # fmt: skip
+    return figures_of(objective, outputs, targets)
+
+
+@torch.inference_mode()
+def predict_all(
+    model: nn.Module,
+    data: Samples,
+    *,
+    batch_size: int | None = None,
+    device: torch.device | None = None,
+    names: tuple[str, ...] | None = None,
+    num_workers: int = 0,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Every output (float, on the device) and target of `model` on `data`, as `measure`
+    runs it; a data-parallel run gathers these from its ranks before `figures_of`."""
     from jiasu.data.examples import Examples
 
     device = device or next(model.parameters()).device
@@ -60,8 +76,15 @@ def measure(
     all_targets = targets[0] if isinstance(data, Examples) and len(targets) == 1 else None
     if all_targets is None:
         all_targets = torch.cat(targets)
-    figures = {"loss": float(objective.eval_loss()(all_outputs, all_targets))}
-    figures.update(compute(objective.metrics(), all_outputs, all_targets))
+    return all_outputs, all_targets
+
+
+def figures_of(
+    objective: Objective, outputs: torch.Tensor, targets: torch.Tensor
+) -> dict[str, float]:
+    """The objective's loss and every metric on a whole dataset's outputs and targets."""
+    figures = {"loss": float(objective.eval_loss()(outputs, targets))}
+    figures.update(compute(objective.metrics(), outputs, targets))
     return figures
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import copy
 import dataclasses
-import math
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -41,11 +40,11 @@ from jiasu.train.metrics import MetricFn
 from jiasu.train.model_arg import ExternalModel, ModelSpec
 from jiasu.train.objective import CLASSIFICATION, Objective, parse_task, resolve_objective
 from jiasu.train.optimizers import create_optimizer
+from jiasu.train.settings import TrainSettings
 from jiasu.train.setup import BoundRun, DataKind, TrainSetup, TrainTechnique
-from jiasu.train.workers import check_workers, loader_workers
+from jiasu.train.strategy import SingleProcess, Strategy
+from jiasu.train.workers import loader_workers
 from jiasu.ui.progress import TaskProgress, progress_enabled
-
-MAX_SEED = 2**32 - 1
 
 
 def fit(
@@ -72,6 +71,8 @@ def fit(
     target_data: Data | None = None,
     target_checks_per_epoch: int = 1,
     num_workers: int | None = None,
+    settings: TrainSettings | None = None,
+    strategy: Strategy | None = None,
 ) -> History:
     """Train `model` on `data` for its task; return the per-epoch `History`.
 
@@ -109,19 +110,27 @@ def fit(
     reported in `History.loader`. The workers end when `fit` returns or fails. Data in
     memory needs no workers; a `DataLoader` keeps its own.
 
+    The hyper-parameters (epochs, batch_size, optimizer, lr, validation_split, seed,
+    device, target_accuracy, target_checks_per_epoch, num_workers) may be given as one
+    `TrainSettings` instead (`settings=`; its validation_split None is 0 here), not both.
+    `strategy` is how many processes train (`jiasu.train.strategy`; the engines pass a
+    data-parallel one): None is this process alone.
+
     >>> from jiasu.models import create_model
     >>> history = fit(create_model("mlp"), (x, y), epochs=1)  # doctest: +SKIP
     """
-    _check_positive_int("epochs", epochs)
-    _check_positive_int("batch_size", batch_size)
-    _check_positive_int("target_checks_per_epoch", target_checks_per_epoch)
-    check_seed(seed)
-    check_workers(num_workers)
-    if isinstance(lr, bool) or not isinstance(lr, int | float) or not 0 < lr < math.inf:
-        raise ConfigError(f"learning rate must be a positive finite number, got {lr!r}")
+    keywords = {
+        "epochs": epochs, "batch_size": batch_size, "optimizer": optimizer, "lr": lr,
+        "validation_split": validation_split, "seed": seed, "device": device,
+        "target_accuracy": target_accuracy, "target_checks_per_epoch": target_checks_per_epoch,
+        "num_workers": num_workers,
+    }  # fmt: skip
+    settings = fit_settings(settings, keywords)
+    strategy = strategy or SingleProcess()
     if not isinstance(model, nn.Module):
         raise ConfigError(f"model must be a torch nn.Module, got {type(model).__name__}")
-    train, val, given = split_validation(data, validation_split, validation_data)
+    seed = settings.seed
+    train, val, given = split_validation(data, settings.validation_split or 0.0, validation_data)
     wanted = parse_task(task)
     if wanted is None and given is not None:
         wanted = given.task
@@ -133,42 +142,68 @@ def fit(
     )  # fmt: skip
     train = _as_task_targets(objective, train)
     val = _as_task_targets(objective, val) if val is not None else None
-    target = _target(target_accuracy, target_data, target_checks_per_epoch, objective)
-    dev, device_reason = resolve_device(device)
-    setup = TrainSetup(
-        model=called.module,
-        device=dev,
-        batch_size=_loader_batch_size(train) or batch_size,
-        lr=lr,
-        optimizer=optimizer.lower(),
-        num_train_samples=samples_count(train),
-        epochs=epochs,
-        data=data_kind(train),
-        task=objective.task,
+    target = _target(settings.target_accuracy, target_data, settings.target_checks_per_epoch,
+                     objective)  # fmt: skip
+    if strategy.world_size > 1 and isinstance(recipe, str) and recipe == "auto":
+        raise ConfigError(
+            "recipe 'auto' probes one process; resolve it before a data-parallel run "
+            "(jiasu train --engine does) and pass the Recipe it chose"
+        )
+    train = strategy.shard(train, seed)  # this process's samples
+    dev, device_reason = resolve_device(settings.device)
+    setup = TrainSetup.from_settings(
+        settings, called.module, dev, num_train_samples=samples_count(train),
+        batch_size=_loader_batch_size(train), data=data_kind(train), task=objective.task,
         custom_loss=objective.custom_loss,
-    )
-    history = History(device=str(dev), device_reason=device_reason)
+    )  # fmt: skip
+    history = History(device=str(dev), device_reason=strategy.describe(device_reason))
     resolved = _resolve_fit_recipe(recipe, model, called, train, objective, setup, seed,
                                    quiet, history)  # fmt: skip
     torch.manual_seed(seed)
     setup, active = apply_techniques(setup, _training_techniques(resolved), history)
+    setup = strategy.configure(setup)
     history.device = str(setup.device)
     if target is not None:
         history.target_accuracy = target.accuracy
 
     with process_settings(setup):  # the workers are measured under the run's threads
-        workers, history.loader = loader_workers(train, setup.batch_size, epochs, num_workers,
-                                                 seed)  # fmt: skip
+        workers, history.loader = loader_workers(train, setup.batch_size, settings.epochs,
+                                                 settings.num_workers, seed)  # fmt: skip
         setup = dataclasses.replace(setup, num_workers=workers)
         live, shuffle_generator = build_live_run(
             setup, active, train, seed, objective=objective, names=called.names
         )
+        batches = live.batches
+        live = strategy.wrap(dataclasses.replace(live, strategy=strategy))
         try:
-            _loop(live, train, val, history, target, epochs, callbacks, quiet,
+            _loop(live, train, val, history, target, settings.epochs, callbacks, quiet,
                   shuffle_generator, resume_from, resolved, model_spec)  # fmt: skip
         finally:
-            close_batches(live.batches)  # its worker processes end with the run
+            close_batches(batches)  # its worker processes end with the run
     return history
+
+
+FIT_DEFAULTS: dict[str, object] = {
+    "epochs": 5, "batch_size": 32, "optimizer": "adam", "lr": 1e-3, "validation_split": 0.0,
+    "seed": 0, "device": "cpu", "target_accuracy": None, "target_checks_per_epoch": 1,
+    "num_workers": None,
+}  # fmt: skip
+
+
+def fit_settings(settings: TrainSettings | None, keywords: Mapping[str, object]) -> TrainSettings:
+    """`settings`, or the `TrainSettings` that `fit`'s hyper-parameter keywords make; a
+    keyword changed from its default beside `settings` is a `ConfigError`."""
+    if settings is None:
+        return TrainSettings(**keywords)  # type: ignore[arg-type]
+    if not isinstance(settings, TrainSettings):
+        raise ConfigError(f"settings must be a TrainSettings, got {type(settings).__name__}")
+    changed = [name for name, value in keywords.items() if value != FIT_DEFAULTS[name]]
+    if changed:
+        raise ConfigError(
+            f"{', '.join(changed)} given beside settings; put every hyper-parameter in the "
+            "TrainSettings or give them all as keywords"
+        )
+    return settings
 
 
 def close_batches(batches: Iterable[Batch]) -> None:
@@ -223,25 +258,33 @@ def _loop(
     recipe: Recipe | None,
     model_spec: ModelSpec | ExternalModel | None,
 ) -> None:
+    """The epochs: steps, validation, target checks, callbacks and checkpoints, each
+    point where processes differ asked of `live.strategy`."""
+    strategy = live.strategy
+
     def save(directory: Path, keep: int) -> None:
         resume.save(directory, keep, run, live, callbacks, shuffle_generator, recipe, model_spec)
 
     run = RunState(unwrap(live.model), live.optimizer, history, val is not None,
-                   save_checkpoint=save, metric_names=metric_names(live.objective))  # fmt: skip
-    if resume_from is not None:
-        resume.restore(resume_from, run, live, callbacks, shuffle_generator)
-        live.clock_s = history.train_seconds
+                   save_checkpoint=strategy.checkpoint_saver(save),
+                   metric_names=metric_names(live.objective))  # fmt: skip
+    with strategy.resume_point(resume_from) as checkpoint:
+        if checkpoint is not None:
+            resume.restore(checkpoint, run, live, callbacks, shuffle_generator)
+            live.clock_s = history.train_seconds
     for callback in callbacks:
         callback.on_train_begin(run)
     if live.setup.compile_mode and run.epoch < epochs:
         history.compile_seconds += compile_warmup(live, train)  # apart from train_seconds
+    strategy.begin(run)
 
     with TaskProgress(enabled=progress_enabled(quiet)) as bar:
         run.log = bar.log if bar.enabled else (lambda message: None)
         for epoch in range(run.epoch + 1, epochs + 1):
+            strategy.begin_epoch(epoch)
             bar.start(f"epoch {epoch}/{epochs}", total=len(live.batches))  # type: ignore[arg-type]
             lr = float(live.optimizer.param_groups[0]["lr"])
-            figures = run_epoch(live, bar, target)
+            figures = strategy.reduce(live, run_epoch(live, bar, target))
             val_figures = None
             val_seconds = 0.0
             if val is not None:
@@ -249,6 +292,7 @@ def _loop(
                 val_figures = live.measure(val)
                 val_seconds = time.perf_counter() - val_start
             val_loss = val_figures["loss"] if val_figures is not None else None
+            # the same weights and figures in every process: all of them stop together
             check_epoch_finite(live.model, epoch, figures.train_loss, val_loss, lr)
             record = epoch_record(
                 epoch,
@@ -267,6 +311,7 @@ def _loop(
             if figures.reached_target:
                 run.log(f"target accuracy {target.accuracy:.2%} reached")  # type: ignore[union-attr]
                 run.stop_training = True
+            strategy.end_epoch(run, record)
             if run.stop_training:
                 history.stopped_early = epoch < epochs or figures.reached_target
                 break
@@ -274,6 +319,7 @@ def _loop(
         history.time_to_target_s = target.reached_at_s
         history.accuracy_curve = list(target.curve)
     finish(live)
+    strategy.end(run)
     for callback in callbacks:
         callback.on_train_end(run)
 
@@ -382,8 +428,6 @@ def _target(
         if data is not None:
             raise ConfigError("target_data was given without target_accuracy")
         return None
-    if not isinstance(accuracy, int | float) or not 0.0 < accuracy <= 1.0:
-        raise ConfigError(f"target_accuracy must be in (0, 1], got {accuracy!r}")
     if objective.task.kind != "classification":
         raise ConfigError(
             "target_accuracy needs a classification; this run is a regression, so drop it"
@@ -451,16 +495,3 @@ def _training_techniques(recipe: Recipe | None) -> list[TrainTechnique]:
             )
         techniques.append(technique)
     return techniques
-
-
-def check_seed(seed: object) -> int:
-    """Return `seed` when it is a whole number from 0 to 2**32 - 1 (what torch, numpy and
-    every engine accept); else `ConfigError`."""
-    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED:
-        raise ConfigError(f"seed must be a whole number from 0 to 2**32 - 1, got {seed!r:.40}")
-    return seed
-
-
-def _check_positive_int(name: str, value: object) -> None:
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise ConfigError(f"{name} must be a positive integer, got {value!r}")

@@ -7,9 +7,11 @@ pipeline (STEP / DEFER / SKIP), the optimizer step, the after-step hooks. Losses
 classifier's hits) accumulate on the device: no host sync per step.
 
 The seam for data parallelism: `LiveRun.step_model` is what the step calls (a strategy
-wraps it, e.g. in DistributedDataParallel) and `LiveRun.batches` is what an epoch
-iterates (a strategy gives each rank its shard); `build_live_run` in `jiasu.train.fit`
-makes both, and `run_epoch` returns figures a strategy all-reduces.
+wraps it, e.g. in DistributedDataParallel), `LiveRun.batches` is what an epoch iterates
+(a strategy gives each rank its shard) and `LiveRun.measure` goes through the run's
+`Strategy` (`jiasu.train.strategy`), so a target check inside an epoch is decided on
+the whole target data by every rank alike; `run_epoch` returns figures a strategy
+all-reduces.
 """
 
 from __future__ import annotations
@@ -27,10 +29,11 @@ from torch.utils.data import DataLoader, default_collate
 
 from jiasu.hardware.device import synchronize
 from jiasu.train.data import Samples
-from jiasu.train.evaluate import eval_batch_size, measure
+from jiasu.train.evaluate import eval_batch_size, measure, predict_all
 from jiasu.train.loaders import Batch, Inputs, split_batch
 from jiasu.train.objective import Objective
 from jiasu.train.setup import StepAction, StepHooks, TrainSetup
+from jiasu.train.strategy import SingleProcess, Strategy
 from jiasu.ui.progress import TaskProgress
 
 
@@ -63,6 +66,7 @@ class LiveRun:
     clock_s: float = 0.0  # train_seconds of the epochs before this one
     objective: Objective = field(default_factory=Objective)
     names: tuple[str, ...] | None = None  # the inputs' names, to order dict batches
+    strategy: Strategy = field(default_factory=SingleProcess)  # how many processes train
 
     def loss_fn(self) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
         return self.objective.train_loss(self.setup.label_smoothing)
@@ -90,12 +94,29 @@ class LiveRun:
             yield
 
     def measure(self, data: Samples) -> dict[str, float]:
-        """Loss and metrics on `data` with the weights evaluation sees (`eval_weights`)."""
+        """Loss and metrics on `data` with the weights evaluation sees (`eval_weights`),
+        over every process of the run's strategy."""
+        return self.strategy.measure(self, data)
+
+    def measure_here(self, data: Samples) -> dict[str, float]:
+        """`measure` in this process alone."""
         with self.eval_weights():
             return measure(
                 self.model,
                 data,
                 self.objective,
+                batch_size=eval_batch_size(data, self.setup.batch_size),
+                device=self.setup.device,
+                names=self.names,
+                num_workers=self.setup.num_workers,
+            )
+
+    def outputs_here(self, data: Samples) -> tuple[torch.Tensor, torch.Tensor]:
+        """Every output and target on `data` in this process, as `measure_here` sees them."""
+        with self.eval_weights():
+            return predict_all(
+                self.model,
+                data,
                 batch_size=eval_batch_size(data, self.setup.batch_size),
                 device=self.setup.device,
                 names=self.names,

@@ -7,11 +7,12 @@ behaviour as the command line.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 import torch
+from torch import nn
 
 from jiasu.core.recipe import Recipe
 from jiasu.core.signature import InputSignature
@@ -22,39 +23,17 @@ from jiasu.hardware.device import resolve_device
 from jiasu.models.adapter import adapt
 from jiasu.train.auto import AutoRecipe, auto_recipe
 from jiasu.train.callbacks import Callback, ReduceLROnPlateau
+from jiasu.train.data import Samples
 from jiasu.train.evaluate import measure
 from jiasu.train.fit import fit
 from jiasu.train.history import History
 from jiasu.train.model_arg import ExternalModel, ModelSpec, save_trained
 from jiasu.train.objective import Objective
 from jiasu.train.recipes import resolve_recipe
+from jiasu.train.settings import TrainSettings
 
 SCHEMA_VERSION = 2  # 2: one training clock, definitions beside the figures (docs/report.md)
 SCHEDULE_TECHNIQUES = frozenset({"one_cycle", "lr_warmup"})
-
-
-@dataclasses.dataclass(frozen=True)
-class TrainSettings:
-    """The founding document's hyper-parameters, which every recipe starts from."""
-
-    epochs: int = 5
-    batch_size: int = 32
-    lr: float = 1e-3
-    optimizer: str = "adam"
-    # None: the founding document's 20% hold-out, which its ReduceLROnPlateau needs; a
-    # recipe with its own schedule (one_cycle, lr_warmup) trains on all the data instead.
-    validation_split: float | None = None
-    seed: int = 0
-    device: str = "cpu"
-    target_accuracy: float | None = None
-    target_checks_per_epoch: int = 4
-    # auto's probe budget in seconds; None: about 10% of the planned training time
-    probe_budget_s: float | None = None
-
-    def resolved_validation_split(self, recipe_has_schedule: bool) -> float:
-        if self.validation_split is not None:
-            return self.validation_split
-        return 0.0 if recipe_has_schedule else 0.2
 
 
 @dataclasses.dataclass(frozen=True)
@@ -158,6 +137,23 @@ def resolve_session_recipe(
     return auto.recipe, auto
 
 
+@dataclasses.dataclass(frozen=True)
+class TrainPlan:
+    """What a session trains with, once the recipe is resolved: the settings as the run
+    uses them (epochs and checks sized by auto for a target, the validation split), the
+    recipe, the callbacks, and the data a target accuracy is checked on."""
+
+    settings: TrainSettings
+    recipe: Recipe
+    callbacks: tuple[Callback, ...]
+    target_data: Samples | None
+
+
+# Trains the plan where it runs (here by `fit`, or data-parallel on an engine) and
+# returns the trained model and its history.
+Trainer = Callable[[TrainPlan], tuple[nn.Module, History]]
+
+
 def train_session(
     spec: ModelSpec | ExternalModel,
     splits: DatasetSplits | TrainingData,
@@ -167,6 +163,7 @@ def train_session(
     quiet: bool = False,
     save: Path | None = None,
     log: Any = None,
+    trainer: Trainer | None = None,
 ) -> TrainResult:
     """Resolve the recipe (probing for ``auto``), train, test, and optionally save the model.
 
@@ -174,6 +171,8 @@ def train_session(
     from the training images) or the user's `TrainingData` (its own validation split,
     made by `read_training_data`). The model is tested on the test split, or on the
     validation split where there is no test split, with every metric of the task.
+    `trainer` None trains here with `fit`; the engines pass one that trains the same plan
+    data-parallel (`jiasu.app.train`).
     """
     data = splits if isinstance(splits, TrainingData) else TrainingData.from_splits(splits)
     if save is not None and isinstance(spec, ModelSpec):  # fails now, not after the training
@@ -200,27 +199,16 @@ def train_session(
         epochs, checks = length.epochs, length.checks_per_epoch  # auto sizes the run
         if log:
             log(f"auto: up to {epochs} epochs to the target ({length.why})")
-    torch.manual_seed(settings.seed)
-    model = spec.build()
-    history = fit(
-        model,
-        data,
-        epochs=epochs,
-        batch_size=settings.batch_size,
-        optimizer=settings.optimizer,
-        lr=settings.lr,
-        validation_split=validation_split,
-        callbacks=callbacks,
+    plan = TrainPlan(
+        settings=dataclasses.replace(
+            settings, epochs=epochs, target_checks_per_epoch=checks,
+            validation_split=validation_split,
+        ),
         recipe=recipe,
-        seed=settings.seed,
-        device=settings.device,
-        quiet=quiet,
-        model_spec=spec,
-        target_accuracy=settings.target_accuracy,
+        callbacks=tuple(callbacks),
         target_data=held_out if settings.target_accuracy is not None else None,
-        target_checks_per_epoch=checks,
-        task=data.task,  # MNIST's ten digits, whichever a subset holds
-    )
+    )  # fmt: skip
+    model, history = (trainer or _fit_here(spec, data, quiet))(plan)
     test_metrics = (
         measure(adapt(model, data.signature), held_out, Objective(data.task))
         if held_out is not None
@@ -244,3 +232,19 @@ def train_session(
             signature=data.signature, task=data.task, classes=data.classes,
         )  # fmt: skip
     return result
+
+
+def _fit_here(spec: ModelSpec | ExternalModel, data: TrainingData, quiet: bool) -> Trainer:
+    """The plan trained in this process by `fit`."""
+
+    def train(plan: TrainPlan) -> tuple[nn.Module, History]:
+        torch.manual_seed(plan.settings.seed)
+        model = spec.build()
+        history = fit(
+            model, data, settings=plan.settings, callbacks=list(plan.callbacks),
+            recipe=plan.recipe, quiet=quiet, model_spec=spec, target_data=plan.target_data,
+            task=data.task,  # MNIST's ten digits, whichever a subset holds
+        )  # fmt: skip
+        return model, history
+
+    return train

@@ -19,13 +19,16 @@ import contextlib
 import dataclasses
 import enum
 from collections.abc import Iterator, Mapping
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import torch
 from torch import nn
 
 from jiasu.core.task import Task
 from jiasu.core.technique import Applicability, Technique
+
+if TYPE_CHECKING:
+    from jiasu.train.settings import TrainSettings
 
 LoaderKind = Literal["dataloader", "device"]
 # How the training samples are held: tensors in memory (jiasu batches them), a torch
@@ -63,6 +66,35 @@ class TrainSetup:
     data: DataKind = "tensors"
     task: Task | None = None
     custom_loss: bool = False
+
+    @classmethod
+    def from_settings(
+        cls,
+        settings: TrainSettings,
+        model: nn.Module,
+        device: torch.device,
+        *,
+        num_train_samples: int,
+        batch_size: int | None = None,
+        data: DataKind = "tensors",
+        task: Task | None = None,
+        custom_loss: bool = False,
+    ) -> TrainSetup:
+        """The setup of a run of `settings` (its hyper-parameters are taken from there and
+        nowhere else) before any technique configures it. `batch_size` overrides the
+        settings' where the data fixes it (a user's DataLoader)."""
+        return cls(
+            model=model,
+            device=device,
+            batch_size=batch_size or settings.batch_size,
+            lr=settings.lr,
+            optimizer=settings.optimizer.lower(),
+            num_train_samples=num_train_samples,
+            epochs=settings.epochs,
+            data=data,
+            task=task,
+            custom_loss=custom_loss,
+        )
 
     @property
     def is_classification(self) -> bool:
