@@ -12,7 +12,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -20,6 +20,7 @@ import torch
 
 from jiasu.engines import DistributedResult, MnistSource, TrainJob, train_distributed
 from jiasu.models import ModelSpec
+from jiasu.train.settings import TrainSettings
 
 # Starting a JVM daemon took 62 s on a 2-core machine at load 17 (5 s when quiet):
 # generous, and still bounded, so a cluster that cannot start fails the test.
@@ -32,7 +33,7 @@ VAL_SAMPLES = 1000
 def small_job(mnist_dir: Path) -> TrainJob:
     """2,000 MNIST images, 2 epochs of the small CNN: a few seconds per run on 2 cores."""
     source = MnistSource(str(mnist_dir), train_samples=TRAIN_SAMPLES, val_samples=VAL_SAMPLES)
-    return TrainJob(ModelSpec("cnn"), source, epochs=2, batch_size=32, seed=0)
+    return TrainJob(ModelSpec("cnn"), source, TrainSettings(epochs=2, batch_size=32, seed=0))
 
 
 @pytest.fixture(scope="session")
@@ -134,3 +135,103 @@ def spark_standalone(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Spark
         yield cluster
     finally:
         cluster.stop()
+
+
+# --- the user's own data: a small table and the user's model module -------------------
+USER_MODELS = '''
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from jiasu.train import Callback
+
+
+def tabular():
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Linear(5, 8), nn.ReLU(), nn.Linear(8, 1))
+
+
+def classifier():
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Linear(5, 16), nn.ReLU(), nn.Linear(16, 2))
+
+
+class RankLog(Callback):
+    """Writes, on every rank, the epochs it ran and the target checks it made."""
+
+    def __init__(self, folder):
+        self.folder = folder
+
+    def on_train_end(self, run):
+        import torch.distributed as dist
+
+        curve = [round(a, 6) for _, a in run.history.accuracy_curve]
+        Path(self.folder, f"rank{dist.get_rank()}").write_text(f"{run.epoch} {curve}")
+'''
+
+
+@pytest.fixture
+def user_models(tmp_path: Path) -> Iterator[str]:
+    """The user's module (`tabular`, `classifier`, `RankLog`), importable as a user's
+    module is: from a folder on sys.path, which an engine's workers are told about."""
+    folder = tmp_path / "user_pkg"
+    folder.mkdir()
+    (folder / "engine_user_models.py").write_text(USER_MODELS)
+    sys.path.insert(0, str(folder))
+    yield "engine_user_models"
+    sys.path.remove(str(folder))
+    sys.modules.pop("engine_user_models", None)
+
+
+def write_table(path: Path, rows: int = 300, *, classes: bool = False) -> Path:
+    """A CSV of 5 features and a target `y`: a noisy linear regression, or (`classes`)
+    the sign of a linear score as class ids 0/1."""
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((rows, 5)).astype(np.float32)
+    score = x @ np.array([1.5, -2.0, 0.5, 0.0, 1.0], dtype=np.float32)
+    frame = pd.DataFrame(x, columns=[f"f{i}" for i in range(5)])
+    frame["y"] = (score > 0).astype(np.int64) if classes else score + rng.normal(0, 0.05, rows)
+    frame.to_csv(path, index=False)
+    return path
+
+
+def loader_generator(seed: int) -> torch.Generator:
+    """The generator a rank's DataLoader shuffles with (`seed`), as its first epoch
+    leaves it after drawing its base seed."""
+    generator = torch.Generator().manual_seed(seed)
+    torch.empty((), dtype=torch.int64).random_(generator=generator)  # DataLoader's base seed
+    return generator
+
+
+def joined_batches_reference(
+    model: torch.nn.Module,
+    inputs: torch.Tensor,
+    targets: torch.Tensor,
+    loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    *,
+    world: int,
+    batch_size: int,
+    seed: int,
+    lr: float,
+) -> torch.nn.Module:
+    """One epoch of one process stepping (SGD) on the joined batches of `world` ranks:
+    what `world` DDP ranks of batch `batch_size` must equal."""
+    from jiasu.engines import shard_indices
+    from jiasu.train.optimizers import create_optimizer
+
+    optimizer = create_optimizer("sgd", model.parameters(), lr=lr)  # momentum 0.9
+    shards = [shard_indices(len(targets), rank, world, seed) for rank in range(world)]
+    # each rank's DataLoader shuffles its shard with the same seeded generator
+    order = torch.randperm(shards[0].shape[0], generator=loader_generator(seed))
+    for start in range(0, order.shape[0], batch_size):
+        local = order[start : start + batch_size]
+        index = torch.cat([shard[local] for shard in shards])
+        loss = loss_fn(model(inputs[index]), targets[index])
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    return model

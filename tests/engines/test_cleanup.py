@@ -18,6 +18,7 @@ import pytest
 from jiasu.data import DatasetSplits
 from jiasu.engines import CrashOnce, EngineError, InMemorySource, TrainJob, train_distributed
 from jiasu.models import ModelSpec
+from jiasu.train.settings import TrainSettings
 
 SCRATCH_PREFIXES = ("jiasu-", "torchelastic_")
 
@@ -38,7 +39,11 @@ def leftovers(temp_dir: Path) -> list[str]:
 
 @pytest.fixture
 def tiny_job(mnist: DatasetSplits) -> TrainJob:
-    return TrainJob(ModelSpec("mlp"), InMemorySource(mnist.train.take(64)), batch_size=16)
+    return TrainJob(
+        ModelSpec("mlp"),
+        InMemorySource(mnist.train.take(64)),
+        TrainSettings(epochs=1, batch_size=16),
+    )
 
 
 @pytest.mark.timeout(120)
@@ -62,7 +67,9 @@ def test_a_failed_run_removes_its_temporary_storage(
 def test_an_interrupted_run_removes_its_temporary_storage(
     temp_dir: Path, tiny_job: TrainJob
 ) -> None:
-    endless = dataclasses.replace(tiny_job, epochs=100_000)
+    endless = dataclasses.replace(
+        tiny_job, settings=dataclasses.replace(tiny_job.settings, epochs=100_000)
+    )
     started = threading.Event()
 
     def interrupt_once_the_worker_runs() -> None:

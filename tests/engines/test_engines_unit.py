@@ -25,6 +25,7 @@ from jiasu.engines import (
 from jiasu.engines.ray_data import pool_size
 from jiasu.engines.reach import check_reachable, host_port
 from jiasu.models import ModelSpec, create_model, save_model_dir
+from jiasu.train.settings import TrainSettings
 
 
 @pytest.mark.parametrize(("n", "world"), [(10, 2), (11, 2), (7, 3), (5, 1)])
@@ -109,7 +110,7 @@ def test_missing_extra_names_the_extra(
 
 def test_train_job_rejects_bad_values() -> None:
     with pytest.raises(ConfigError, match="epochs must be a positive integer"):
-        TrainJob(ModelSpec("mlp"), MnistSource(), epochs=0)
+        TrainJob(ModelSpec("mlp"), MnistSource(), TrainSettings(epochs=0))
 
 
 def test_local_inference_is_the_model_itself(tmp_path: Path) -> None:

@@ -16,14 +16,13 @@ from jiasu.engines import (
     EngineError,
     InMemorySource,
     TrainJob,
-    shard_indices,
     train_distributed,
 )
 from jiasu.models import ModelSpec
 from jiasu.train.evaluate import evaluate
-from jiasu.train.optimizers import create_optimizer
+from jiasu.train.settings import TrainSettings
 
-from .conftest import same_weights
+from .conftest import joined_batches_reference, same_weights
 
 
 @pytest.mark.timeout(120)
@@ -31,30 +30,17 @@ def test_two_ranks_equal_one_process_on_the_joined_batches(mnist: object, tmp_pa
     """DDP with 2 ranks × batch B must equal one process stepping on both ranks' batches."""
     train = mnist.train.take(400)  # type: ignore[attr-defined]
     spec = ModelSpec("mlp", {"dropout": 0.0})  # no randomness inside the model
-    job = TrainJob(spec, InMemorySource(train), epochs=1, batch_size=16, optimizer="sgd", lr=0.1)
+    settings = TrainSettings(epochs=1, batch_size=16, optimizer="sgd", lr=0.1)
+    job = TrainJob(spec, InMemorySource(train), settings)
     result = train_distributed(job, engine="local", workers=2, storage_dir=tmp_path)
 
-    torch.manual_seed(job.seed)
-    reference = spec.build()
-    optimizer = create_optimizer("sgd", reference.parameters(), lr=0.1)  # momentum 0.9
-    shards = [shard_indices(len(train), rank, 2, job.seed) for rank in range(2)]
-    # each rank's DataLoader shuffles its shard with the same seeded generator
-    order = torch.randperm(shards[0].shape[0], generator=_loader_generator(job.seed))
-    for start in range(0, order.shape[0], job.batch_size):
-        local = order[start : start + job.batch_size]
-        index = torch.cat([shards[0][local], shards[1][local]])
-        loss = F.cross_entropy(reference(train.images[index]), train.labels[index])
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
+    torch.manual_seed(job.settings.seed)
+    reference = joined_batches_reference(
+        spec.build(), train.images, train.labels, F.cross_entropy, world=2, batch_size=16,
+        seed=job.settings.seed, lr=0.1,
+    )  # fmt: skip
     for name, tensor in reference.state_dict().items():
         torch.testing.assert_close(result.model.state_dict()[name], tensor, atol=2e-6, rtol=1e-5)
-
-
-def _loader_generator(seed: int) -> torch.Generator:
-    generator = torch.Generator().manual_seed(seed)
-    torch.empty((), dtype=torch.int64).random_(generator=generator)  # DataLoader's base seed
-    return generator
 
 
 @pytest.mark.timeout(120)
@@ -92,6 +78,7 @@ def test_killed_worker_without_restarts_is_one_clear_error(
     small_job: TrainJob, tmp_path: Path
 ) -> None:
     crash = CrashOnce(str(tmp_path / "killed-once"), rank=0, epoch=1, step=0)
-    job = dataclasses.replace(small_job, crash=crash, epochs=1)
+    settings = dataclasses.replace(small_job.settings, epochs=1)
+    job = dataclasses.replace(small_job, crash=crash, settings=settings)
     with pytest.raises(EngineError, match="local worker rank 0 was killed by SIGKILL"):
         train_distributed(job, engine="local", workers=2, storage_dir=tmp_path)

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from jiasu.engines import (
     CrashOnce,
@@ -23,7 +24,7 @@ from jiasu.engines import (
     train_distributed,
 )
 
-from .conftest import same_weights
+from .conftest import joined_batches_reference, same_weights, write_table
 
 ray = pytest.importorskip("ray")
 cluster_utils = pytest.importorskip("ray.cluster_utils")
@@ -128,3 +129,34 @@ def test_ray_predicts_a_two_input_artifact_like_one_process(
     assert main([*args, "--output", str(there), *engine]) == 0
     np.testing.assert_array_equal(np.load(there), np.load(tmp_path / "here.npy"))
     np.testing.assert_allclose(np.load(there), text_logits(model, ids, mask), atol=1e-5)
+
+
+@pytest.mark.timeout(300)
+def test_ray_trains_the_users_table_and_model_like_the_joined_batches(
+    ray_address: str, user_models: str, tmp_path: Path
+) -> None:
+    """`jiasu train --engine ray --data table.csv`: the workers on two nodes read the table
+    and import the user's module themselves; 2 ranks × batch 16 equal one process on the
+    joined batches."""
+    from jiasu.cli.main import main
+    from jiasu.data import read_training_data
+    from jiasu.models.saved import load_model_dir
+    from jiasu.train.losses import mean_squared_error
+
+    table = write_table(tmp_path / "table.csv")
+    saved = tmp_path / "model"
+    code = main([
+        "train", "--model", f"{user_models}:tabular", "--data", str(table),
+        "--target-column", "y", "--engine", "ray", "--workers", "2", "--address", ray_address,
+        "--epochs", "1", "--batch-size", "16", "--optimizer", "sgd", "--lr", "0.05",
+        "--recipe", "baseline", "--save", str(saved), "--quiet",
+    ])  # fmt: skip
+    assert code == 0
+    train = read_training_data(table, target_column="y", seed=0).train
+    reference = joined_batches_reference(
+        __import__(user_models).tabular(), train.inputs[0], train.targets, mean_squared_error,
+        world=2, batch_size=16, seed=0, lr=0.05,
+    )  # fmt: skip
+    got = load_model_dir(saved, trust_code=True).model.state_dict()
+    for name, tensor in reference.state_dict().items():
+        torch.testing.assert_close(got[name], tensor, atol=2e-6, rtol=1e-5)

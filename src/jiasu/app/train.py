@@ -10,25 +10,28 @@ back as ``DIR/model.keras``; a factory returning a torch ``nn.Module`` is traine
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
 from torch import nn
 
 from jiasu.app import Log
 from jiasu.core.errors import ConfigError
 from jiasu.core.recipe import Recipe
 from jiasu.core.signature import InputSignature
-from jiasu.data import DatasetSplits
 from jiasu.data.mnist import INPUT_SHAPE, NUM_CLASSES
 from jiasu.models.argument import parse_model_argument
 from jiasu.models.probe import PROBE_BATCH, probe_output
-from jiasu.train.evaluate import evaluate
+from jiasu.train.history import History
 from jiasu.train.model_arg import ExternalModel, ModelSpec
-from jiasu.train.session import TrainResult, TrainSettings, resolve_session_recipe, train_session
+from jiasu.train.session import Trainer, TrainPlan, TrainResult, TrainSettings, train_session
+
+if TYPE_CHECKING:
+    from jiasu.engines.data import DataSource
 
 _Builder = Callable[[], nn.Module]
 
@@ -57,29 +60,35 @@ def run_train_session(
     it, and save it to `save`.
 
     A bad MODEL, bad data and every output path fail before any training. `engine`
-    (local, ray, spark) trains data-parallel on `workers` workers (MNIST only, for now).
-    `log` gets each step.
+    (local, ray, spark) trains the same plan data-parallel on `workers` workers, each
+    reading the data itself from the same path. `log` gets each step.
     """
     from jiasu.data import load_mnist
 
     if data is not None:
-        return _user_data_session(model, recipe, settings, data, engine=engine, save=save,
-                                  json_path=json_path, html_path=html_path, quiet=quiet,
-                                  log=log)  # fmt: skip
+        return _user_data_session(model, recipe, settings, data, engine=engine, workers=workers,
+                                  address=address, save=save, json_path=json_path,
+                                  html_path=html_path, quiet=quiet, log=log)  # fmt: skip
     spec = resolve_train_model(model) if isinstance(model, str) else model
     check_train_outputs(spec, save=save, json_path=json_path, html_path=html_path,
                         data_dir=data_dir)  # fmt: skip
+    if engine is not None:
+        check_engine_model(spec)
     splits = load_mnist(data_dir)
     if train_samples is not None:
         splits = dataclasses.replace(splits, train=splits.train.take(train_samples))
     if log is not None:
         log(f"data: {splits.source}")
-    if engine is None:
-        return train_session(spec, splits, recipe, settings, quiet=quiet, save=save, log=log)
-    return distributed_session(spec, splits, recipe, settings,
-                               engine=engine, workers=workers, address=address,
-                               data_dir=data_dir, train_samples=train_samples,
-                               quiet=quiet, save=save, log=log)  # fmt: skip
+    trainer = None
+    if engine is not None:
+        from jiasu.engines import MnistSource
+
+        source = MnistSource(None if data_dir is None else str(data_dir.resolve()),
+                             train_samples=train_samples, val_samples=0)  # fmt: skip
+        trainer = engine_trainer(spec, source, engine=engine, workers=workers, address=address,
+                                 log=log)  # fmt: skip
+    return train_session(spec, splits, recipe, settings, quiet=quiet, save=save, log=log,
+                         trainer=trainer)  # fmt: skip
 
 
 @dataclasses.dataclass(frozen=True)
@@ -101,6 +110,8 @@ def _user_data_session(
     data: UserData,
     *,
     engine: str | None,
+    workers: int,
+    address: str | None,
     save: Path | None,
     json_path: Path | None,
     html_path: Path | None,
@@ -108,23 +119,33 @@ def _user_data_session(
     log: Log | None,
 ) -> TrainResult:
     """Train on the user's data: read it (every bad file is one sentence, before the
-    model is built), build the model, check it fits the data's inputs and task, train."""
+    model is built), build the model, check it fits the data's inputs and task, train
+    (here, or on an engine whose workers read the same path with the same options)."""
     from jiasu.data import read_training_data
 
-    if engine is not None:
-        raise ConfigError(
-            f"--engine {engine} trains on MNIST only for now; drop --engine to train on --data"
-        )
     spec = resolve_train_model(model, check=False) if isinstance(model, str) else model
     check_train_outputs(spec, save=save, json_path=json_path, html_path=html_path,
                         data_dir=data.path)  # fmt: skip
+    if engine is not None:
+        check_engine_model(spec)
     training = read_training_data(
         data.path, target_column=data.target_column, task=data.task,
         val_split=data.val_split, resize=data.resize, seed=settings.seed,
     )  # fmt: skip
     if log is not None:
         log(f"data: {training.source}; {training.task.describe()}")
-    return train_session(spec, training, recipe, settings, quiet=quiet, save=save, log=log)
+    trainer = None
+    if engine is not None:
+        from jiasu.engines import UserDataSource
+
+        source = UserDataSource(
+            str(Path(data.path).resolve()), target_column=data.target_column, task=data.task,
+            val_split=data.val_split, resize=data.resize, seed=settings.seed,
+        )  # fmt: skip
+        trainer = engine_trainer(spec, source, engine=engine, workers=workers, address=address,
+                                 log=log)  # fmt: skip
+    return train_session(spec, training, recipe, settings, quiet=quiet, save=save, log=log,
+                         trainer=trainer)  # fmt: skip
 
 
 def save_train_outputs(
@@ -186,8 +207,10 @@ def resolve_train_model(text: str, *, check: bool = True) -> ModelSpec | Externa
     argument = parse_model_argument(text, accept=("keras", "registry", "factory"))
     if argument.kind == "registry":
         return ModelSpec(text)
-    builder = _keras_file(text) if argument.kind == "keras" else _factory(text)
+    builder = _keras_file(text) if argument.kind == "keras" else FactoryBuilder(text)
     module = builder()
+    if isinstance(builder, FactoryBuilder):
+        builder = builder.located()
     if check:
         check_takes_mnist(module, text)
     saver = _save_keras if _is_keras(module) else None
@@ -209,24 +232,49 @@ def _keras_file(path: str) -> _Builder:
     return build
 
 
-def _factory(name: str) -> _Builder:
-    def build() -> nn.Module:
+@dataclasses.dataclass(frozen=True)
+class FactoryBuilder:
+    """Builds the model of the ``package.module:factory`` the user named; picklable, so
+    an engine's workers build it too (importing the module the user named is the opt-in).
+
+    `search_path` is the folder the module was imported from here; a worker that cannot
+    import the module otherwise finds it there (at the end of its sys.path), as workers
+    on this machine do. On a cluster, install the module on every machine.
+    """
+
+    name: str
+    search_path: str | None = None
+
+    def __call__(self) -> nn.Module:
         from jiasu.core.imports import call_factory
 
-        model = call_factory(name)
+        top = self.name.partition(":")[0].split(".")[0]
+        path = self.search_path
+        if path and path not in sys.path and importlib.util.find_spec(top) is None:
+            sys.path.append(path)
+        model = call_factory(self.name)
         from_keras = type(model).__module__.split(".")[0] == "keras"
         if isinstance(model, nn.Module) and not from_keras:
             return model
         if not from_keras:
             raise ConfigError(
-                f"model factory {name!r} returned {type(model).__name__}, not a torch "
+                f"model factory {self.name!r} returned {type(model).__name__}, not a torch "
                 "nn.Module or a Keras model; return the model from the factory"
             )
         from jiasu.integrations.keras import resolve_keras_model
 
         return resolve_keras_model(model)  # a Keras model built by the factory
 
-    return build
+    def located(self) -> FactoryBuilder:
+        """This builder with the folder its module was imported from (once built here)."""
+        module = sys.modules.get(self.name.partition(":")[0].split(".")[0])
+        file = getattr(module, "__file__", None)
+        if not file:
+            return self
+        folder = Path(file).resolve().parent
+        if Path(file).name == "__init__.py":
+            folder = folder.parent  # a package: the folder that holds it
+        return dataclasses.replace(self, search_path=str(folder))
 
 
 def _save_keras(module: nn.Module, directory: Path) -> None:
@@ -257,58 +305,44 @@ def check_takes_mnist(module: nn.Module, name: str) -> None:
         )
 
 
-def distributed_session(
+def check_engine_model(spec: ModelSpec | ExternalModel) -> None:
+    """An engine's workers rebuild the model themselves: a registry model, or a
+    ``package.module:factory`` (each worker imports the module the user named)."""
+    if isinstance(spec, ModelSpec):
+        return
+    if not isinstance(spec.builder, FactoryBuilder) or spec.saver is not None:
+        raise ConfigError(
+            f"--engine trains registry models and package.module:factory models of torch; "
+            f"{spec.name!r} is a Keras model: drop --engine to train it here"
+        )
+
+
+def engine_trainer(
     spec: ModelSpec | ExternalModel,
-    splits: DatasetSplits,
-    recipe_spec: str | Recipe,
-    settings: TrainSettings,
+    source: DataSource,
     *,
     engine: str,
     workers: int,
     address: str | None = None,
-    data_dir: Path | None = None,
-    train_samples: int | None = None,
-    quiet: bool = False,
-    save: Path | None = None,
     log: Log | None = None,
-) -> TrainResult:
-    """`jiasu train --engine`: train with `engine` on `workers` workers; batch size and lr
-    are per worker.
+) -> Trainer:
+    """A session's `Trainer` that runs the plan data-parallel: `workers` workers of
+    `engine`, each loading `source` itself and training with `fit` (batch size and lr
+    per worker); rank 0's weights come back."""
 
-    Each worker reads MNIST itself (from `data_dir` or jiasu's usual places) and validates
-    on the test split; the result is tested here on the full test split.
-    """
-    from jiasu.engines import MnistSource, TrainJob, train_distributed
+    def train(plan: TrainPlan) -> tuple[nn.Module, History]:
+        from jiasu.engines import TrainJob, train_distributed
 
-    if settings.target_accuracy is not None:
-        raise ConfigError("--target-accuracy is not supported with --engine yet; drop one of them")
-    if not isinstance(spec, ModelSpec):
-        raise ConfigError(
-            f"--engine trains registry models (mlp, cnn, resnet, vgg); {spec.name!r} is not one"
-        )
-    recipe, auto = resolve_session_recipe(spec, splits, recipe_spec, settings, quiet=quiet, log=log)
-    job = TrainJob(
-        model=spec,
-        data=MnistSource(None if data_dir is None else str(data_dir), train_samples=train_samples),
-        epochs=settings.epochs,
-        batch_size=settings.batch_size,
-        optimizer=settings.optimizer,
-        lr=settings.lr,
-        seed=settings.seed,
-        recipe=recipe,
-    )
-    if log:
-        log(f"training on {engine} with {workers} workers...")
-    result = train_distributed(job, engine=engine, workers=workers, address=address)
-    model = result.model
-    _, test_accuracy = evaluate(
-        model, splits.test.images, splits.test.labels, device=torch.device("cpu")
-    )
-    if save is not None:
-        result.save(save)
-    if log:
-        log(
-            f"{engine}: {result.total_seconds:.1f} s in total, {result.loop_seconds:.1f} s in the "
-            f"training loop, {result.startup_seconds:.1f} s starting up"
-        )
-    return TrainResult(spec, recipe, result.history, test_accuracy, auto, splits.source, settings)
+        job = TrainJob(model=spec, data=source, settings=plan.settings, recipe=plan.recipe,
+                       callbacks=plan.callbacks)  # fmt: skip
+        if log:
+            log(f"training on {engine} with {workers} workers...")
+        result = train_distributed(job, engine=engine, workers=workers, address=address)
+        if log:
+            log(
+                f"{engine}: {result.total_seconds:.1f} s in total, {result.loop_seconds:.1f} s "
+                f"in the training loop, {result.startup_seconds:.1f} s starting up"
+            )
+        return result.model, result.history
+
+    return train

@@ -6,7 +6,8 @@ TorchDistributor). Ray and Spark are optional extras, imported only when chosen.
 
 >>> from jiasu.engines import MnistSource, TrainJob, train_distributed
 >>> from jiasu.models import ModelSpec
->>> job = TrainJob(ModelSpec("cnn"), MnistSource(train_samples=4000), epochs=2)
+>>> from jiasu.train import TrainSettings
+>>> job = TrainJob(ModelSpec("cnn"), MnistSource(train_samples=4000), TrainSettings(epochs=2))
 >>> result = train_distributed(job, engine="ray", workers=2)  # doctest: +SKIP
 """
 
@@ -19,8 +20,15 @@ from jiasu.engines.base import (
     WorkerContext,
     get_engine,
 )
-from jiasu.engines.data import DataSource, InMemorySource, MnistSource
-from jiasu.engines.ddp import CrashOnce, RankResult, TrainJob, ddp_fit, shard_indices
+from jiasu.engines.data import DataSource, InMemorySource, MnistSource, UserDataSource
+from jiasu.engines.ddp import (
+    CrashOnce,
+    DataParallel,
+    RankResult,
+    TrainJob,
+    ddp_fit,
+    shard_indices,
+)
 from jiasu.engines.predict import ModelDirPredictor, PredictorFactory, predict_distributed
 from jiasu.engines.train import DistributedResult, train_distributed
 
@@ -43,6 +51,7 @@ del _local
 __all__ = [
     "ENGINES",
     "CrashOnce",
+    "DataParallel",
     "DataSource",
     "DistributedResult",
     "Engine",
@@ -54,6 +63,7 @@ __all__ = [
     "PredictorFactory",
     "RankResult",
     "TrainJob",
+    "UserDataSource",
     "WorkerContext",
     "ddp_fit",
     "get_engine",

@@ -1,23 +1,31 @@
-"""`ddp_fit`: jiasu's training step on one rank of a torch.distributed group.
+"""`ddp_fit`: `jiasu.fit` on one rank of a torch.distributed group.
 
-Every rank builds the same seeded model, wraps it in DistributedDataParallel and trains
-on its shard of the data: DistributedSampler semantics on in-memory tensors (one seeded
-permutation, padded to a multiple of the world size, rank r takes every world-size-th
-index from r), so every rank runs the same number of batches. Gradients are averaged
-by DDP, so W ranks with batch B train like one process with batch W·B.
+Every rank builds the same seeded model and loads the job's data itself (a picklable
+`DataSource`: nothing large travels through the engine), then calls `fit` with a
+`DataParallel` strategy: the one trainer, the one loop. The strategy
 
-Everything else is `jiasu.train`'s own: the techniques (`apply_techniques`), the live
-run with its optimizer, hooks and batches (`build_live_run`), the epoch (`run_epoch`,
-with DDP as the step model), evaluation through the hooks' weights, the callbacks (run
-identically on every rank, from metrics all-reduced over the ranks, so their
-decisions agree) and the checkpoint files (`resume.save`/`resume.restore`; rank 0
-writes them). Each rank reseeds its RNG from (seed, epoch, rank) at every epoch, so a
-restarted run replays exactly what the uninterrupted run would have done.
+- shards the training samples with DistributedSampler semantics (one seeded
+  permutation, padded to a multiple of the world size, rank r takes every
+  world-size-th index from r; in memory or streamed), so every rank runs the same
+  number of batches; DDP averages the gradients, so W ranks with batch B train like one
+  process with batch W·B;
+- all-reduces each epoch's training figures and gives every rank rank 0's buffers
+  (BatchNorm statistics: one model);
+- measures validation and target data on a slice per rank and gathers the outputs, so
+  every metric is the whole data's (R², the user's own) and every rank reads rank 0's
+  figures: the callbacks and the target check take the same decision on every rank, at
+  the same step;
+- reseeds each rank's RNG from (seed, epoch, rank) at every epoch, so a restarted run
+  replays exactly what the uninterrupted run would have done;
+- lets rank 0 alone write checkpoints, into the engine's storage, after every epoch;
+  every rank resumes from the engine's last one.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import itertools
 import os
 import signal
 import time
@@ -29,24 +37,26 @@ import torch
 import torch.distributed as dist
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader, Subset
 
 from jiasu.core.errors import ConfigError
 from jiasu.core.recipe import Recipe
-from jiasu.data import ImageDataset
+from jiasu.data.examples import Examples, StreamingExamples
 from jiasu.engines.base import WorkerContext
 from jiasu.engines.data import DataSource
 from jiasu.models import ModelSpec
 from jiasu.train import checkpoint as ckpt
-from jiasu.train import resume
 from jiasu.train.callbacks import Callback, RunState
-from jiasu.train.data import Arrays
-from jiasu.train.finite import check_epoch_finite
-from jiasu.train.fit import apply_techniques, build_live_run, process_settings
-from jiasu.train.history import EpochRecord, History
+from jiasu.train.data import Samples
+from jiasu.train.evaluate import figures_of
+from jiasu.train.fit import fit
+from jiasu.train.history import EpochRecord
 from jiasu.train.loaders import Batch
-from jiasu.train.loop import LiveRun, finish, run_epoch
-from jiasu.train.setup import TrainSetup, TrainTechnique
-from jiasu.ui.progress import TaskProgress
+from jiasu.train.loop import EpochFigures, LiveRun
+from jiasu.train.model_arg import ExternalModel
+from jiasu.train.settings import TrainSettings
+from jiasu.train.setup import TrainSetup
+from jiasu.train.strategy import SaveFn, Strategy
 
 
 @dataclasses.dataclass(frozen=True)
@@ -78,29 +88,27 @@ class CrashOnce:
 class TrainJob:
     """A data-parallel training run: everything a worker needs, picklable.
 
-    `batch_size` is per worker. `data` is a picklable `DataSource` (each worker loads
-    the data itself, so nothing large travels through the engine). `callbacks` run on
+    `model` is a registry `ModelSpec` or an `ExternalModel` whose builder pickles (a
+    ``package.module:factory`` named by the user: every worker imports that module).
+    `data` is a picklable `DataSource` (each worker loads the data itself). `settings`
+    are the run's hyper-parameters; batch size and lr are per worker. `callbacks` run on
     every rank; checkpoints are written by rank 0 through the engine's storage after
     every epoch when `checkpoint_every_epoch` is set.
     """
 
-    model: ModelSpec
+    model: ModelSpec | ExternalModel
     data: DataSource
-    epochs: int = 1
-    batch_size: int = 32
-    optimizer: str = "adam"
-    lr: float = 1e-3
-    seed: int = 0
+    settings: TrainSettings = dataclasses.field(default_factory=TrainSettings)
     recipe: Recipe | None = None
     callbacks: Sequence[Callback] = ()
     checkpoint_every_epoch: bool = True
     crash: CrashOnce | None = None
 
     def __post_init__(self) -> None:
-        for name in ("epochs", "batch_size"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ConfigError(f"{name} must be a positive integer, got {value!r}")
+        if not isinstance(self.settings, TrainSettings):
+            raise ConfigError(
+                f"settings must be a TrainSettings, got {type(self.settings).__name__}"
+            )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -132,108 +140,157 @@ def shard_indices(n: int, rank: int, world_size: int, seed: int) -> torch.Tensor
 def ddp_fit(ctx: WorkerContext, job: TrainJob) -> RankResult:
     """Train `job` on this rank; every rank of the group must call it."""
     start = time.perf_counter()
-    train, val = job.data()
-    index = shard_indices(len(train), ctx.rank, ctx.world_size, job.seed)
-    shard = Arrays(train.images[index], train.labels[index])  # this rank's samples
-    val_shard = _val_shard(val, ctx) if val is not None else None
-
-    torch.manual_seed(job.seed)  # the same initial weights on every rank
-    setup = TrainSetup(
-        model=job.model.build(),
-        device=torch.device(ctx.device),
-        batch_size=job.batch_size,
-        lr=job.lr,
-        optimizer=job.optimizer.lower(),
-        num_train_samples=len(shard),
-        epochs=job.epochs,
-    )
-    history = History(device=ctx.device, device_reason=f"rank {ctx.rank} of {ctx.world_size}")
-    setup, active = apply_techniques(setup, _training_techniques(job.recipe), history)
-    # The engine owns the threads: a technique asking for every CPU would oversubscribe.
-    setup = dataclasses.replace(setup, num_threads=ctx.threads)
-    with process_settings(setup):
-        live, shuffle = build_live_run(setup, active, shard, job.seed)
-        device_ids = [setup.device.index] if setup.device.type == "cuda" else None
-        live = dataclasses.replace(
-            live, step_model=DistributedDataParallel(live.step_model, device_ids=device_ids)
-        )
-        saver = _Saver(ctx, job, live, shuffle)
-        run = RunState(live.model, live.optimizer, history, val is not None, save_checkpoint=saver)
-        saver.run = run
-        resumed = saver.restore()
-        for callback in job.callbacks:
-            callback.on_train_begin(run)
-        setup_seconds = time.perf_counter() - start
-        loop_start = time.perf_counter()
-        _epochs(ctx, job, live, run, saver, val_shard)
-        loop_seconds = time.perf_counter() - loop_start
-        finish(live)
-        for callback in job.callbacks:
-            callback.on_train_end(run)
+    data = job.data()
+    settings = job.settings
+    if settings.num_workers is None:  # W ranks already decode in parallel: no probing
+        settings = dataclasses.replace(settings, num_workers=0)
+    settings = dataclasses.replace(settings, device=ctx.device)
+    target = data.test if data.test is not None else data.val
+    torch.manual_seed(settings.seed)  # the same initial weights on every rank
+    model = job.model.build()
+    strategy = DataParallel(ctx, job, start)
+    history = fit(
+        model, data, settings=settings, recipe=job.recipe, callbacks=job.callbacks,
+        target_data=target if settings.target_accuracy is not None else None,
+        task=data.task, quiet=True, model_spec=job.model, strategy=strategy,
+    )  # fmt: skip
     return RankResult(
-        model_state={k: v.detach().cpu().clone() for k, v in live.model.state_dict().items()},
+        model_state={k: v.detach().cpu().clone() for k, v in model.state_dict().items()},
         history=history.to_dict(),
         world_size=ctx.world_size,
         threads_per_worker=ctx.threads,
-        resumed_from_epoch=resumed,
-        setup_seconds=setup_seconds,
-        loop_seconds=loop_seconds,
+        resumed_from_epoch=strategy.resumed_from_epoch,
+        setup_seconds=strategy.setup_seconds,
+        loop_seconds=strategy.loop_seconds,
     )
 
 
-def _epochs(
-    ctx: WorkerContext,
-    job: TrainJob,
-    live: LiveRun,
-    run: RunState,
-    saver: _Saver,
-    val: Arrays | None,
-) -> None:
-    quiet = TaskProgress(enabled=False)
-    for epoch in range(run.epoch + 1, job.epochs + 1):
-        torch.manual_seed(_epoch_seed(job.seed, epoch, ctx.rank))  # dropout etc., replayable
-        lr = float(live.optimizer.param_groups[0]["lr"])
-        if job.crash is None:
-            figures = run_epoch(live, quiet, None)
-        else:
-            crashing = _Crashing(live.batches, job.crash, ctx.rank, epoch)
-            figures = run_epoch(dataclasses.replace(live, batches=crashing), quiet, None)
-        # (loss sum, correct, seen) over all ranks
+class DataParallel(Strategy):
+    """`fit` on one rank of the engine's torch.distributed group (the module docstring
+    says what each hook does)."""
+
+    def __init__(self, ctx: WorkerContext, job: TrainJob, started: float) -> None:
+        self.ctx, self.job, self.started = ctx, job, started
+        self.rank, self.world_size = ctx.rank, ctx.world_size
+        self.epoch = 0
+        self.live: LiveRun | None = None
+        self.resumed_from_epoch = 0
+        self.setup_seconds = self.loop_seconds = 0.0
+        self._loop_start = 0.0
+        self._saved_epoch = -1
+        self._new_folder: Path | None = None
+
+    def describe(self, device_reason: str) -> str:
+        return f"rank {self.rank} of {self.world_size}"
+
+    def shard(self, train: Samples, seed: int) -> Samples:
+        if isinstance(train, DataLoader):
+            raise ConfigError(
+                "a DataLoader cannot be sharded over the workers; give the Dataset it loads"
+            )
+        index = shard_indices(len(train), self.rank, self.world_size, seed)  # type: ignore[arg-type]
+        if isinstance(train, Examples | StreamingExamples):
+            return train.take(index)
+        return Subset(train, index.tolist())
+
+    def configure(self, setup: TrainSetup) -> TrainSetup:
+        # The engine owns the threads: a technique asking for every CPU would oversubscribe.
+        return dataclasses.replace(setup, num_threads=self.ctx.threads)
+
+    def wrap(self, live: LiveRun) -> LiveRun:
+        device = live.setup.device
+        device_ids = [device.index] if device.type == "cuda" else None
+        step_model = DistributedDataParallel(live.step_model, device_ids=device_ids)
+        batches = live.batches
+        if self.job.crash is not None:
+            batches = _Crashing(batches, self.job.crash, self)
+        self.live = dataclasses.replace(live, step_model=step_model, batches=batches)
+        return self.live
+
+    def checkpoint_saver(self, save: SaveFn) -> SaveFn:
+        """Rank 0 writes into the engine's storage, once per epoch (ModelCheckpoint and
+        the engine may both ask); the directory a callback names is ignored, because
+        checkpoints live where the engine finds them."""
+
+        def save_once(directory: Path, keep: int) -> None:
+            if self.epoch == self._saved_epoch or not self.ctx.is_rank_zero:
+                return
+            self._saved_epoch = self.epoch
+            staging = self.ctx.store.staging_dir()
+            save(staging, 2)
+            self._new_folder = ckpt.resolve_checkpoint(staging)
+
+        return save_once
+
+    def resume_point(
+        self, resume_from: str | Path | None
+    ) -> contextlib.AbstractContextManager[str | Path | None]:
+        return self.ctx.store.restore()
+
+    def begin(self, run: RunState) -> None:
+        self.epoch = self.resumed_from_epoch = run.epoch
+        self._loop_start = time.perf_counter()
+        self.setup_seconds = self._loop_start - self.started
+
+    def begin_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+        torch.manual_seed(_epoch_seed(self.job.settings.seed, epoch, self.rank))
+
+    def reduce(self, live: LiveRun, figures: EpochFigures) -> EpochFigures:
+        names = sorted(figures.train_metrics)
+        n = figures.samples
         totals = torch.tensor(
-            [figures.train_loss * figures.samples, figures.train_accuracy * figures.samples,
-             figures.samples], dtype=torch.float64, device=live.setup.device,
+            [figures.train_loss * n, *(figures.train_metrics[k] * n for k in names), n],
+            dtype=torch.float64, device=live.setup.device,
         )  # fmt: skip
         dist.all_reduce(totals)
         _broadcast_buffers(live.model)  # BatchNorm statistics of rank 0 everywhere: one model
-        val_loss = val_accuracy = None
-        val_start = time.perf_counter()
-        if val is not None:
-            val_loss, val_accuracy = _sharded_evaluate(live, val)
-        seen = float(totals[2])
-        record = EpochRecord(
-            epoch=epoch,
-            train_loss=float(totals[0]) / seen,
-            train_accuracy=round(float(totals[1])) / seen,
-            val_loss=val_loss,
-            val_accuracy=val_accuracy,
-            lr=lr,
-            train_seconds=figures.train_seconds,
-            val_seconds=time.perf_counter() - val_start if val is not None else 0.0,
-            samples_per_s=seen / figures.train_seconds,  # all ranks together
+        seen = float(totals[-1])
+        sums = dict(zip(names, totals[1:-1].tolist(), strict=True))
+        metrics = {k: (round(v) if k == "accuracy" else v) / seen for k, v in sums.items()}
+        return dataclasses.replace(
+            figures, train_loss=float(totals[0]) / seen, train_metrics=metrics,
             samples=round(seen),
-        )
-        # Same weights on every rank after the all-reduce, so every rank stops together.
-        check_epoch_finite(live.model, epoch, record.train_loss, val_loss, lr)
-        run.history.epochs.append(record)
-        run.epoch = epoch
-        for callback in job.callbacks:
-            callback.on_epoch_end(run, record)
-        if job.checkpoint_every_epoch:
-            saver.save()
-        ctx.store.commit(saver.take_new_folder(), _metrics(record))
-        if run.stop_training:
-            run.history.stopped_early = epoch < job.epochs
-            break
+        )  # fmt: skip
+
+    def measure(self, live: LiveRun, data: Samples) -> dict[str, float]:
+        _broadcast_buffers(live.model)  # rank 0's model, on every rank's slice
+        n = len(data.dataset if isinstance(data, DataLoader) else data)  # type: ignore[arg-type]
+        if isinstance(data, DataLoader) or n < self.world_size:
+            figures = live.measure_here(data)  # not sliced: every rank measures it whole
+        else:
+            bounds = torch.linspace(0, n, self.world_size + 1).round().long().tolist()
+            lo, hi = bounds[self.rank], bounds[self.rank + 1]
+            part = (
+                data.take(slice(lo, hi))
+                if isinstance(data, Examples | StreamingExamples)
+                else Subset(data, range(lo, hi))
+            )
+            outputs, targets = live.outputs_here(part)
+            sizes = [b - a for a, b in itertools.pairwise(bounds)]
+            figures = figures_of(live.objective, _gather(outputs, sizes), _gather(targets, sizes))
+        shared: list[Any] = [figures]
+        dist.broadcast_object_list(shared, src=0)  # bit for bit rank 0's: one decision
+        return dict(shared[0])
+
+    def end_epoch(self, run: RunState, record: EpochRecord) -> None:
+        if self.job.checkpoint_every_epoch:
+            run.save_checkpoint(Path(), 2)
+        folder, self._new_folder = self._new_folder, None
+        self.ctx.store.commit(folder, _metrics(record))
+
+    def end(self, run: RunState) -> None:
+        self.loop_seconds = time.perf_counter() - self._loop_start
+
+
+def _gather(part: torch.Tensor, sizes: list[int]) -> torch.Tensor:
+    """Every rank's `part` (rank r holds sizes[r] rows), concatenated in rank order."""
+    longest = max(sizes)
+    padded = torch.zeros((longest, *part.shape[1:]), dtype=part.dtype, device=part.device)
+    padded[: part.shape[0]] = part
+    pieces = [torch.empty_like(padded) for _ in sizes]
+    dist.all_gather(pieces, padded)
+    return torch.cat([piece[:size] for piece, size in zip(pieces, sizes, strict=True)])
 
 
 def _epoch_seed(seed: int, epoch: int, rank: int) -> int:
@@ -243,31 +300,16 @@ def _epoch_seed(seed: int, epoch: int, rank: int) -> int:
 class _Crashing:
     """The epoch's batches, with the fault injection checked before each one."""
 
-    def __init__(self, batches: Iterable[Batch], crash: CrashOnce, rank: int, epoch: int) -> None:
-        self.batches, self.crash, self.rank, self.epoch = batches, crash, rank, epoch
+    def __init__(self, batches: Iterable[Batch], crash: CrashOnce, strategy: DataParallel) -> None:
+        self.batches, self.crash, self.strategy = batches, crash, strategy
 
     def __len__(self) -> int:
         return len(self.batches)  # type: ignore[arg-type]
 
     def __iter__(self) -> Iterator[Batch]:
         for step, batch in enumerate(self.batches):
-            self.crash.maybe_crash(self.rank, self.epoch, step)
+            self.crash.maybe_crash(self.strategy.rank, self.strategy.epoch, step)
             yield batch
-
-
-def _training_techniques(recipe: Recipe | None) -> list[TrainTechnique]:
-    techniques = list(recipe.techniques) if recipe else []
-    for technique in techniques:
-        if not isinstance(technique, TrainTechnique):
-            raise ConfigError(f"technique {technique.name!r} does not act on training")
-    return techniques  # type: ignore[return-value]
-
-
-def _val_shard(val: ImageDataset, ctx: WorkerContext) -> Arrays:
-    """A contiguous slice of the validation set per rank (sums are all-reduced)."""
-    bounds = torch.linspace(0, len(val), ctx.world_size + 1).round().long().tolist()
-    lo, hi = bounds[ctx.rank], bounds[ctx.rank + 1]
-    return Arrays(val.images[lo:hi], val.labels[lo:hi])
 
 
 def _broadcast_buffers(module: nn.Module) -> None:
@@ -275,62 +317,7 @@ def _broadcast_buffers(module: nn.Module) -> None:
         dist.broadcast(buffer, src=0)
 
 
-def _sharded_evaluate(live: LiveRun, val: Arrays) -> tuple[float, float]:
-    totals = torch.zeros(3, dtype=torch.float64, device=live.setup.device)
-    if len(val):
-        loss, accuracy = live.evaluate(val)
-        n = len(val)
-        totals += torch.tensor([loss * n, round(accuracy * n), n], dtype=torch.float64)
-    dist.all_reduce(totals)
-    return float(totals[0]) / float(totals[2]), float(totals[1]) / float(totals[2])
-
-
 def _metrics(record: EpochRecord) -> dict[str, float]:
     values = {"epoch": float(record.epoch), "train_loss": record.train_loss}
-    if record.val_accuracy is not None and record.val_loss is not None:
-        values.update(val_loss=record.val_loss, val_accuracy=record.val_accuracy)
+    values.update({k: v for k, v in record.metrics.items() if k.startswith("val_")})
     return values
-
-
-class _Saver:
-    """Rank 0 writes jiasu checkpoints; every rank restores from the engine's last one.
-
-    Also `RunState.save_checkpoint(directory, keep)` for callbacks: the directory a
-    callback names is ignored, because checkpoints live where the engine finds them.
-    """
-
-    def __init__(
-        self, ctx: WorkerContext, job: TrainJob, live: LiveRun, shuffle: torch.Generator
-    ) -> None:
-        self.ctx, self.job, self.live, self.shuffle = ctx, job, live, shuffle
-        self.run: RunState | None = None
-        self._new_folder: Path | None = None
-        self._saved_epoch = -1
-
-    def __call__(self, directory: Path, keep: int) -> None:
-        self.save()
-
-    def take_new_folder(self) -> Path | None:
-        """The folder rank 0 wrote since the last call (None on other ranks or if none)."""
-        folder, self._new_folder = self._new_folder, None
-        return folder
-
-    def save(self) -> None:
-        run = self.run
-        assert run is not None, "bind the run first"
-        if run.epoch == self._saved_epoch or not self.ctx.is_rank_zero:
-            return  # once per epoch (ModelCheckpoint and the engine may both ask)
-        self._saved_epoch = run.epoch
-        staging = self.ctx.store.staging_dir()
-        recipe, spec = self.job.recipe, self.job.model
-        resume.save(staging, 2, run, self.live, self.job.callbacks, self.shuffle, recipe, spec)
-        self._new_folder = ckpt.resolve_checkpoint(staging)
-
-    def restore(self) -> int:
-        """Resume from the engine's last checkpoint; return its epoch (0: none)."""
-        assert self.run is not None, "bind the run first"
-        with self.ctx.store.restore() as folder:
-            if folder is None:
-                return 0
-            resume.restore(folder, self.run, self.live, self.job.callbacks, self.shuffle)
-        return self.run.epoch

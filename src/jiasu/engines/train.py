@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import re
 import time
 from pathlib import Path
 
 from torch import nn
 
+from jiasu.core.errors import ConfigError
 from jiasu.engines.base import EngineOptions, get_engine
 from jiasu.engines.ddp import RankResult, TrainJob, ddp_fit
-from jiasu.models import save_model_dir
+from jiasu.models import ModelSpec, save_model_dir
 from jiasu.train.history import History
 
 
@@ -39,7 +41,13 @@ class DistributedResult:
         return self.total_seconds - self.loop_seconds
 
     def save(self, directory: str | Path) -> Path:
-        """Write the model as a jiasu model directory (what `jiasu predict` loads)."""
+        """Write a registry model as a jiasu model directory (what `jiasu predict` loads;
+        `jiasu train --engine` saves any model with its data's signature and task)."""
+        if not isinstance(self.job.model, ModelSpec):
+            raise ConfigError(
+                f"save {self.job.model.name!r} with jiasu.train.model_arg.save_trained and "
+                "its data's signature and task"
+            )
         last = self.history.last
         metrics = {k: v for k, v in dataclasses.asdict(last).items() if v is not None}
         metrics.update(engine=self.engine, workers=self.workers)
@@ -66,7 +74,8 @@ def train_distributed(
 
     >>> from jiasu.engines import MnistSource, TrainJob, train_distributed
     >>> from jiasu.models import ModelSpec
-    >>> job = TrainJob(ModelSpec("cnn"), MnistSource(train_samples=4000), epochs=1)
+    >>> from jiasu.train import TrainSettings
+    >>> job = TrainJob(ModelSpec("cnn"), MnistSource(train_samples=4000), TrainSettings(epochs=1))
     >>> result = train_distributed(job, engine="local", workers=2)  # doctest: +SKIP
     >>> result.history.last.val_accuracy  # doctest: +SKIP
     """
@@ -77,7 +86,7 @@ def train_distributed(
         backend=backend,
         max_failures=max_failures,
         storage_dir=None if storage_dir is None else str(storage_dir),
-        run_name=f"train-{job.model.name}",
+        run_name="train-" + re.sub(r"[^\w.-]+", "-", job.model.name),
     )
     runner = get_engine(engine)
     start = time.perf_counter()
