@@ -465,7 +465,11 @@ def render(raw: dict[str, Any], args: argparse.Namespace) -> str:
         "Command (every number below comes from this one run):",
         "",
         "```",
-        ("nice -n 19 .venv/bin/python benchmarks/train_zoo.py " + " ".join(raw["argv"])).strip(),
+        (
+            (f"nice -n {raw['niceness']} " if raw.get("niceness") else "")
+            + ".venv/bin/python benchmarks/train_zoo.py "
+            + " ".join(raw["argv"])
+        ).strip(),
         "```",
         "",
         f"CPU: {env.get('cpu_model')}, {env.get('logical_cpus')} logical CPUs; torch "
@@ -620,6 +624,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     raw: dict[str, Any] = {
         "argv": list(argv if argv is not None else sys.argv[1:]),
         "environment": capture_environment("cpu"),
+        "niceness": os.nice(0),  # the run's (and its commands') scheduling priority
         "models": {},
     }
     text = ""
