@@ -152,3 +152,26 @@ def test_local_inference_passes_every_input_of_a_batch() -> None:
     assert np.array_equal(got, expected)
     with pytest.raises(ConfigError, match=r"different numbers of samples \(\[69, 70\]\)"):
         predict_distributed(_TwoInputFactory(), (ids, mask[:69]), engine="local")
+
+
+def test_fit_takes_its_hyper_parameters_as_one_train_settings() -> None:
+    """The one settings type: fit(settings=...) trains exactly as the same keywords do, and
+    keywords beside settings are one sentence."""
+    from jiasu.train import fit
+
+    x = torch.randn(64, 4, generator=torch.Generator().manual_seed(0))
+    y = (x.sum(dim=1) > 0).long()
+
+    def model() -> torch.nn.Module:
+        torch.manual_seed(0)
+        return torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.ReLU(), torch.nn.Linear(8, 2))
+
+    a, b = model(), model()
+    fit(a, (x, y), epochs=2, batch_size=8, lr=0.01, optimizer="sgd", seed=3, quiet=True)
+    settings = TrainSettings(epochs=2, batch_size=8, lr=0.01, optimizer="sgd", seed=3)
+    fit(b, (x, y), settings=settings, quiet=True)
+    assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters(), strict=True))
+    with pytest.raises(ConfigError, match="epochs given beside settings"):
+        fit(model(), (x, y), settings=settings, epochs=3, quiet=True)
+    with pytest.raises(ConfigError, match="settings must be a TrainSettings"):
+        TrainJob(ModelSpec("mlp"), MnistSource(), {"epochs": 1})  # type: ignore[arg-type]
