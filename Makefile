@@ -15,8 +15,11 @@ DEMO_DATA ?= $(wildcard ../shared/data/mnist)
 demo: $(VENV)/.setup
 	$(BIN)/jiasu demo $(if $(DEMO_DATA),--data-dir $(DEMO_DATA))
 
+# Tests that run Ray or Spark inside the test process go last, in a process of their own
+# (tests/conftest.py: IN_PROCESS_CLUSTERS says why).
 test: $(VENV)/.setup-dev
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -m "not cluster"
+	$(BIN)/python -m pytest -m cluster
 
 check: lint typecheck
 

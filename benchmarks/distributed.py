@@ -66,9 +66,10 @@ def baseline(samples: int, val: int, data_dir: str, threads: int, repeats: int) 
 def distributed(engine: str, workers: int, args: argparse.Namespace) -> Row:
     from jiasu.engines import MnistSource, TrainJob, train_distributed
     from jiasu.models import ModelSpec
+    from jiasu.train import TrainSettings
 
     source = MnistSource(args.data_dir, train_samples=args.samples, val_samples=args.val)
-    job = TrainJob(ModelSpec("cnn"), source, epochs=1, batch_size=32)
+    job = TrainJob(ModelSpec("cnn"), source, TrainSettings(epochs=1, batch_size=32))
     loops, totals, accuracy = [], [], 0.0
     for _ in range(args.repeats):
         result = train_distributed(

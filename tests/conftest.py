@@ -25,6 +25,28 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     shutil.rmtree(_TEST_CACHE, ignore_errors=True)
 
 
+# Tests that run a Ray driver or a Spark session inside the pytest process. Ray's core
+# worker and the Spark gateway leave native threads behind after their shutdown, and the
+# suite crashed beside them (a segmentation fault of the pytest process in a later ONNX
+# Runtime test, in CI only; Ray documents in-process restarts as unsafe with threads
+# running, ray-project/ray#31145). They carry the `cluster` marker, and `make test` runs
+# them in a pytest process of their own after the rest (`-m "not cluster"`, `-m cluster`).
+IN_PROCESS_CLUSTERS = (
+    "tests/engines/test_ray.py",
+    "tests/engines/test_spark.py",
+    "tests/engines/test_spark_cluster.py",
+    "tests/serve/test_ray_serve.py",
+    "tests/cli/test_optimize_cli.py::test_predict_on_spark_equals_a_single_process",
+    "tests/security/test_network.py::test_local_ray_instance_listens_on_loopback_only",
+)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.nodeid.startswith(IN_PROCESS_CLUSTERS):
+            item.add_marker(pytest.mark.cluster)
+
+
 @pytest.fixture(scope="session")
 def mnist_dir() -> Path:
     if not (MNIST_DIR / "train-images-idx3-ubyte.gz").is_file():
