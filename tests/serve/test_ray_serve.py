@@ -3,20 +3,23 @@
 `ray.cluster_utils.Cluster` starts a head node and a second node on loopback, 1 CPU each,
 with their own raylets: a replica takes 1 CPU, so two running replicas are one per node.
 The module's fixture stops exactly that cluster; each test stops the server it started
-(its application is deleted by `serve_on_ray` on the way out).
+(by PID: SIGTERM, which deletes its application, else SIGKILL).
 """
 
 from __future__ import annotations
 
 import json
-import threading
+import os
+import signal
+import subprocess
+import sys
+import time
 import urllib.request
 from collections.abc import Iterator
+from pathlib import Path
 
 import numpy as np
 import pytest
-
-from jiasu.serve.settings import ServeSettings
 
 from ..predict_models import text_artifact, text_inputs, text_logits
 
@@ -64,37 +67,32 @@ def _post_json(url: str, payload: dict) -> dict:
 
 
 @pytest.mark.timeout(300)
-def test_two_replicas_on_two_nodes_answer_like_the_model(
-    ray_address: str, tmp_path_factory: pytest.TempPathFactory
+def test_jiasu_serve_on_two_nodes_answers_like_the_model_and_stops_on_sigterm(
+    ray_address: str, tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
-    from jiasu.serve.ray_engine import serve_on_ray
-
+    """`jiasu serve --engine ray --replicas 2 --address A`: both replicas run (1 CPU each
+    on 1-CPU nodes: one per node), answers equal the eager model's, and SIGTERM deletes
+    the application and exits 0."""
     artifact, model = text_artifact(tmp_path_factory)
-    settings = ServeSettings("text", max_batch_size=8, max_delay_ms=5.0)
     port = _free_port()
-    ready = threading.Event()
-    stop = threading.Event()
-    failure: list[BaseException] = []
-
-    def run() -> None:
-        try:
-            serve_on_ray(
-                artifact, settings, replicas=2, address=ray_address, port=port,
-                on_ready=lambda _url: ready.set(), stop=stop,
-            )  # fmt: skip
-        except BaseException as exc:  # reported by the test's thread below
-            failure.append(exc)
-            ready.set()
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
+    command = [
+        sys.executable, "-m", "jiasu.cli.main", "serve", str(artifact), "--name", "text",
+        "--engine", "ray", "--replicas", "2", "--address", ray_address, "--port", str(port),
+        "--max-batch-size", "8", "--max-delay-ms", "5",
+    ]  # fmt: skip
+    log = tmp_path / "serve.log"
+    with open(log, "wb") as sink:  # the environment carries the cluster's token
+        process = subprocess.Popen(command, stdout=sink, stderr=subprocess.STDOUT)
     try:
-        assert ready.wait(240) and not failure, failure
-        status = serve.status().applications["text"]
-        replicas = status.deployments["text"].replica_states
-        assert replicas == {"RUNNING": 2}  # 1 CPU each on 1-CPU nodes: one per node
+        deadline = time.monotonic() + 240
+        while "serving text (Ray Serve)" not in log.read_text(errors="replace"):
+            assert process.poll() is None, log.read_text()
+            assert time.monotonic() < deadline, log.read_text()
+            time.sleep(0.5)
+        replicas = serve.status().applications["text"].deployments["text"].replica_states
+        assert replicas == {"RUNNING": 2}
         assert len([n for n in ray.nodes() if n["Alive"]]) == 2
-        assert ray.available_resources().get("CPU", 0) == 0
+        assert ray.available_resources().get("CPU", 0) == 0  # both 1-CPU nodes hold one
 
         base = f"http://127.0.0.1:{port}"
         with urllib.request.urlopen(f"{base}/v2/health/ready", timeout=30) as answer:
@@ -113,8 +111,10 @@ def test_two_replicas_on_two_nodes_answer_like_the_model(
         np.testing.assert_allclose(
             np.concatenate(answers), text_logits(model, ids, mask), rtol=1e-5, atol=1e-5
         )
+        os.kill(process.pid, signal.SIGTERM)
+        assert process.wait(120) == 0, log.read_text()
     finally:
-        stop.set()
-        thread.join(120)
-    assert not thread.is_alive() and not failure, failure
-    assert "text" not in serve.status().applications  # the app is gone with the server
+        if process.poll() is None:
+            os.kill(process.pid, signal.SIGKILL)
+            process.wait()
+    assert "text" not in serve.status().applications  # the app went with the server

@@ -135,7 +135,9 @@ def serve_on_ray(
 
     load(directory, trust_code=trust_code)  # a folder that is not an artifact: one sentence
     stop = stop or threading.Event()
-    with _stop_on_signals(stop), _connected(address) as local:
+    # Ray installs its own SIGTERM handler when it connects (it aborts the process): ours
+    # goes in after it, so SIGTERM deletes the application and the process exits 0.
+    with _connected(address) as local, _stop_on_signals(stop):
         _run_until(stop, directory, settings, replicas, host, port, trust_code, local, on_ready)
 
 
