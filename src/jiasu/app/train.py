@@ -343,6 +343,7 @@ def engine_trainer(
                 f"{engine}: {result.total_seconds:.1f} s in total, {result.loop_seconds:.1f} s "
                 f"in the training loop, {result.startup_seconds:.1f} s starting up"
             )
+        result.history.engine = {"engine": engine, "workers": workers}
         return result.model, result.history
 
     return train

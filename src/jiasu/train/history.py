@@ -126,6 +126,9 @@ class History:
     # by measuring, "samples_per_s" by worker count and "seconds" (jiasu.train.workers);
     # None for data in memory or the user's DataLoader
     loader: dict[str, Any] | None = None
+    # where a data-parallel run trained: {"engine": "local"|"ray"|"spark", "workers": W};
+    # None for one process
+    engine: dict[str, Any] | None = None
 
     @property
     def train_seconds(self) -> float:
@@ -159,6 +162,7 @@ class History:
             "time_to_target_s": self.time_to_target_s,
             "accuracy_curve": [list(point) for point in self.accuracy_curve],
             "loader": self.loader,
+            "engine": self.engine,
             "train_seconds": self.train_seconds,
             "samples": self.samples,
             "samples_per_s": self.samples_per_s,
@@ -179,4 +183,5 @@ class History:
             time_to_target_s=data.get("time_to_target_s"),
             accuracy_curve=[(float(s), float(a)) for s, a in data.get("accuracy_curve", [])],
             loader=data.get("loader"),
+            engine=data.get("engine"),
         )

@@ -226,6 +226,7 @@ def train_session(
             "test_accuracy": test_accuracy,
             "train_seconds": history.train_seconds,
             "time_to_target_s": history.time_to_target_s,
+            **(history.engine or {}),  # engine and workers of a data-parallel run
         }
         save_trained(
             spec, model, save, recipe=recipe.to_dict(), metrics=metrics,
