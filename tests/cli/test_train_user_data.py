@@ -148,6 +148,8 @@ def test_an_image_folder_trains_a_classifier_of_its_own_size_and_classes(
     [
         (["--target-column", "nope"], "nope"),
         (["--resize", "abc"], "--resize"),
+        (["--target-column", "price", "--target-metric", "r2"], "NAME=VALUE"),
+        (["--target-column", "price", "--target-metric", "mse=-1"], "must be positive"),
     ],
 )
 def test_bad_user_data_options_are_one_sentence_before_training(
@@ -163,6 +165,30 @@ def test_bad_user_data_options_are_one_sentence_before_training(
     err = capsys.readouterr().err
     assert phrase in err and "Traceback" not in err
     assert len(err.strip().splitlines()) == 1
+
+
+def test_a_regression_stops_at_its_target_metric_and_reports_the_time_to_it(
+    factories: str, tmp_path: Path
+) -> None:
+    _table(tmp_path / "table.csv")
+    report = tmp_path / "train.json"
+    code = main([
+        "train", "--model", f"{factories}:tabular", "--data", str(tmp_path / "table.csv"),
+        "--target-column", "price", "--epochs", "40", "--lr", "0.01",
+        "--target-metric", "r2=0.8", "--json", str(report), "--quiet",
+    ])  # fmt: skip
+    assert code == 0
+    result = json.loads(report.read_text())
+    assert result["target_metric"] == "r2" and result["target_accuracy"] == 0.8
+    assert result["time_to_target_s"] is not None and result["stopped_early"]
+    assert result["epochs_run"] < 40
+    assert result["accuracy_curve"][-1][1] >= 0.8  # the curve is R²'s
+    # a metric the task does not report is refused before any training
+    code = main([
+        "train", "--model", f"{factories}:tabular", "--data", str(tmp_path / "table.csv"),
+        "--target-column", "price", "--target-metric", "accuracy=0.9", "--quiet",
+    ])  # fmt: skip
+    assert code == 2
 
 
 def test_data_options_without_data_are_refused(capsys: pytest.CaptureFixture[str]) -> None:

@@ -230,3 +230,29 @@ def test_an_image_dataset_lacking_some_classes_still_trains_a_ten_class_model() 
     torch.manual_seed(0)
     history = fit(create_model("mlp"), subset, epochs=1, batch_size=8, quiet=True)
     assert history.last.samples == 40
+
+
+@pytest.mark.parametrize(("metric", "value"), [("r2", 0.9), ("mse", 0.5)])
+def test_a_regression_stops_at_a_target_metric(metric: str, value: float) -> None:
+    """R² is reached from below, an error from above; the run stops at the first check
+    that meets it, and the curve holds that metric's values."""
+    x, y = _table(512)
+    history = fit(_mlp(8, 1), (x[:384], y[:384]), epochs=50, batch_size=16, lr=1e-2,
+                  target_accuracy=value, target_metric=metric, target_data=(x[384:], y[384:]),
+                  quiet=True)  # fmt: skip
+    assert history.stopped_early and len(history.epochs) < 50
+    assert history.time_to_target_s is not None and history.target_metric == metric
+    values = [v for _, v in history.accuracy_curve]
+    met = [v >= value if metric == "r2" else v <= value for v in values]
+    assert met[-1] and not any(met[:-1])  # stopped at the first check that met it
+
+
+def test_a_target_metric_the_task_does_not_report_is_one_sentence() -> None:
+    x, y = _table(64)
+    with pytest.raises(ConfigError, match=r"'accuracy' is not one this regression reports; use "
+                       r"one of loss, mse, mae, r2"):  # fmt: skip
+        fit(_mlp(8, 1), (x, y), epochs=1, target_accuracy=0.9, target_data=(x, y), quiet=True)
+    with pytest.raises(ConfigError, match="must be positive"):
+        fit(_mlp(8, 1), (x, y), target_accuracy=-1.0, target_metric="mse", target_data=(x, y))
+    with pytest.raises(ConfigError, match="at most 1"):
+        fit(_mlp(8, 1), (x, y), target_accuracy=1.5, target_metric="r2", target_data=(x, y))

@@ -65,6 +65,14 @@ class PositiveFiniteFloat(click.FloatRange):
     help="Stop once test accuracy reaches this (e.g. 0.99); time to it is reported.",
 )
 @click.option(
+    "--target-metric",
+    "target_metric_spec",
+    default=None,
+    metavar="NAME=VALUE",
+    help="Stop once the held-out metric reaches VALUE, e.g. r2=0.9 or mse=0.05 (losses and "
+    "errors from above); instead of --target-accuracy.",
+)
+@click.option(
     "--batch-size",
     type=click.IntRange(min=1),
     default=32,
@@ -165,6 +173,7 @@ def train(
     recipe_spec: str,
     epochs: int,
     target_accuracy: float | None,
+    target_metric_spec: str | None,
     batch_size: int,
     lr: float,
     optimizer: str,
@@ -203,8 +212,14 @@ def train(
     from jiasu.train.session import TrainSettings
 
     err = make_console(stderr=True)
+    target_metric = "accuracy"
+    if target_metric_spec is not None:
+        if target_accuracy is not None:
+            raise click.UsageError("give --target-accuracy or --target-metric, not both")
+        target_metric, target_accuracy = _target_metric(target_metric_spec)
     settings = TrainSettings(epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer,
                              seed=seed, device=device, target_accuracy=target_accuracy,
+                             target_metric=target_metric,
                              probe_budget_s=probe_budget_s)  # fmt: skip
     log = None if quiet else err.print
     user_data = None
@@ -265,8 +280,10 @@ def _print_summary(console: Console, result: object) -> None:
     reached_row = history.target_accuracy is not None
     if history.target_accuracy is not None:
         reached = history.time_to_target_s
+        metric, value = history.target_metric, history.target_accuracy
+        goal = f"{value:.2%}" if metric == "accuracy" else f"{metric} {value:g}"
         table.add_row(
-            f"time to {history.target_accuracy:.2%} ⁵",
+            f"time to {goal} ⁵",
             "not reached" if reached is None else f"{reached:.2f} s",
         )
     console.print(table)
@@ -316,3 +333,18 @@ def _probe_table(probes: Sequence[Probe]) -> Table:
             Text(p.reason),
         )
     return table
+
+
+def _target_metric(spec: str) -> tuple[str, float]:
+    """`--target-metric NAME=VALUE` as (name, value)."""
+    name, sep, value = spec.partition("=")
+    try:
+        number = float(value)
+    except ValueError:
+        number = None
+    if not sep or not name.strip() or number is None:
+        raise click.BadParameter(
+            f"{spec!r} is not NAME=VALUE; write e.g. r2=0.9 or mse=0.05",
+            param_hint="--target-metric",
+        )
+    return name.strip(), number

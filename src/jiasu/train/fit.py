@@ -40,7 +40,7 @@ from jiasu.train.metrics import MetricFn
 from jiasu.train.model_arg import ExternalModel, ModelSpec
 from jiasu.train.objective import CLASSIFICATION, Objective, parse_task, resolve_objective
 from jiasu.train.optimizers import create_optimizer
-from jiasu.train.settings import TrainSettings
+from jiasu.train.settings import TrainSettings, higher_is_better
 from jiasu.train.setup import BoundRun, DataKind, TrainSetup, TrainTechnique
 from jiasu.train.strategy import SingleProcess, Strategy
 from jiasu.train.workers import loader_workers
@@ -70,6 +70,7 @@ def fit(
     target_accuracy: float | None = None,
     target_data: Data | None = None,
     target_checks_per_epoch: int = 1,
+    target_metric: str = "accuracy",
     num_workers: int | None = None,
     settings: TrainSettings | None = None,
     strategy: Strategy | None = None,
@@ -98,9 +99,10 @@ def fit(
     is skipped, and `History.techniques_skipped` says why.
 
     `validation_split` takes the *last* fraction of `data` as validation, as Keras does.
-    With `target_accuracy` (classification), training stops once accuracy on
-    `target_data` reaches it, checked `target_checks_per_epoch` times per epoch with the
-    checking time excluded. A seeded run is reproducible on the same machine;
+    With `target_accuracy`, training stops once `target_metric` (default accuracy; for a
+    regression e.g. "r2" or "mse", which stop at or below their value) on `target_data`
+    reaches it, checked `target_checks_per_epoch` times per epoch with the checking time
+    excluded. A seeded run is reproducible on the same machine;
     `resume_from` continues from a `ModelCheckpoint` folder exactly as if the run had not
     stopped.
 
@@ -111,8 +113,9 @@ def fit(
     memory needs no workers; a `DataLoader` keeps its own.
 
     The hyper-parameters (epochs, batch_size, optimizer, lr, validation_split, seed,
-    device, target_accuracy, target_checks_per_epoch, num_workers) may be given as one
-    `TrainSettings` instead (`settings=`; its validation_split None is 0 here), not both.
+    device, target_accuracy, target_checks_per_epoch, target_metric, num_workers) may be
+    given as one `TrainSettings` instead (`settings=`; its validation_split None is 0
+    here), not both.
     `strategy` is how many processes train (`jiasu.train.strategy`; the engines pass a
     data-parallel one): None is this process alone.
 
@@ -123,7 +126,7 @@ def fit(
         "epochs": epochs, "batch_size": batch_size, "optimizer": optimizer, "lr": lr,
         "validation_split": validation_split, "seed": seed, "device": device,
         "target_accuracy": target_accuracy, "target_checks_per_epoch": target_checks_per_epoch,
-        "num_workers": num_workers,
+        "target_metric": target_metric, "num_workers": num_workers,
     }  # fmt: skip
     settings = fit_settings(settings, keywords)
     strategy = strategy or SingleProcess()
@@ -142,8 +145,7 @@ def fit(
     )  # fmt: skip
     train = _as_task_targets(objective, train)
     val = _as_task_targets(objective, val) if val is not None else None
-    target = _target(settings.target_accuracy, target_data, settings.target_checks_per_epoch,
-                     objective)  # fmt: skip
+    target = _target(settings, target_data, objective)
     if strategy.world_size > 1 and isinstance(recipe, str) and recipe == "auto":
         raise ConfigError(
             "recipe 'auto' probes one process; resolve it before a data-parallel run "
@@ -165,6 +167,7 @@ def fit(
     history.device = str(setup.device)
     if target is not None:
         history.target_accuracy = target.accuracy
+        history.target_metric = target.metric
 
     with process_settings(setup):  # the workers are measured under the run's threads
         workers, history.loader = loader_workers(train, setup.batch_size, settings.epochs,
@@ -186,7 +189,7 @@ def fit(
 FIT_DEFAULTS: dict[str, object] = {
     "epochs": 5, "batch_size": 32, "optimizer": "adam", "lr": 1e-3, "validation_split": 0.0,
     "seed": 0, "device": "cpu", "target_accuracy": None, "target_checks_per_epoch": 1,
-    "num_workers": None,
+    "target_metric": "accuracy", "num_workers": None,
 }  # fmt: skip
 
 
@@ -421,22 +424,25 @@ def _as_task_targets(objective: Objective, samples: Samples) -> Samples:
     return samples
 
 
-def _target(
-    accuracy: float | None, data: Data | None, per_epoch: int, objective: Objective
-) -> TargetCheck | None:
-    if accuracy is None:
+def _target(settings: TrainSettings, data: Data | None, objective: Objective) -> TargetCheck | None:
+    value, metric = settings.target_accuracy, settings.target_metric
+    if value is None:
         if data is not None:
             raise ConfigError("target_data was given without target_accuracy")
         return None
-    if objective.task.kind != "classification":
+    known = ("loss", *objective.metrics())
+    if metric not in known:
         raise ConfigError(
-            "target_accuracy needs a classification; this run is a regression, so drop it"
+            f"the target metric {metric!r} is not one this {objective.task.kind} reports; "
+            f"use one of {', '.join(known)}"
         )
     if data is None:
         raise ConfigError(
             "target_accuracy needs target_data (e.g. the test split) to check against"
         )
-    return TargetCheck(float(accuracy), as_samples(data, "target_data"), per_epoch)
+    return TargetCheck(float(value), as_samples(data, "target_data"),
+                       settings.target_checks_per_epoch, metric=metric,
+                       higher_is_better=higher_is_better(metric))  # fmt: skip
 
 
 def _resolve_fit_recipe(

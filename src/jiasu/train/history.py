@@ -21,8 +21,9 @@ DEFINITIONS: dict[str, str] = {
     "samples": "training samples the timed steps consumed (an epoch cut short by the "
     "target counts what it ran)",
     "samples_per_s": "samples / train_seconds",
-    "time_to_target_s": "train_seconds up to and including the step after which test "
-    "accuracy first reached target_accuracy (checked several times per epoch): the same "
+    "time_to_target_s": "train_seconds up to and including the step after which the "
+    "held-out target_metric (accuracy unless named) first reached its target value, "
+    "target_accuracy (checked several times per epoch): the same "
     "clock as train_seconds, so it excludes evaluation and compilation and is at most "
     "train_seconds; null when the target was not reached",
     "val_seconds": "wall-clock seconds of the validation pass after an epoch; not in train_seconds",
@@ -118,7 +119,8 @@ class History:
     device_reason: str = ""
     stopped_early: bool = False
     compile_seconds: float = 0.0  # torch.compile before the first step; not in train_seconds
-    target_accuracy: float | None = None
+    target_accuracy: float | None = None  # the target value of `target_metric`
+    target_metric: str = "accuracy"
     time_to_target_s: float | None = None  # see DEFINITIONS; None: not reached
     # (train_seconds so far, test accuracy) at each target check
     accuracy_curve: list[tuple[float, float]] = dataclasses.field(default_factory=list)
@@ -159,6 +161,7 @@ class History:
             "stopped_early": self.stopped_early,
             "compile_seconds": self.compile_seconds,
             "target_accuracy": self.target_accuracy,
+            "target_metric": self.target_metric,
             "time_to_target_s": self.time_to_target_s,
             "accuracy_curve": [list(point) for point in self.accuracy_curve],
             "loader": self.loader,
@@ -180,6 +183,7 @@ class History:
             stopped_early=bool(data.get("stopped_early", False)),
             compile_seconds=float(data.get("compile_seconds", 0.0)),
             target_accuracy=data.get("target_accuracy"),
+            target_metric=data.get("target_metric", "accuracy"),
             time_to_target_s=data.get("time_to_target_s"),
             accuracy_curve=[(float(s), float(a)) for s, a in data.get("accuracy_curve", [])],
             loader=data.get("loader"),

@@ -39,7 +39,9 @@ from jiasu.ui.progress import TaskProgress
 
 @dataclass
 class TargetCheck:
-    """Stop once test accuracy reaches `accuracy`, checked `per_epoch` times per epoch.
+    """Stop once the held-out `metric` reaches `accuracy` (the target value, whatever the
+    metric: at or above it when `higher_is_better`, else at or below), checked
+    `per_epoch` times per epoch.
 
     The checks' own time is excluded from the training clock; `reached_at_s` is the
     training time (`train_seconds` so far, see `jiasu.train.history.DEFINITIONS`) at the
@@ -50,7 +52,12 @@ class TargetCheck:
     data: Samples
     per_epoch: int = 1
     reached_at_s: float | None = None
-    curve: list[tuple[float, float]] = field(default_factory=list)  # (train s, test accuracy)
+    curve: list[tuple[float, float]] = field(default_factory=list)  # (train s, metric value)
+    metric: str = "accuracy"
+    higher_is_better: bool = True
+
+    def met_by(self, value: float) -> bool:
+        return value >= self.accuracy if self.higher_is_better else value <= self.accuracy
 
 
 @dataclass
@@ -233,11 +240,11 @@ def _step(run: LiveRun, loss: torch.Tensor, *, last_in_epoch: bool) -> None:
 def _check_target(run: LiveRun, target: TargetCheck, elapsed_in_epoch_s: float) -> float:
     """Evaluate on the target data; return the seconds spent (excluded from training time)."""
     start = time.perf_counter()
-    _, accuracy = run.evaluate(target.data)
+    value = run.measure(target.data)[target.metric]
     run.model.train()
     now_s = run.clock_s + elapsed_in_epoch_s
-    target.curve.append((now_s, accuracy))
-    if accuracy >= target.accuracy and target.reached_at_s is None:
+    target.curve.append((now_s, value))
+    if target.met_by(value) and target.reached_at_s is None:
         target.reached_at_s = now_s
     return time.perf_counter() - start
 

@@ -79,7 +79,10 @@ class TrainResult:
             "train_seconds": history["train_seconds"],
             "compile_seconds": history["compile_seconds"],
             "time_to_target_s": history["time_to_target_s"],
-            "target_accuracy": self.history.target_accuracy,
+            "target_accuracy": self.history.target_accuracy,  # the target value of:
+            "target_metric": self.history.target_metric,
+            "stopped_early": self.history.stopped_early,
+            "engine": self.history.engine,  # {"engine", "workers"}; None: one process
             "test_accuracy": self.test_accuracy,
             "test_metrics": dict(self.test_metrics),
             "evaluated_on": self.evaluated_on,

@@ -23,8 +23,10 @@ class TrainSettings:
     `batch_size` and `lr` are per process: W data-parallel workers with batch B train
     like one process with batch W·B. `validation_split` None is the founding document's
     20% hold-out for `jiasu train` (none where the recipe brings its own schedule) and no
-    hold-out for `fit`. `target_accuracy` stops a classification once the held-out
-    accuracy reaches it, checked `target_checks_per_epoch` times per epoch.
+    hold-out for `fit`. `target_accuracy` stops the run once the held-out
+    `target_metric` (accuracy by default; r2, mse, mae, loss, top5_accuracy or a metric of
+    the user's) reaches that value, checked `target_checks_per_epoch` times per epoch:
+    at or above it for accuracies and R², at or below it for losses and errors.
     `num_workers` is the DataLoader worker processes decoding a streamed dataset (None:
     measured). `probe_budget_s` is auto's probe budget (None: about 10% of the planned
     training time).
@@ -39,6 +41,7 @@ class TrainSettings:
     device: str = "cpu"
     target_accuracy: float | None = None
     target_checks_per_epoch: int = 4
+    target_metric: str = "accuracy"
     probe_budget_s: float | None = None
     num_workers: int | None = None
 
@@ -56,11 +59,7 @@ class TrainSettings:
             isinstance(split, bool) or not isinstance(split, int | float) or not 0 <= split < 1
         ):
             raise ConfigError(f"validation_split must be in [0, 1), got {split!r}")
-        target = self.target_accuracy
-        if target is not None and (
-            isinstance(target, bool) or not isinstance(target, int | float) or not 0 < target <= 1
-        ):
-            raise ConfigError(f"target_accuracy must be in (0, 1], got {target!r}")
+        check_target(self.target_metric, self.target_accuracy)
         from jiasu.train.workers import check_workers
 
         check_workers(self.num_workers)
@@ -70,6 +69,37 @@ class TrainSettings:
         if self.validation_split is not None:
             return self.validation_split
         return 0.0 if recipe_has_schedule else 0.2
+
+
+# Metrics whose target is reached from below (higher is better); every other metric's
+# (loss, mse, mae, a user's error) is reached from above. A user's metric counts as
+# higher-is-better unless its name says loss or error.
+RATIOS = ("accuracy", "top5_accuracy")
+
+
+def higher_is_better(metric: str) -> bool:
+    """Whether a larger `metric` is better: accuracies, R² and a user's score; not
+    loss, mse, mae or a user metric named like a loss or an error."""
+    lowered = metric.lower()
+    return not (lowered in ("loss", "mse", "mae") or "loss" in lowered or "error" in lowered)
+
+
+def check_target(metric: object, value: object) -> None:
+    """`ConfigError` unless `value` (None: no target) is a value `metric` can reach:
+    in (0, 1] for accuracies, at most 1 for R², positive for losses and errors."""
+    if not isinstance(metric, str) or not metric:
+        raise ConfigError(f"target_metric must be a metric name such as 'r2', got {metric!r}")
+    if value is None:
+        return
+    name = "target_accuracy" if metric == "accuracy" else f"the target {metric}"
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise ConfigError(f"{name} must be a finite number, got {value!r}")
+    if metric in RATIOS and not 0 < value <= 1:
+        raise ConfigError(f"{name} must be in (0, 1], got {value!r}")
+    if metric == "r2" and value > 1:
+        raise ConfigError(f"{name} must be at most 1 (a perfect fit), got {value!r}")
+    if not higher_is_better(metric) and value <= 0:
+        raise ConfigError(f"{name} must be positive (it is a loss or an error), got {value!r}")
 
 
 def check_seed(seed: object) -> int:
