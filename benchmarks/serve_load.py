@@ -72,7 +72,8 @@ LABELS = {
     "plain": "(a) FastAPI + uvicorn, eager, one at a time",
     "ray": "(b) Ray Serve @serve.batch, eager",
     "jiasu": "(c) jiasu serve, optimized + tuned",
-}
+    "jiasu-ray": "(d) jiasu serve --engine ray, 1 replica, optimized + tuned",
+}  # (d) is not in the default run: `--servers jiasu,jiasu-ray` compares the two engines
 # The ray baseline's batching: Ray Serve's own defaults are 10 and 10 ms; 32 matches the
 # batch the artifacts are optimized for, and 5 ms is the middle of jiasu's sweep.
 RAY_BATCH, RAY_WAIT_S = 32, 0.005
@@ -427,6 +428,8 @@ def start_server(
         jiasu = str(Path(python).with_name("jiasu"))
         command = [jiasu, "serve", str(artifact_dir(model)), "--host", HOST, "--port",
                    str(port), *jiasu_args]  # fmt: skip
+        if kind == "jiasu-ray":
+            command += ["--engine", "ray"]
         base = f"http://{HOST}:{port}"
         predict, ready = f"{base}/v1/models/{model}/predict", f"{base}/v2/health/ready"
     log = log_dir / f"{kind}_{model}.log"
@@ -566,7 +569,7 @@ def overload(server: Server, body: Path, peak_rps: float, seconds: float) -> dic
 def measure_model(
     model: str, concurrencies: Sequence[int], seconds: float, overload_s: float,
     tune_s: float, log_dir: Path, log: Callable[[str], None], *, retune: bool = False,
-    quick: bool = False,
+    quick: bool = False, servers: Sequence[str] = SERVERS,
 ) -> ModelRun:  # fmt: skip
     module, shape = eager_model(model)
     x = sample(shape)
@@ -585,7 +588,7 @@ def measure_model(
     run = ModelRun(model, pick, bare, eager, tuned, {})
     log(f"{model}: artifact {pick}, bare call {bare:.3f} ms at batch 1 (eager {eager:.3f} ms); "
         f"tuned {tuned}")  # fmt: skip
-    for kind in SERVERS:
+    for kind in servers:
         log(f"{model}: starting {LABELS[kind]} (load {load_average()})")
         server = start_server(kind, model, log_dir, jiasu_args=("--no-access-log",))
         try:
@@ -665,7 +668,7 @@ def markdown(runs: Sequence[ModelRun], concurrencies: Sequence[int], header: str
             "|---|---:|---:|---:|---:|---:|---:|---:|",
         ]
         plain = {r.concurrency: r for r in run.sweep.get("plain", [])}
-        for kind in SERVERS:
+        for kind in LABELS:
             for r in run.sweep.get(kind, []):
                 base = plain.get(r.concurrency)
                 ratio = f"{r.ok_rps / base.ok_rps:.2f}×" if base and base.ok_rps else "–"
@@ -692,6 +695,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     b.add_argument("--force", action="store_true")
     r = sub.add_parser("run", help="the sweep and the overload test; tables in --markdown")
     r.add_argument("--models", default=",".join(MODELS))
+    r.add_argument("--servers", default=",".join(SERVERS), help=f"of {', '.join(LABELS)}")
     r.add_argument("--concurrency", default=",".join(map(str, CONCURRENCY)))
     r.add_argument("--seconds", type=float, default=12.0, help="per wrk run")
     r.add_argument("--overload-s", type=float, default=60.0, help="0: no overload test")
@@ -741,6 +745,7 @@ def run_all(args: argparse.Namespace, argv: Sequence[str] | None) -> None:
             log,
             retune=args.retune,
             quick=args.quick,
+            servers=args.servers.split(","),
         )
         for m in args.models.split(",")
     ]
