@@ -75,7 +75,7 @@ def test_only_a_folder_jiasu_wrote_is_tuned(tmp_path: Path) -> None:
     assert (folder / "artifact.json").read_text() == '{"format": "not-jiasu"}'
 
 
-def test_the_pick_is_the_highest_rate_within_the_bound_then_the_shorter_delay() -> None:
+def test_the_pick_is_the_highest_rate_within_the_bound_then_shorter_delay_larger_batch() -> None:
     from jiasu.serve.tune import Trial, _pick
 
     trials = [
@@ -89,6 +89,9 @@ def test_the_pick_is_the_highest_rate_within_the_bound_then_the_shorter_delay() 
     assert _pick(trials, p99_ms=10.0) == ((8, 0.0), 300.0)
     assert _pick(trials, p99_ms=100.0) == ((32, 0.0), 900.0)
     assert _pick(trials, p99_ms=1.0) is None
+    # equal rates at one client (batching cannot show there): the larger batch, for load
+    alone = [Trial(8, 0.0, 1, 100.0, 2.0, 3.0, 0), Trial(32, 0.0, 1, 99.0, 2.0, 3.0, 0)]
+    assert _pick(alone, p99_ms=10.0) == ((32, 0.0), 99.0)
 
 
 def test_unreadable_recorded_settings_are_one_sentence(artifact: Path) -> None:

@@ -6,7 +6,7 @@ closed-loop clients in this process (one keep-alive connection each, the standar
 library's `http.client` in threads) send one-sample requests at several concurrencies.
 A pair's *goodput* is the most 200 answers per second it gave at a concurrency whose p99
 latency stayed within the bound with no failed request; the pair of highest goodput wins
-(within 3% of it, the shorter delay, then the smaller batch). The pick and every trial are
+(within 3% of it, the shorter delay, then the larger batch). The pick and every trial are
 recorded under ``"serve"`` in the artifact's description (``artifact.json``, or the
 ``model.json`` of a model directory), written atomically, and `jiasu serve` uses them by
 default (`recorded_settings`). Only a folder jiasu wrote is written to.
@@ -192,7 +192,8 @@ def _grid(batch_sizes: Sequence[int], delays_ms: Sequence[float]) -> list[tuple[
 
 
 def _pick(trials: Sequence[Trial], p99_ms: float) -> tuple[tuple[int, float], float] | None:
-    """The pair of highest goodput under the bound (ties: shorter delay, smaller batch)."""
+    """The pair of highest goodput under the bound. Ties (within `TIE`): the shorter delay,
+    then the larger batch (equal at the load measured, it gives more under a heavier one)."""
     goodput: dict[tuple[int, float], float] = {}
     for t in trials:
         if t.within(p99_ms):
@@ -202,7 +203,7 @@ def _pick(trials: Sequence[Trial], p99_ms: float) -> tuple[tuple[int, float], fl
         return None
     top = max(goodput.values())
     near = [pair for pair, rate in goodput.items() if rate >= (1 - TIE) * top]
-    pair = min(near, key=lambda p: (p[1], p[0]))
+    pair = min(near, key=lambda p: (p[1], -p[0]))
     return pair, goodput[pair]
 
 
@@ -294,8 +295,8 @@ def _trial(
     port: int, path: str, body: bytes, kind: str, clients: int, seconds: float,
     batch: int, delay: float,
 ) -> Trial:  # fmt: skip
-    """`clients` closed-loop connections for WARM_S + `seconds`; answers whose request
-    started after the warm-up count."""
+    """`clients` closed-loop connections for WARM_S + `seconds`: the answers that arrive
+    within the last `seconds` count (those in flight at the end are waited for, unused)."""
     headers = {"Content-Type": kind, "Accept": "application/x-npy"}
     start = time.perf_counter()
     counted_from, end = start + WARM_S, start + WARM_S + seconds
@@ -318,7 +319,7 @@ def _trial(
                 connection = http.client.HTTPConnection(HOST, port, timeout=60)
                 ok = False
             done = time.perf_counter()
-            if sent >= counted_from:
+            if counted_from <= done <= end:
                 if ok:
                     mine.append(done - sent)
                 else:
@@ -333,10 +334,9 @@ def _trial(
         thread.start()
     for thread in threads:
         thread.join()
-    elapsed = max(time.perf_counter() - counted_from, 1e-9)
     ms = np.asarray(latencies) * 1000 if latencies else np.asarray([np.inf])
     return Trial(
-        batch, delay, clients, len(latencies) / elapsed,
+        batch, delay, clients, len(latencies) / seconds,
         float(np.percentile(ms, 50)), float(np.percentile(ms, 99)), failed[0],
     )  # fmt: skip
 
