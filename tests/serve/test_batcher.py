@@ -133,6 +133,30 @@ def test_a_full_queue_refuses_at_once_and_every_accepted_request_is_answered() -
     run(main())
 
 
+def test_a_request_that_would_wait_past_the_timeout_is_refused_at_once() -> None:
+    """Admission control: with model calls of 0.4 s and a 1 s timeout, two requests fit
+    (0.4 s and 0.8 s away); the third would be answered after 1.2 s, so it and the rest
+    are refused at once instead of timing out later."""
+    model = Model(delay_s=0.4)
+    settings = ServeSettings("m", max_batch_size=1, max_delay_ms=0, max_queue=100, timeout_s=1.0)
+
+    async def main() -> None:
+        batcher = Batcher(model, settings)
+        rng = np.random.default_rng(6)
+        await batcher.run_alone(request(rng, 1))  # the warm-up times the model
+        tasks = [asyncio.ensure_future(batcher.submit(request(rng, 1))) for _ in range(5)]
+        started = time.perf_counter()
+        done = await asyncio.gather(*tasks, return_exceptions=True)
+        refused = [r for r in done if isinstance(r, QueueFull)]
+        answered = [r for r in done if isinstance(r, np.ndarray)]
+        assert len(answered) == 2 and len(refused) == 3, done
+        assert all("longer than the 1 s request timeout" in str(r) for r in refused)
+        assert time.perf_counter() - started < 1.6  # the two ran; nothing waited for a 504
+        await batcher.drain(1)
+
+    run(main())
+
+
 def test_a_request_that_breaks_its_batch_fails_alone_and_the_others_are_answered() -> None:
     model = Model(delay_s=0.01)
     settings = ServeSettings("m", max_batch_size=32, max_delay_ms=20)

@@ -119,7 +119,7 @@ class ServedModel:
         try:
             return await asyncio.wait_for(self.batcher.submit(inputs), self.settings.timeout_s)
         except QueueFull as exc:
-            raise _Busy(exc.retry_after_s) from None
+            raise _Busy(exc.retry_after_s, exc.why) from None
         except Draining as exc:
             raise RequestError(503, str(exc)) from None
         except asyncio.TimeoutError:
@@ -170,11 +170,11 @@ class ServedModel:
 
 
 class _Busy(RequestError):
-    def __init__(self, retry_after_s: int) -> None:
+    def __init__(self, retry_after_s: int, why: str) -> None:
         super().__init__(
             503,
-            f"the server's queue is full; retry after {retry_after_s} s, or add replicas "
-            "(--max-queue bounds the queue)",
+            f"the server is busy ({why}); retry after {retry_after_s} s, or add replicas "
+            "(--max-queue bounds the queue, --timeout-s the wait)",
         )
         self.retry_after_s = retry_after_s
 

@@ -9,7 +9,11 @@ loop keeps accepting requests while it computes; the output rows are split back 
 request in order. Nothing is padded, so each request's rows are those the predictor
 gives for that request alone (up to the runtime's batch-size-dependent rounding).
 
-A full queue raises `QueueFull` at once (the server answers 503 with Retry-After);
+A full queue raises `QueueFull` at once (the server answers 503 with Retry-After), and
+so does a request that would wait longer than the request timeout: from the recent model
+calls' duration, the batches ahead of it would take more than ``timeout_s``, so accepting
+it would only turn into a 504 after holding its memory (admission control: under
+overload the accepted requests keep their latency and the rest learn at once).
 `drain` stops accepting (`Draining`), finishes what was accepted, then stops.
 """
 
@@ -33,11 +37,13 @@ Predict = Callable[..., np.ndarray]  # predict(*inputs) -> output (N, ...)
 
 
 class QueueFull(Exception):
-    """`max_queue` requests are waiting; try again after `retry_after_s` seconds."""
+    """`max_queue` requests are waiting, or the requests ahead would outlast the request
+    timeout (`why` says which, for the answer); try again after `retry_after_s` seconds."""
 
-    def __init__(self, retry_after_s: int) -> None:
-        super().__init__(f"the queue is full; retry after {retry_after_s} s")
+    def __init__(self, retry_after_s: int, why: str = "the queue is full") -> None:
+        super().__init__(f"{why}; retry after {retry_after_s} s")
         self.retry_after_s = retry_after_s
+        self.why = why
 
 
 class Draining(Exception):
@@ -103,6 +109,8 @@ class Batcher:
         self._batches = 0
         self._samples = 0
         self._compute_total_s = 0.0
+        # recent duration of one model call (s), exponentially averaged; None before any
+        self._call_s: float | None = None
 
     # --- the public side ----------------------------------------------------------------
 
@@ -119,10 +127,16 @@ class Batcher:
             raise Draining("the server is shutting down; send the request to another replica")
         if len(self._queue) >= self._settings.max_queue:
             raise QueueFull(self._retry_after())
+        rows = int(inputs[0].shape[0])
+        if self._expected_wait_s(rows) > self._settings.timeout_s:
+            raise QueueFull(
+                self._retry_after(),
+                f"the requests ahead would take longer than the {self._settings.timeout_s:g} s "
+                "request timeout",
+            )
         if self._task is None:
             await self.start()
         loop = asyncio.get_running_loop()
-        rows = int(inputs[0].shape[0])
         key = tuple((a.shape[1:], a.dtype.str) for a in inputs)
         item = _Pending(inputs, rows, key, loop.create_future(), loop.time())
         first = not self._queue
@@ -136,7 +150,10 @@ class Batcher:
     async def run_alone(self, inputs: tuple[np.ndarray, ...]) -> np.ndarray:
         """`predict(*inputs)` in the model's worker thread, outside any batch (warm-up)."""
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, self._call, inputs, None)
+        clock = time.perf_counter()
+        output = await loop.run_in_executor(self._executor, self._call, inputs, None)
+        self._record_call(time.perf_counter() - clock)
+        return output
 
     @property
     def stats(self) -> BatcherStats:
@@ -255,6 +272,7 @@ class Batcher:
             self._batches += 1
             self._samples += rows
             self._compute_total_s += compute_s
+            self._record_call(compute_s)
             if self._on_batch is not None:
                 waits = tuple(started - item.arrived for item in batch)
                 self._on_batch(BatchRecord(rows, len(batch), waits, compute_s))
@@ -282,6 +300,20 @@ class Batcher:
                 "it must return one row per sample"
             )
         return output
+
+    def _record_call(self, seconds: float) -> None:
+        recent = self._call_s
+        self._call_s = seconds if recent is None else 0.8 * recent + 0.2 * seconds
+
+    def _expected_wait_s(self, rows: int) -> float:
+        """Seconds until a request of `rows` samples would be answered: the model call in
+        progress plus the full batches ahead of it and its own, at the recent call time.
+        0 when nothing is ahead of it (it is run, and answered or timed out) or before the
+        first call (nothing is known)."""
+        if self._call_s is None or not (self._rows_waiting or self._computing):
+            return 0.0
+        ahead = math.ceil((self._rows_waiting + rows) / self._settings.max_batch_size)
+        return self._call_s * (ahead + (1 if self._computing else 0))
 
     def _retry_after(self) -> int:
         """Whole seconds until the queue has likely drained (at least 1)."""
