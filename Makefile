@@ -15,11 +15,21 @@ DEMO_DATA ?= $(wildcard ../shared/data/mnist)
 demo: $(VENV)/.setup
 	$(BIN)/jiasu demo $(if $(DEMO_DATA),--data-dir $(DEMO_DATA))
 
-# Tests that run Ray or Spark inside the test process go last, in a process of their own
-# (tests/conftest.py: IN_PROCESS_CLUSTERS says why).
+# One pytest process per test folder, and the tests that run Ray or Spark inside the test
+# process last, in one of their own (tests/conftest.py: IN_PROCESS_CLUSTERS). In one process
+# for the whole suite, pytest died of SIGSEGV at tests/infer/test_optimize.py's first test,
+# only in the full order (gdb: the signal reached the main thread asleep in time.sleep, so
+# state an earlier test left in the process, not that test's own code); see
+# README.md "Development". Every folder runs even when one fails; exit 5: "no test selected".
 test: $(VENV)/.setup-dev
-	$(BIN)/python -m pytest -m "not cluster"
-	$(BIN)/python -m pytest -m cluster
+	@status=0; for dir in tests/*/; do \
+	  echo "== $$dir"; \
+	  $(BIN)/python -m pytest -m "not cluster" "$$dir"; code=$$?; \
+	  [ $$code -eq 0 ] || [ $$code -eq 5 ] || status=1; \
+	done; \
+	echo "== tests that run Ray or Spark in the test process"; \
+	$(BIN)/python -m pytest -m cluster || status=1; \
+	exit $$status
 
 check: lint typecheck
 
