@@ -36,11 +36,11 @@ from jiasu.train.loaders import (
 )
 from jiasu.train.loop import LiveRun, TargetCheck, compile_warmup, finish, run_epoch
 from jiasu.train.losses import LossFn
-from jiasu.train.metrics import MetricFn
+from jiasu.train.metrics import MetricFn, lower_is_better
 from jiasu.train.model_arg import ExternalModel, ModelSpec
 from jiasu.train.objective import CLASSIFICATION, Objective, parse_task, resolve_objective
 from jiasu.train.optimizers import create_optimizer
-from jiasu.train.settings import TrainSettings, higher_is_better
+from jiasu.train.settings import TrainSettings
 from jiasu.train.setup import BoundRun, DataKind, TrainSetup, TrainTechnique
 from jiasu.train.strategy import SingleProcess, Strategy
 from jiasu.train.workers import loader_workers
@@ -442,7 +442,7 @@ def _target(settings: TrainSettings, data: Data | None, objective: Objective) ->
         )
     return TargetCheck(float(value), as_samples(data, "target_data"),
                        settings.target_checks_per_epoch, metric=metric,
-                       higher_is_better=higher_is_better(metric))  # fmt: skip
+                       higher_is_better=not lower_is_better(metric))  # fmt: skip
 
 
 def _resolve_fit_recipe(

@@ -71,17 +71,7 @@ class TrainSettings:
         return 0.0 if recipe_has_schedule else 0.2
 
 
-# Metrics whose target is reached from below (higher is better); every other metric's
-# (loss, mse, mae, a user's error) is reached from above. A user's metric counts as
-# higher-is-better unless its name says loss or error.
-RATIOS = ("accuracy", "top5_accuracy")
-
-
-def higher_is_better(metric: str) -> bool:
-    """Whether a larger `metric` is better: accuracies, R² and a user's score; not
-    loss, mse, mae or a user metric named like a loss or an error."""
-    lowered = metric.lower()
-    return not (lowered in ("loss", "mse", "mae") or "loss" in lowered or "error" in lowered)
+RATIOS = ("accuracy", "top5_accuracy")  # metrics in [0, 1]
 
 
 def check_target(metric: object, value: object) -> None:
@@ -98,7 +88,9 @@ def check_target(metric: object, value: object) -> None:
         raise ConfigError(f"{name} must be in (0, 1], got {value!r}")
     if metric == "r2" and value > 1:
         raise ConfigError(f"{name} must be at most 1 (a perfect fit), got {value!r}")
-    if not higher_is_better(metric) and value <= 0:
+    from jiasu.train.metrics import lower_is_better
+
+    if lower_is_better(metric) and value <= 0:
         raise ConfigError(f"{name} must be positive (it is a loss or an error), got {value!r}")
 
 
