@@ -4,7 +4,6 @@ task, so `jiasu optimize DIR` and `jiasu predict DIR` need no more flags."""
 from __future__ import annotations
 
 import json
-import sys
 import textwrap
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,6 +12,8 @@ import numpy as np
 import pytest
 
 from jiasu.cli.main import main
+
+from ..user_code import user_module
 
 MODELS = textwrap.dedent(
     """
@@ -48,13 +49,8 @@ MODELS = textwrap.dedent(
 
 @pytest.fixture
 def factories(tmp_path: Path) -> Iterator[str]:
-    folder = tmp_path / "pkg"
-    folder.mkdir()
-    (folder / "user_train_models.py").write_text(MODELS)
-    sys.path.insert(0, str(folder))
-    yield "user_train_models"
-    sys.path.remove(str(folder))
-    sys.modules.pop("user_train_models", None)
+    with user_module(tmp_path / "pkg", "user_train_models", MODELS) as name:
+        yield name
 
 
 def _table(path: Path, rows: int = 240) -> np.ndarray:

@@ -14,6 +14,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -21,6 +22,8 @@ import torch
 from jiasu.engines import DistributedResult, MnistSource, TrainJob, train_distributed
 from jiasu.models import ModelSpec
 from jiasu.train.settings import TrainSettings
+
+from ..user_code import user_module
 
 # Starting a JVM daemon took 62 s on a 2-core machine at load 17 (5 s when quiet):
 # generous, and still bounded, so a cluster that cannot start fails the test.
@@ -175,13 +178,8 @@ class RankLog(Callback):
 def user_models(tmp_path: Path) -> Iterator[str]:
     """The user's module (`tabular`, `classifier`, `RankLog`), importable as a user's
     module is: from a folder on sys.path, which an engine's workers are told about."""
-    folder = tmp_path / "user_pkg"
-    folder.mkdir()
-    (folder / "engine_user_models.py").write_text(USER_MODELS)
-    sys.path.insert(0, str(folder))
-    yield "engine_user_models"
-    sys.path.remove(str(folder))
-    sys.modules.pop("engine_user_models", None)
+    with user_module(tmp_path / "user_pkg", "engine_user_models", USER_MODELS) as name:
+        yield name
 
 
 def write_table(path: Path, rows: int = 300, *, classes: bool = False) -> Path:
@@ -235,3 +233,31 @@ def joined_batches_reference(
         loss.backward()
         optimizer.step()
     return model
+
+
+# `jiasu train` options of the user-table runs on every engine: 2 ranks x batch 16 of SGD
+# for one epoch, which `trained_like_joined_batches` checks against one process.
+TABLE_RUN = (
+    "--target-column", "y", "--workers", "2", "--epochs", "1", "--batch-size", "16",
+    "--optimizer", "sgd", "--lr", "0.05", "--recipe", "baseline",
+)  # fmt: skip
+
+
+def trained_like_joined_batches(saved: Path, table: Path, user_models: str) -> Any:
+    """The model a `TABLE_RUN` of `user_models:tabular` on `table` saved in `saved`,
+    checked equal to one process stepping on both ranks' joined batches; returns it
+    (a `jiasu.models.saved.SavedModel`)."""
+    from jiasu.data import read_training_data
+    from jiasu.models.saved import load_model_dir
+    from jiasu.train.losses import mean_squared_error
+
+    train = read_training_data(table, target_column="y", seed=0).train  # the workers' split
+    reference = joined_batches_reference(
+        __import__(user_models).tabular(), train.inputs[0], train.targets, mean_squared_error,
+        world=2, batch_size=16, seed=0, lr=0.05,
+    )  # fmt: skip
+    trained = load_model_dir(saved, trust_code=True)
+    got = trained.model.state_dict()
+    for name, tensor in reference.state_dict().items():
+        torch.testing.assert_close(got[name], tensor, atol=2e-6, rtol=1e-5)
+    return trained

@@ -8,13 +8,11 @@ The fixture shuts down exactly that cluster.
 from __future__ import annotations
 
 import dataclasses
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 from jiasu.engines import (
     CrashOnce,
@@ -24,12 +22,12 @@ from jiasu.engines import (
     train_distributed,
 )
 
-from .conftest import joined_batches_reference, same_weights, write_table
+from ..ray_cluster import two_node_cluster
+from .conftest import TABLE_RUN, same_weights, trained_like_joined_batches, write_table
 
 ray = pytest.importorskip("ray")
 cluster_utils = pytest.importorskip("ray.cluster_utils")
 
-NODE = {"num_cpus": 1, "object_store_memory": 100 * 1024**2}
 # Ray Train registers a reported checkpoint when its controller next polls the workers
 # (every 2 s by default); an epoch here lasts under a second, so poll faster or the
 # worker is killed before its epoch-1 checkpoint counts.
@@ -38,32 +36,9 @@ _ENV = {"RAY_TRAIN_HEALTH_CHECK_INTERVAL_S": "0.2"}
 
 @pytest.fixture(scope="module")
 def ray_address() -> Iterator[str]:
-    """A 2-node cluster on loopback with token authentication, as a local run has it.
-
-    Stopped by its own handles (the driver's connection, then the cluster's nodes) when
-    the module ends, whether its tests passed or not, so later tests get the CPUs back.
-    """
-    from jiasu.engines.ray_local import loopback_only
-
-    saved = {k: os.environ.get(k) for k in _ENV}
-    os.environ.update(_ENV)
-    with loopback_only():
-        cluster = cluster_utils.Cluster(
-            initialize_head=True, head_node_args={**NODE, "include_dashboard": False}
-        )
-        try:
-            cluster.add_node(**NODE)
-            cluster.wait_for_nodes()
-            ray.init(address=cluster.address)
-            yield cluster.address
-        finally:
-            ray.shutdown()
-            cluster.shutdown()
-            for key, value in saved.items():
-                if value is None:
-                    os.environ.pop(key, None)
-                else:
-                    os.environ[key] = value
+    """The module's 2-node cluster (`tests/ray_cluster.py`), stopped when it ends."""
+    with two_node_cluster(_ENV) as address:
+        yield address
 
 
 @pytest.mark.timeout(240)
@@ -139,24 +114,12 @@ def test_ray_trains_the_users_table_and_model_like_the_joined_batches(
     and import the user's module themselves; 2 ranks × batch 16 equal one process on the
     joined batches."""
     from jiasu.cli.main import main
-    from jiasu.data import read_training_data
-    from jiasu.models.saved import load_model_dir
-    from jiasu.train.losses import mean_squared_error
 
     table = write_table(tmp_path / "table.csv")
     saved = tmp_path / "model"
     code = main([
         "train", "--model", f"{user_models}:tabular", "--data", str(table),
-        "--target-column", "y", "--engine", "ray", "--workers", "2", "--address", ray_address,
-        "--epochs", "1", "--batch-size", "16", "--optimizer", "sgd", "--lr", "0.05",
-        "--recipe", "baseline", "--save", str(saved), "--quiet",
+        "--engine", "ray", "--address", ray_address, *TABLE_RUN, "--save", str(saved), "--quiet",
     ])  # fmt: skip
     assert code == 0
-    train = read_training_data(table, target_column="y", seed=0).train
-    reference = joined_batches_reference(
-        __import__(user_models).tabular(), train.inputs[0], train.targets, mean_squared_error,
-        world=2, batch_size=16, seed=0, lr=0.05,
-    )  # fmt: skip
-    got = load_model_dir(saved, trust_code=True).model.state_dict()
-    for name, tensor in reference.state_dict().items():
-        torch.testing.assert_close(got[name], tensor, atol=2e-6, rtol=1e-5)
+    trained_like_joined_batches(saved, table, user_models)

@@ -10,7 +10,6 @@ from typing import Any
 
 import numpy as np
 import pytest
-import torch
 
 from jiasu.engines import (
     CrashOnce,
@@ -20,7 +19,7 @@ from jiasu.engines import (
     train_distributed,
 )
 
-from .conftest import joined_batches_reference, same_weights, write_table
+from .conftest import TABLE_RUN, same_weights, trained_like_joined_batches, write_table
 
 LOOPBACK = ("127.0.0.1", "::1", "::ffff:127.0.0.1")
 
@@ -121,24 +120,12 @@ def test_spark_trains_the_users_table_and_model_like_the_joined_batches(
     imports the user's module itself; 2 ranks × batch 16 equal one process on the joined
     batches."""
     from jiasu.cli.main import main
-    from jiasu.data import read_training_data
-    from jiasu.models.saved import load_model_dir
-    from jiasu.train.losses import mean_squared_error
 
     table = write_table(tmp_path / "table.csv")
     saved = tmp_path / "model"
     code = main([
         "train", "--model", f"{user_models}:tabular", "--data", str(table),
-        "--target-column", "y", "--engine", "spark", "--workers", "2", "--epochs", "1",
-        "--batch-size", "16", "--optimizer", "sgd", "--lr", "0.05", "--recipe", "baseline",
-        "--save", str(saved), "--quiet",
+        "--engine", "spark", *TABLE_RUN, "--save", str(saved), "--quiet",
     ])  # fmt: skip
     assert code == 0
-    train = read_training_data(table, target_column="y", seed=0).train
-    reference = joined_batches_reference(
-        __import__(user_models).tabular(), train.inputs[0], train.targets, mean_squared_error,
-        world=2, batch_size=16, seed=0, lr=0.05,
-    )  # fmt: skip
-    got = load_model_dir(saved, trust_code=True).model.state_dict()
-    for name, tensor in reference.state_dict().items():
-        torch.testing.assert_close(got[name], tensor, atol=2e-6, rtol=1e-5)
+    trained_like_joined_batches(saved, table, user_models)

@@ -22,32 +22,19 @@ import numpy as np
 import pytest
 
 from ..predict_models import text_artifact, text_inputs, text_logits
+from ..ray_cluster import two_node_cluster
 
 ray = pytest.importorskip("ray")
 serve = pytest.importorskip("ray.serve")
 cluster_utils = pytest.importorskip("ray.cluster_utils")
 pytest.importorskip("fastapi")
 
-NODE = {"num_cpus": 1, "object_store_memory": 100 * 1024**2}
-
 
 @pytest.fixture(scope="module")
 def ray_address() -> Iterator[str]:
-    """A 2-node cluster on loopback with token authentication, as a local run has it."""
-    from jiasu.engines.ray_local import loopback_only
-
-    with loopback_only():
-        cluster = cluster_utils.Cluster(
-            initialize_head=True, head_node_args={**NODE, "include_dashboard": False}
-        )
-        try:
-            cluster.add_node(**NODE)
-            cluster.wait_for_nodes()
-            ray.init(address=cluster.address)
-            yield cluster.address
-        finally:
-            ray.shutdown()
-            cluster.shutdown()
+    """The module's 2-node cluster (`tests/ray_cluster.py`), stopped when it ends."""
+    with two_node_cluster() as address:
+        yield address
 
 
 def _free_port() -> int:
