@@ -393,7 +393,7 @@ def _build_all(
     for candidate in sorted(candidates, key=lambda c: c.exactness is Exactness.APPROXIMATE):
         if limit is not None and clock.elapsed() >= BUILD_SHARE * limit:
             reason = (
-                f"not built: {clock.elapsed():.0f} s of the search's {limit:.0f} s time "
+                f"not built: {clock.elapsed():.3g} s of the search's {limit:.3g} s time "
                 "budget were spent before its turn; raise the time budget to try it"
             )
             failed[candidate.name] = CandidateResult(candidate, "skipped", reason)
