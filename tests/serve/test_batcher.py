@@ -121,6 +121,8 @@ def test_a_full_queue_refuses_at_once_and_every_accepted_request_is_answered() -
         await asyncio.sleep(0.01)
         assert batcher.stats.queue_depth == 3 and batcher.stats.in_flight == 4
         started = time.perf_counter()
+        with pytest.raises(QueueFull):
+            batcher.admit()  # asked before a body is read: the same answer, sooner
         with pytest.raises(QueueFull) as refused:
             await batcher.submit(request(rng, 1))
         assert time.perf_counter() - started < 0.05  # at once, not after the queue moves
@@ -144,6 +146,7 @@ def test_a_request_that_would_wait_past_the_timeout_is_refused_at_once() -> None
         batcher = Batcher(model, settings)
         rng = np.random.default_rng(6)
         await batcher.run_alone(request(rng, 1))  # the warm-up times the model
+        batcher.admit(rows=100)  # nothing ahead: admitted whatever its size
         tasks = [asyncio.ensure_future(batcher.submit(request(rng, 1))) for _ in range(5)]
         started = time.perf_counter()
         done = await asyncio.gather(*tasks, return_exceptions=True)

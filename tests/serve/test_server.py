@@ -331,6 +331,18 @@ def test_a_busy_server_answers_503_with_retry_after_at_once_and_a_slow_request_5
         count = 8
         barrier = threading.Barrier(count)
         outcomes: list[tuple[int, dict[str, str], float, bytes] | None] = [None] * count
+        refused = threading.Event()
+        malformed: list[tuple[int, bytes]] = []
+
+        def send_malformed() -> None:
+            # While the model is busy, a body that is not even JSON is refused before it
+            # is read (503, not 400): a refusal under overload costs the server little.
+            if refused.wait(5):
+                status, _, data = server.request("POST", "/v2/models/slow/infer", b"{not json")
+                malformed.append((status, data))
+
+        spy = threading.Thread(target=send_malformed)
+        spy.start()
 
         def send(i: int) -> None:
             body = json.dumps(
@@ -344,8 +356,12 @@ def test_a_busy_server_answers_503_with_retry_after_at_once_and_a_slow_request_5
             started = time.perf_counter()
             status, headers, data = server.request("POST", "/v2/models/slow/infer", body)
             outcomes[i] = (status, headers, time.perf_counter() - started, data)
+            if status == 503:
+                refused.set()
 
         _in_threads(send, count)
+        spy.join()
+        assert [m[0] for m in malformed] == [503], malformed
         statuses = collections.Counter(o[0] for o in outcomes if o is not None)
         # The first is run and outlasts the 0.3 s timeout (the model takes 0.4 s): 504. The
         # others would wait behind it longer than the timeout (the warm-up timed the
@@ -360,7 +376,7 @@ def test_a_busy_server_answers_503_with_retry_after_at_once_and_a_slow_request_5
             if status == 504:
                 assert "not answered within 0.3 s" in json.loads(data)["error"]
         metrics = server.metrics()
-        assert _sample(metrics, "jiasu_requests_total", 'code="503",endpoint="infer"') == 7
+        assert _sample(metrics, "jiasu_requests_total", 'code="503",endpoint="infer"') == 8
 
 
 def test_sigterm_during_load_turns_away_new_work_and_loses_no_accepted_request(

@@ -113,6 +113,16 @@ class ServedModel:
             self.ready = True
             LOG.info("model %s is ready", self.settings.name)
 
+    def admit(self) -> None:
+        """`RequestError` 503 at once if a one-sample request would be refused now (queue
+        full, the wait past the timeout, shutting down): asked before the body is read."""
+        try:
+            self.batcher.admit()
+        except QueueFull as exc:
+            raise _Busy(exc.retry_after_s, exc.why) from None
+        except Draining as exc:
+            raise RequestError(503, str(exc)) from None
+
     async def infer(self, inputs: tuple[np.ndarray, ...]) -> np.ndarray:
         """The output rows for checked `inputs`, batched with concurrent requests;
         `RequestError` 503 (queue full, shutting down) or 504 (timeout)."""
@@ -274,6 +284,7 @@ def build_app(predictor: Any, settings: ServeSettings, *, metrics: bool = True) 
     @answer
     async def infer(request: Request, name: str, version: str | None = None) -> Any:
         model.check_name(name, version)
+        model.admit()  # before the body: a refusal under overload is cheap
         body = await _read_body(request, settings.max_body_bytes)
         parsed = parse_infer(body, request.headers.get(HEADER_LENGTH), model.signature)
         if parsed.output_name not in (None, model.output_name):
@@ -291,6 +302,7 @@ def build_app(predictor: Any, settings: ServeSettings, *, metrics: bool = True) 
     @answer
     async def predict(request: Request, name: str) -> Any:
         model.check_name(name)
+        model.admit()  # before the body: a refusal under overload is cheap
         body = await _read_body(request, settings.max_body_bytes)
         kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if kind.startswith("multipart/form-data"):

@@ -119,21 +119,27 @@ class Batcher:
         if self._task is None:
             self._task = asyncio.get_running_loop().create_task(self._consume())
 
-    async def submit(self, inputs: tuple[np.ndarray, ...]) -> np.ndarray:
-        """The output rows for `inputs` (n samples each, batch axis 0), computed in a batch
-        with whatever else is waiting. Raises `QueueFull` when `max_queue` requests wait,
-        `Draining` after `drain` began."""
+    def admit(self, rows: int = 1) -> None:
+        """Raise `QueueFull` (or `Draining`) now if a request of `rows` samples would be
+        refused. The server asks this before it reads and decodes a body, so that under
+        overload a refusal costs the event loop little; `submit` checks again."""
         if not self._accepting:
             raise Draining("the server is shutting down; send the request to another replica")
         if len(self._queue) >= self._settings.max_queue:
             raise QueueFull(self._retry_after())
-        rows = int(inputs[0].shape[0])
         if self._expected_wait_s(rows) > self._settings.timeout_s:
             raise QueueFull(
                 self._retry_after(),
                 f"the requests ahead would take longer than the {self._settings.timeout_s:g} s "
                 "request timeout",
             )
+
+    async def submit(self, inputs: tuple[np.ndarray, ...]) -> np.ndarray:
+        """The output rows for `inputs` (n samples each, batch axis 0), computed in a batch
+        with whatever else is waiting. Raises `QueueFull` when `max_queue` requests wait
+        or the wait would outlast the request timeout, `Draining` after `drain` began."""
+        rows = int(inputs[0].shape[0])
+        self.admit(rows)
         if self._task is None:
             await self.start()
         loop = asyncio.get_running_loop()
