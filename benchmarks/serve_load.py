@@ -490,6 +490,7 @@ class ModelRun:
     max_abs_diff: dict[str, float]  # each server's answer against the eager model
     sweep: dict[str, list[Load]] = field(default_factory=dict)
     overload: dict[str, Any] = field(default_factory=dict)
+    jiasu_workers: int = 1  # server (c)'s --workers
 
 
 def load_average() -> str:
@@ -575,7 +576,7 @@ def overload(server: Server, body: Path, peak_rps: float, seconds: float) -> dic
 def measure_model(
     model: str, concurrencies: Sequence[int], seconds: float, overload_s: float,
     tune_s: float, log_dir: Path, log: Callable[[str], None], *, retune: bool = False,
-    quick: bool = False, servers: Sequence[str] = SERVERS,
+    quick: bool = False, servers: Sequence[str] = SERVERS, jiasu_workers: int = 1,
 ) -> ModelRun:  # fmt: skip
     module, shape = eager_model(model)
     x = sample(shape)
@@ -591,12 +592,13 @@ def measure_model(
     rounds = 200 if model == "cnn" else 30
     pick, bare = bare_latency_ms(model, rounds)
     eager = median_ms(functools.partial(eager_call(eager_model(model)[0]), x), rounds)
-    run = ModelRun(model, pick, bare, eager, tuned, {})
+    run = ModelRun(model, pick, bare, eager, tuned, {}, jiasu_workers=jiasu_workers)
     log(f"{model}: artifact {pick}, bare call {bare:.3f} ms at batch 1 (eager {eager:.3f} ms); "
         f"tuned {tuned}")  # fmt: skip
     for kind in servers:
         log(f"{model}: starting {LABELS[kind]} (load {load_average()})")
-        server = start_server(kind, model, log_dir, jiasu_args=("--no-access-log",))
+        extra = ("--workers", str(jiasu_workers)) if kind == "jiasu" and jiasu_workers > 1 else ()
+        server = start_server(kind, model, log_dir, jiasu_args=("--no-access-log", *extra))
         try:
             got = post_npy(server.predict_url, x)
             run.max_abs_diff[kind] = float(np.max(np.abs(got - reference)))
@@ -668,7 +670,8 @@ def markdown(runs: Sequence[ModelRun], concurrencies: Sequence[int], header: str
             f"### {run.model} — artifact `{run.pick}`, bare call {run.bare_p50_ms:.2f} ms "
             f"(eager {run.eager_p50_ms:.2f} ms) at batch 1; tuned: max batch "
             f"{t['max_batch_size']}, max delay {t['max_delay_ms']:g} ms (p99 bound "
-            f"{t['p99_bound_ms']:g} ms)",
+            f"{t['p99_bound_ms']:g} ms)"
+            + (f"; (c) with --workers {run.jiasu_workers}" if run.jiasu_workers > 1 else ""),
             "",
             "| server | clients | req/s | × plain | p50 ms | p90 ms | p99 ms | non-200 |",
             "|---|---:|---:|---:|---:|---:|---:|---:|",
@@ -708,6 +711,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     r.add_argument("--overload-s", type=float, default=60.0, help="0: no overload test")
     r.add_argument("--tune-s", type=float, default=3.0, help="per --tune trial")
     r.add_argument("--quick", action="store_true", help="smoke run: 2 s runs, 5 s overload")
+    r.add_argument("--jiasu-workers", type=int, default=1, help="server (c)'s --workers")
     r.add_argument("--retune", action="store_true", help="tune again though settings are recorded")
     r.add_argument("--markdown", type=Path, default=None)
     r.add_argument("--json", type=Path, default=None)
@@ -753,6 +757,7 @@ def run_all(args: argparse.Namespace, argv: Sequence[str] | None) -> None:
             retune=args.retune,
             quick=args.quick,
             servers=args.servers.split(","),
+            jiasu_workers=args.jiasu_workers,
         )
         for m in args.models.split(",")
     ]

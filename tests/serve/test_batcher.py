@@ -146,7 +146,7 @@ def test_a_request_that_would_wait_past_the_timeout_is_refused_at_once() -> None
         batcher = Batcher(model, settings)
         rng = np.random.default_rng(6)
         await batcher.run_alone(request(rng, 1))  # the warm-up times the model
-        batcher.admit(rows=100)  # nothing ahead: admitted whatever its size
+        batcher.release(batcher.admit(rows=100))  # nothing ahead: admitted whatever its size
         tasks = [asyncio.ensure_future(batcher.submit(request(rng, 1))) for _ in range(5)]
         started = time.perf_counter()
         done = await asyncio.gather(*tasks, return_exceptions=True)
@@ -155,6 +155,28 @@ def test_a_request_that_would_wait_past_the_timeout_is_refused_at_once() -> None
         assert len(answered) == 2 and len(refused) == 3, done
         assert all("longer than the 1 s request timeout" in str(r) for r in refused)
         assert time.perf_counter() - started < 1.6  # the two ran; nothing waited for a 504
+        await batcher.drain(1)
+
+    run(main())
+
+
+def test_a_wait_bound_refuses_what_the_timeout_would_still_take() -> None:
+    """`max_wait_ms` (the tuned p99 bound by default) bounds the admission instead of the
+    timeout: with 0.3 s calls and a 0.5 s bound only the request with nothing ahead fits."""
+    model = Model(delay_s=0.3)
+    settings = ServeSettings(
+        "m", max_batch_size=1, max_delay_ms=0, max_queue=100, timeout_s=30.0, max_wait_ms=500
+    )
+
+    async def main() -> None:
+        batcher = Batcher(model, settings)
+        rng = np.random.default_rng(7)
+        await batcher.run_alone(request(rng, 1))  # the warm-up times the model
+        tasks = [asyncio.ensure_future(batcher.submit(request(rng, 1))) for _ in range(3)]
+        done = await asyncio.gather(*tasks, return_exceptions=True)
+        refused = [r for r in done if isinstance(r, QueueFull)]
+        assert sum(isinstance(r, np.ndarray) for r in done) == 1 and len(refused) == 2, done
+        assert all("longer than the 500 ms wait bound (--max-wait-ms)" in str(r) for r in refused)
         await batcher.drain(1)
 
     run(main())
@@ -243,6 +265,7 @@ def test_drain_answers_what_was_accepted_then_refuses_and_gives_up_at_its_timeou
         ("max_queue", 2.5, "--max-queue is 2.5"),
         ("max_delay_ms", -1.0, "--max-delay-ms is -1.0; give a number at least 0"),
         ("timeout_s", 0.0, "--timeout-s is 0.0; give a number above 0"),
+        ("max_wait_ms", float("nan"), "--max-wait-ms is nan; give a number above 0"),
         ("name", "a/b", "model name 'a/b' cannot be used in URLs"),
     ],
 )

@@ -312,6 +312,42 @@ def test_metrics_count_what_was_sent(image_server: Server) -> None:
     assert _sample(after, "jiasu_in_flight", "") == 0
 
 
+def test_metrics_of_several_workers_count_every_request_whichever_answers_the_scrape(
+    image_model: Path, tmp_path: Path
+) -> None:
+    """With --workers 2 the requests are spread over two processes; every scrape, answered
+    by either, counts all of them, and the folder of counts jiasu made is removed after."""
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    log = tmp_path / "workers.log"
+    with running(image_model, "--workers", "2", log=log, env={"TMPDIR": str(temp)}) as server:
+        deadline = time.monotonic() + 120
+        ready = 0
+        while ready < 10 and time.monotonic() < deadline:  # both workers warmed up
+            ready = ready + 1 if server.request("GET", "/v2/health/ready")[0] == 200 else 0
+        folders = [p.name for p in temp.iterdir()]
+        assert len(folders) == 1 and folders[0].startswith("jiasu-serve-metrics-"), folders
+        images = np.zeros((1, 1, 28, 28), np.float32)
+        statuses: list[int] = []
+
+        def send(_: int) -> None:  # each request on a new connection: either worker takes it
+            statuses.extend(_infer_json(server, {"input": images})[0] for _ in range(10))
+
+        def answered_by() -> set[int]:
+            lines = [json.loads(x) for x in server.log_text().splitlines() if '"pid"' in x]
+            return {x["pid"] for x in lines if x["path"].endswith("/infer")}
+
+        while len(answered_by()) < 2 and len(statuses) < 400:  # until both have answered
+            _in_threads(send, 8)
+        assert len(answered_by()) == 2 and statuses == [200] * len(statuses)
+        sent = len(statuses)
+        for _ in range(4):  # each scrape lands on either worker
+            metrics = server.metrics()
+            assert _sample(metrics, "jiasu_requests_total", 'code="200",endpoint="infer"') == sent
+            assert _sample(metrics, "jiasu_in_flight", "") == 0
+    assert list(temp.iterdir()) == []
+
+
 def test_a_busy_server_answers_503_with_retry_after_at_once_and_a_slow_request_504(
     slow_model: Path, tmp_path: Path
 ) -> None:

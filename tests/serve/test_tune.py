@@ -40,7 +40,11 @@ def test_tune_records_the_best_measured_settings_and_serve_uses_them(
     assert all(t.failed == 0 and t.rps > 0 and t.p50_ms <= t.p99_ms for t in result.trials)
     best = max(result.trials, key=lambda t: t.rps)
     assert result.goodput_rps >= 0.97 * best.rps  # the pick is the fastest within 3%
-    chosen = {"max_batch_size": result.max_batch_size, "max_delay_ms": result.max_delay_ms}
+    chosen = {
+        "max_batch_size": result.max_batch_size,
+        "max_delay_ms": result.max_delay_ms,
+        "max_wait_ms": 5000.0,  # the bound: waits past it are refused at once
+    }
     assert recorded_settings(artifact) == chosen
     after = json.loads((artifact / "artifact.json").read_text())
     assert after.pop("serve")["trials"][0]["concurrency"] == 1
@@ -50,7 +54,10 @@ def test_tune_records_the_best_measured_settings_and_serve_uses_them(
 
     with running(artifact, "--no-access-log", log=tmp_path / "serve.log") as server:
         announced = server.log_text()
-    expected = f"max batch {result.max_batch_size}, max delay {result.max_delay_ms:g} ms"
+    expected = (
+        f"max batch {result.max_batch_size}, max delay {result.max_delay_ms:g} ms, "
+        "refusing waits over 5000 ms"
+    )
     assert expected in announced
 
 

@@ -17,6 +17,7 @@ import functools
 import io
 import json
 import logging
+import os
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from typing import Any
@@ -29,7 +30,7 @@ from starlette.exceptions import HTTPException
 from jiasu import __version__
 from jiasu.core.errors import ConfigError, one_line
 from jiasu.core.extras import require
-from jiasu.serve.batcher import Batcher, Draining, QueueFull
+from jiasu.serve.batcher import Batcher, Draining, QueueFull, Reservation
 from jiasu.serve.metrics import ServeMetrics
 from jiasu.serve.npy import read_npy, write_npy
 from jiasu.serve.protocol import (
@@ -43,6 +44,7 @@ from jiasu.serve.protocol import (
 from jiasu.serve.settings import ServeSettings
 
 ACCESS_LOG = logging.getLogger("jiasu.serve.access")
+RESERVATION = "jiasu_reservation"  # the key of _Shed's queue place in the request's state
 LOG = logging.getLogger("jiasu.serve")
 NPY_TYPES = ("application/x-npy", "application/octet-stream", "application/npy")
 IMAGE_TYPES = ("image/png", "image/jpeg", "image/jpg")
@@ -114,22 +116,27 @@ class ServedModel:
             self.ready = True
             LOG.info("model %s is ready", self.settings.name)
 
-    def admit(self) -> None:
-        """`RequestError` 503 at once if a one-sample request would be refused now (queue
-        full, the wait past the timeout, shutting down): asked before the body is read
-        (`_Shed`)."""
+    def admit(self) -> Reservation:
+        """A place in the queue for a request whose body is yet to be read (`_Shed`), or
+        `RequestError` 503 at once if a one-sample request would be refused now (queue
+        full, the wait past the bound, shutting down)."""
         try:
-            self.batcher.admit()
+            return self.batcher.admit()
         except QueueFull as exc:
             raise _Busy(exc.retry_after_s, exc.why) from None
         except Draining as exc:
             raise RequestError(503, str(exc)) from None
 
-    async def infer(self, inputs: tuple[np.ndarray, ...]) -> np.ndarray:
-        """The output rows for checked `inputs`, batched with concurrent requests;
-        `RequestError` 503 (queue full, shutting down) or 504 (timeout)."""
+    async def infer(
+        self, inputs: tuple[np.ndarray, ...], reservation: Reservation | None = None
+    ) -> np.ndarray:
+        """The output rows for checked `inputs`, batched with concurrent requests (in the
+        queue place `reservation` holds, if `_Shed` gave one); `RequestError` 503 (queue
+        full, shutting down) or 504 (timeout)."""
         try:
-            return await asyncio.wait_for(self.batcher.submit(inputs), self.settings.timeout_s)
+            return await asyncio.wait_for(
+                self.batcher.submit(inputs, reservation), self.settings.timeout_s
+            )
         except QueueFull as exc:
             raise _Busy(exc.retry_after_s, exc.why) from None
         except Draining as exc:
@@ -295,7 +302,7 @@ def build_app(predictor: Any, settings: ServeSettings, *, metrics: bool = True) 
                 f"output {parsed.output_name!r} is not one the model has; "
                 f"it has {model.output_name!r}",
             )
-        output = await model.infer(model.check(parsed.inputs))
+        output = await model.infer(model.check(parsed.inputs), _reservation(request))
         content, headers = infer_response(settings.name, parsed, model.output_name, output)
         kind = "application/octet-stream" if headers else "application/json"
         return Response(content, media_type=kind, headers=headers)
@@ -318,7 +325,7 @@ def build_app(predictor: Any, settings: ServeSettings, *, metrics: bool = True) 
                 f"content type {kind!r} is not taken here; send an .npy "
                 "or .npz body (application/x-npy) or a PNG/JPEG image",
             )
-        output = await model.infer(model.check(inputs))
+        output = await model.infer(model.check(inputs), _reservation(request))
         if "application/x-npy" in request.headers.get("accept", ""):
             return Response(write_npy(output), media_type="application/x-npy")
         payload = {
@@ -438,6 +445,12 @@ def _image_input(body: bytes, signature: Any) -> np.ndarray:
     return pixels(picture, image, shape[0], (shape[1], shape[2]))[None]
 
 
+def _reservation(request: Request) -> Reservation | None:
+    """The queue place `_Shed` reserved for this request."""
+    value = getattr(request.state, RESERVATION, None)
+    return value if isinstance(value, Reservation) else None
+
+
 class _Shed:
     """ASGI middleware: a request to infer or predict that the batcher would refuse now
     (queue full, the wait past the timeout, shutting down) is answered 503 here, before
@@ -460,7 +473,7 @@ class _Shed:
             and scope.get("path", "").endswith(self.PATHS)
         ):
             try:
-                self.model.admit()
+                reservation = self.model.admit()  # a place in the queue, until released
             except RequestError as exc:
                 body = json.dumps({"error": str(exc)}).encode()
                 headers = [
@@ -474,6 +487,12 @@ class _Shed:
                 )
                 await send({"type": "http.response.body", "body": body})
                 return
+            scope.setdefault("state", {})[RESERVATION] = reservation  # request.state
+            try:
+                await self.app(scope, receive, send)
+            finally:
+                self.model.batcher.release(reservation)  # a no-op once it was queued
+            return
         await self.app(scope, receive, send)
 
 
@@ -491,6 +510,7 @@ class _AccessLog:
     def __init__(self, app: Any, metrics: ServeMetrics | None) -> None:
         self.app = app
         self.metrics = metrics
+        self.pid = os.getpid()
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -519,6 +539,7 @@ class _AccessLog:
                     json.dumps(
                         {
                             "time": round(time.time(), 3),
+                            "pid": self.pid,  # which --workers process answered
                             "client": client[0] if client else None,
                             "method": scope.get("method"),
                             "path": path,

@@ -11,9 +11,10 @@ request in order. Nothing is padded, so each request's rows are those the predic
 gives for that request alone (up to the runtime's batch-size-dependent rounding).
 
 A full queue raises `QueueFull` at once (the server answers 503 with Retry-After), and
-so does a request that would wait longer than the request timeout: from the recent model
-calls' duration, the batches ahead of it would take more than ``timeout_s``, so accepting
-it would only turn into a 504 after holding its memory (admission control: under
+so does a request that would wait longer than ``max_wait_ms`` (by default the request
+timeout): from the recent model calls' duration, the batches ahead of it would take
+longer than that, so accepting it would only break the latency bound or turn into a 504
+after holding its memory (admission control: under
 overload the accepted requests keep their latency and the rest learn at once).
 `drain` stops accepting (`Draining`), finishes what was accepted, then stops.
 """
@@ -51,6 +52,13 @@ class QueueFull(Exception):
         super().__init__(f"{why}; retry after {retry_after_s} s")
         self.retry_after_s = retry_after_s
         self.why = why
+
+
+@dataclasses.dataclass
+class Reservation:
+    """A place in the queue that `Batcher.admit` gave a request whose body is being read."""
+
+    held: bool = True
 
 
 class Draining(Exception):
@@ -106,6 +114,7 @@ class Batcher:
         self._queue: collections.deque[_Pending] = collections.deque()
         self._rows_waiting = 0
         self._computing = 0  # requests in the model call now
+        self._reserved = 0  # requests admitted and not yet queued (their bodies being read)
         self._wake = asyncio.Event()
         self._idle = asyncio.Event()
         self._idle.set()
@@ -126,27 +135,45 @@ class Batcher:
         if self._task is None:
             self._task = asyncio.get_running_loop().create_task(self._consume())
 
-    def admit(self, rows: int = 1) -> None:
-        """Raise `QueueFull` (or `Draining`) now if a request of `rows` samples would be
-        refused. The server asks this before it reads and decodes a body, so that under
-        overload a refusal costs the event loop little; `submit` checks again."""
+    def admit(self, rows: int = 1) -> Reservation:
+        """Reserve a place for a request of `rows` samples, or raise `QueueFull` (or
+        `Draining`) now if it would be refused. The server asks this before it reads and
+        decodes a body, so that under overload a refusal costs the event loop little; the
+        request then holds its place until ``submit(..., reservation=r)`` queues it or
+        ``release(r)``, so that requests admitted together cannot overfill the queue behind
+        each other's backs (and be refused late, after their bodies were decoded)."""
+        self._check(rows)
+        self._reserved += 1
+        return Reservation()
+
+    def release(self, reservation: Reservation) -> None:
+        """Give back the place `admit` reserved, unless `submit` already took it."""
+        if reservation.held:
+            reservation.held = False
+            self._reserved -= 1
+
+    def _check(self, rows: int) -> None:
         if not self._accepting:
             raise Draining("the server is shutting down; send the request to another replica")
-        if len(self._queue) >= self._settings.max_queue:
+        if len(self._queue) + self._reserved >= self._settings.max_queue:
             raise QueueFull(self._retry_after())
-        if self._expected_wait_s(rows) > self._settings.timeout_s:
-            raise QueueFull(
-                self._retry_after(),
-                f"the requests ahead would take longer than the {self._settings.timeout_s:g} s "
-                "request timeout",
-            )
+        if self._expected_wait_s(rows) > self._settings.max_wait_s:
+            raise QueueFull(self._retry_after(), self._wait_bound())
 
-    async def submit(self, inputs: tuple[np.ndarray, ...]) -> np.ndarray:
+    async def submit(
+        self, inputs: tuple[np.ndarray, ...], reservation: Reservation | None = None
+    ) -> np.ndarray:
         """The output rows for `inputs` (n samples each, batch axis 0), computed in a batch
         with whatever else is waiting. Raises `QueueFull` when `max_queue` requests wait
-        or the wait would outlast the request timeout, `Draining` after `drain` began."""
+        or the wait would outlast `max_wait_s`, `Draining` after `drain` began. With a
+        held `reservation` from `admit`, its place is taken instead (only `Draining`)."""
         rows = int(inputs[0].shape[0])
-        self.admit(rows)
+        if reservation is not None and reservation.held:
+            self.release(reservation)
+            if not self._accepting:
+                raise Draining("the server is shutting down; send the request to another replica")
+        else:
+            self._check(rows)
         if self._task is None:
             await self.start()
         loop = asyncio.get_running_loop()
@@ -323,13 +350,27 @@ class Batcher:
 
     def _expected_wait_s(self, rows: int) -> float:
         """Seconds until a request of `rows` samples would be answered: the model call in
-        progress plus the full batches ahead of it and its own, at the recent call time.
-        0 when nothing is ahead of it (it is run, and answered or timed out) or before the
-        first call (nothing is known)."""
-        if self._call_s is None or not (self._rows_waiting or self._computing):
+        progress plus the full batches ahead of it (queued, or admitted with one sample
+        each and still being read) and its own, at the recent call time. 0 when nothing is
+        ahead of it (it is run, and answered or timed out) or before the first call
+        (nothing is known)."""
+        waiting = self._rows_waiting + self._reserved
+        if self._call_s is None or not (waiting or self._computing):
             return 0.0
-        ahead = math.ceil((self._rows_waiting + rows) / self._settings.max_batch_size)
+        ahead = math.ceil((waiting + rows) / self._settings.max_batch_size)
         return self._call_s * (ahead + (1 if self._computing else 0))
+
+    def _wait_bound(self) -> str:
+        settings = self._settings
+        if settings.max_wait_ms is None:
+            return (
+                f"the requests ahead would take longer than the {settings.timeout_s:g} s "
+                "request timeout"
+            )
+        return (
+            f"the requests ahead would take longer than the {settings.max_wait_ms:g} ms "
+            "wait bound (--max-wait-ms)"
+        )
 
     def _retry_after(self) -> int:
         """Whole seconds until the queue has likely drained (at least 1)."""

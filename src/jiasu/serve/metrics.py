@@ -1,8 +1,14 @@
 """Prometheus metrics for `jiasu serve` (prometheus_client, one registry per app, so two
-apps in one process, as in the tests or a Ray replica, do not share counts)."""
+apps in one process, as in the tests or a Ray replica, do not share counts).
+
+With `--workers N` each process counts into files in a folder shared by all of them
+(prometheus_client's multiprocess mode, chosen by `PROMETHEUS_MULTIPROC_DIR` before the
+workers start), and a scrape, whichever process answers it, sums every worker's counts.
+"""
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from jiasu.serve.batcher import BatcherStats, BatchRecord
@@ -27,6 +33,7 @@ TIME_BUCKETS = (
     10,
 )
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)  # samples per model call
+MULTIPROCESS_DIR = "PROMETHEUS_MULTIPROC_DIR"  # prometheus_client's switch, read at import
 
 
 class ServeMetrics:
@@ -68,31 +75,55 @@ class ServeMetrics:
             buckets=BATCH_BUCKETS,
             registry=self.registry,
         )
-        in_flight = Gauge(
-            "jiasu_in_flight", "Requests accepted and not yet answered", registry=self.registry
+        # summed over the live worker processes when there are several
+        self.in_flight = Gauge(
+            "jiasu_in_flight",
+            "Requests accepted and not yet answered",
+            registry=self.registry,
+            multiprocess_mode="livesum",
         )
-        queue_depth = Gauge(
-            "jiasu_queue_depth", "Requests waiting for a batch", registry=self.registry
+        self.queue_depth = Gauge(
+            "jiasu_queue_depth",
+            "Requests waiting for a batch",
+            registry=self.registry,
+            multiprocess_mode="livesum",
         )
-        in_flight.set_function(lambda: _stats(stats).in_flight)
-        queue_depth.set_function(lambda: _stats(stats).queue_depth)
+        self.shared = bool(os.environ.get(MULTIPROCESS_DIR))
+        self._stats = stats
+        if not self.shared:  # read at scrape; shared gauges are files, set as things change
+            self.in_flight.set_function(lambda: _stats(stats).in_flight)
+            self.queue_depth.set_function(lambda: _stats(stats).queue_depth)
 
     def observe_request(self, endpoint: str, code: int) -> None:
         self.requests.labels(endpoint, str(code)).inc()
         if code >= 400:
             self.failures.labels(endpoint, str(code)).inc()
+        self._refresh()
 
     def observe_batch(self, record: BatchRecord) -> None:
         self.compute_seconds.observe(record.compute_s)
         self.batch_size.observe(record.samples)
         for wait in record.queue_s:
             self.queue_seconds.observe(wait)
+        self._refresh()
+
+    def _refresh(self) -> None:
+        if self.shared:
+            now = _stats(self._stats)
+            self.in_flight.set(now.in_flight)
+            self.queue_depth.set(now.queue_depth)
 
     def render(self) -> tuple[bytes, str]:
-        """The body and content type of a /metrics response."""
-        from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+        """The body and content type of a /metrics response (every worker's, summed)."""
+        from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
-        return generate_latest(self.registry), CONTENT_TYPE_LATEST
+        if not self.shared:
+            return generate_latest(self.registry), CONTENT_TYPE_LATEST
+        from prometheus_client.multiprocess import MultiProcessCollector
+
+        registry = CollectorRegistry()
+        MultiProcessCollector(registry)
+        return generate_latest(registry), CONTENT_TYPE_LATEST
 
 
 def _stats(stats: Any) -> BatcherStats:

@@ -8,12 +8,16 @@ within ``drain_s``, then the process exits 0.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import errno
 import json
 import os
+import shutil
 import socket
+import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -115,7 +119,27 @@ def run(
     )
     from uvicorn.supervisors import Multiprocess
 
-    Multiprocess(config, sockets=[sock]).run()  # each worker drains on SIGTERM by itself
+    with _shared_metrics_folder():
+        Multiprocess(config, sockets=[sock]).run()  # each worker drains on SIGTERM by itself
+
+
+@contextlib.contextmanager
+def _shared_metrics_folder() -> Iterator[None]:
+    """A folder where the worker processes keep their Prometheus counts, so that /metrics
+    sums them all (`jiasu.serve.metrics`): the user's `PROMETHEUS_MULTIPROC_DIR` if set
+    (left as it is), else a fresh one that jiasu makes here and removes afterwards."""
+    from jiasu.serve.metrics import MULTIPROCESS_DIR
+
+    if os.environ.get(MULTIPROCESS_DIR):
+        yield
+        return
+    folder = tempfile.mkdtemp(prefix="jiasu-serve-metrics-")
+    os.environ[MULTIPROCESS_DIR] = folder  # the spawned workers inherit it
+    try:
+        yield
+    finally:
+        os.environ.pop(MULTIPROCESS_DIR, None)
+        shutil.rmtree(folder, ignore_errors=True)  # only the folder made just above
 
 
 def serve(
