@@ -548,7 +548,7 @@ def overload(server: Server, body: Path, peak_rps: float, seconds: float) -> dic
     sampler = threading.Thread(target=sample_memory, daemon=True)
     sampler.start()
     rate = 2 * peak_rps
-    connections = 512  # more than the queue (256) and a batch can hold: the excess gets 503
+    connections = 512  # beyond what the wait bound admits for a slow model: the excess gets 503
     try:
         load = wrk(server.predict_url, body, connections, seconds, rate=rate, cap=10_000_000,
                    timeout_s=60)  # fmt: skip

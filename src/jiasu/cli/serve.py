@@ -47,9 +47,17 @@ from jiasu.core.errors import ConfigError
 @click.option(
     "--max-queue",
     type=int,
-    default=256,
+    default=1024,
     show_default=True,
-    help="Requests waiting for a batch; beyond, 503 with Retry-After at once.",
+    help="Requests waiting for a batch; beyond, 503 with Retry-After at once "
+    "(a memory backstop: --max-wait-ms is what refuses under overload).",
+)
+@click.option(
+    "--max-wait-ms",
+    type=float,
+    default=None,
+    help="A request that would wait longer than this for the model gets 503 at once. "
+    "Default: the p99 bound --tune recorded, else --timeout-s.",
 )
 @click.option(
     "--max-body-mb",
@@ -122,6 +130,7 @@ def serve(
     max_batch_size: int | None,
     max_delay_ms: float | None,
     max_queue: int,
+    max_wait_ms: float | None,
     max_body_mb: float,
     timeout_s: float,
     drain_s: float,
@@ -160,7 +169,7 @@ def serve(
     name = name or server.default_name(artifact)
     if tune:
         _tune(artifact, name, p99_ms, trust_code)
-    batching = _batching(artifact, max_batch_size, max_delay_ms)
+    batching = _batching(artifact, max_batch_size, max_delay_ms, max_wait_ms)
     settings = ServeSettings(
         name,
         max_queue=max_queue,
@@ -197,7 +206,7 @@ def _announce(url: str, settings: Any, what: str) -> None:
     click.echo(
         f"serving {settings.name} ({what}) at {url}: POST /v2/models/{settings.name}/infer, "
         f"ready at GET /v2/health/ready; max batch {settings.max_batch_size}, max delay "
-        f"{settings.max_delay_ms:g} ms",
+        f"{settings.max_delay_ms:g} ms, refusing waits over {settings.max_wait_s * 1000:g} ms",
         err=True,
     )
 
@@ -209,13 +218,21 @@ def _body_bytes(mib: float) -> int:
 
 
 def _batching(
-    artifact: Path, max_batch_size: int | None, max_delay_ms: float | None
+    artifact: Path,
+    max_batch_size: int | None,
+    max_delay_ms: float | None,
+    max_wait_ms: float | None,
 ) -> dict[str, Any]:
-    """The batch size and delay: given ones win, then what --tune recorded, then defaults."""
+    """The batch size, delay and wait bound: given ones win, then what --tune recorded,
+    then defaults."""
     from jiasu.serve.tune import recorded_settings
 
     recorded = recorded_settings(artifact)
-    chosen = {"max_batch_size": max_batch_size, "max_delay_ms": max_delay_ms}
+    chosen = {
+        "max_batch_size": max_batch_size,
+        "max_delay_ms": max_delay_ms,
+        "max_wait_ms": max_wait_ms,
+    }
     return {
         key: value if value is not None else recorded[key]
         for key, value in chosen.items()

@@ -25,7 +25,11 @@ class ServeSettings:
     name: str  # the model name in URLs; `jiasu serve` defaults it to the artifact's folder name
     max_batch_size: int = 32  # samples per model call
     max_delay_ms: float = 2.0  # longest a request waits for others to join its batch
-    max_queue: int = 256  # requests waiting; beyond: 503 + Retry-After at once
+    # Requests waiting (or admitted, their bodies being read); beyond: 503 + Retry-After at
+    # once. A backstop for memory: the wait bound below is what refuses under overload. At
+    # 256 the CNN behind 512 connections was refused work worth 8 ms of model time, and
+    # kept 32% of its peak rate (benchmarks/serve_load.py overload).
+    max_queue: int = 1024
     # A request that would wait longer than this for the model (the batches ahead of it at
     # the recent call time) gets 503 at once; None: the request timeout. `jiasu serve`
     # defaults it to the p99 bound --tune recorded: a wait past it breaks the bound anyway,
