@@ -49,15 +49,14 @@ from jiasu.core.errors import ConfigError
     type=int,
     default=1024,
     show_default=True,
-    help="Requests waiting for a batch; beyond, 503 with Retry-After at once "
-    "(a memory backstop: --max-wait-ms is what refuses under overload).",
+    help="Requests waiting for a batch; beyond, 503 with Retry-After at once.",
 )
 @click.option(
     "--max-wait-ms",
     type=float,
     default=None,
-    help="A request that would wait longer than this for the model gets 503 at once. "
-    "Default: the p99 bound --tune recorded, else --timeout-s.",
+    help="A request that would wait longer than this for the model gets 503 at once "
+    "(e.g. your latency bound, to shed load early). Default: --timeout-s.",
 )
 @click.option(
     "--max-body-mb",

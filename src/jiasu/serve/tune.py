@@ -153,9 +153,8 @@ def tune(
 
 
 def recorded_settings(directory: str | os.PathLike[str]) -> dict[str, Any]:
-    """``{"max_batch_size": N, "max_delay_ms": T, "max_wait_ms": B}`` as ``--tune``
-    recorded them in the artifact in `directory` (B: its p99 bound, the default admission
-    bound); ``{}`` when it has none (or is not an artifact)."""
+    """``{"max_batch_size": N, "max_delay_ms": T}`` as ``--tune`` recorded them in the
+    artifact in `directory`; ``{}`` when it has none (or is not an artifact)."""
     for name in _DESCRIPTIONS:
         path = Path(directory) / name
         try:
@@ -177,16 +176,7 @@ def recorded_settings(directory: str | os.PathLike[str]) -> dict[str, Any]:
                 f"{directory} --tune --p99-ms MS` again, or give --max-batch-size and "
                 "--max-delay-ms"
             ) from None
-        bound = tuned.get("p99_bound_ms")
-        return {
-            "max_batch_size": settings.max_batch_size,
-            "max_delay_ms": settings.max_delay_ms,
-            **(
-                {"max_wait_ms": float(bound)}
-                if isinstance(bound, int | float) and bound > 0
-                else {}
-            ),
-        }
+        return {"max_batch_size": settings.max_batch_size, "max_delay_ms": settings.max_delay_ms}
     return {}
 
 
