@@ -47,7 +47,7 @@ from jiasu.core.errors import ConfigError
 @click.option(
     "--max-queue",
     type=int,
-    default=1024,
+    default=256,
     show_default=True,
     help="Requests waiting for a batch; beyond, 503 with Retry-After at once.",
 )

@@ -26,9 +26,12 @@ class ServeSettings:
     max_batch_size: int = 32  # samples per model call
     max_delay_ms: float = 2.0  # longest a request waits for others to join its batch
     # Requests waiting (or admitted, their bodies being read); beyond: 503 + Retry-After at
-    # once. At 256 the MNIST CNN behind 512 connections was refused work worth 8 ms of
-    # model time (benchmarks/serve_load.py overload).
-    max_queue: int = 1024
+    # once. It bounds memory by count, which fits neither end: 256 refused the MNIST CNN
+    # behind 512 connections work worth 8 ms of model time, while 1024 let ResNet-50's
+    # 600 kB bodies grow the server by 284 MiB under overload (+39%; benchmarks/
+    # serve_load.py). A bound in bytes (Content-Length is known at admission) would fit
+    # both; until then the smaller, safer count.
+    max_queue: int = 256
     # A request that would wait longer than this for the model (the batches ahead of it at
     # the recent call time) gets 503 at once; None: the request timeout. Set it to a latency
     # bound to shed early: each refusal costs the server a little, and closed-loop clients
