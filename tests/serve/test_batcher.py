@@ -135,6 +135,38 @@ def test_a_full_queue_refuses_at_once_and_every_accepted_request_is_answered() -
     run(main())
 
 
+def test_the_queue_is_bounded_in_bytes_as_well_as_in_requests() -> None:
+    """With room for 1,000 requests but 2 KiB, two 784-byte requests fit behind the one in
+    the model; the third, or an admission declaring 800 more bytes, is refused at once.
+    An empty queue takes a request of any size."""
+    gate = threading.Event()
+    model = Model(gate=gate)
+    settings = ServeSettings("m", max_batch_size=1, max_delay_ms=0, max_queue=1000)
+    settings = ServeSettings(**{**settings.to_dict(), "max_queue_mb": 2048 / 2**20})
+
+    async def main() -> None:
+        batcher = Batcher(model, settings)
+        rng = np.random.default_rng(8)
+        big = request(rng, 14)  # 14 rows of 7 float64: 784 bytes
+        huge = request(rng, 300)  # 16,800 bytes: more than the whole bound
+        first = asyncio.ensure_future(batcher.submit(huge))  # an empty queue takes it
+        await asyncio.sleep(0.05)  # in the model, blocked on the gate: nothing waits
+        waiting = [asyncio.ensure_future(batcher.submit(big)) for _ in range(2)]
+        await asyncio.sleep(0.01)
+        assert batcher.stats.queue_depth == 2
+        with pytest.raises(QueueFull, match=r"the queue holds 0\.0 MiB .*--max-queue-mb"):
+            await batcher.submit(big)
+        with pytest.raises(QueueFull):
+            batcher.admit(nbytes=800)  # a declared body counts before it is read
+        batcher.release(batcher.admit(nbytes=400))  # what fits is admitted
+        gate.set()
+        results = await asyncio.gather(first, *waiting)
+        assert [r.shape[0] for r in results] == [300, 14, 14]
+        await batcher.drain(1)
+
+    run(main())
+
+
 def test_a_request_that_would_wait_past_the_timeout_is_refused_at_once() -> None:
     """Admission control: with model calls of 0.4 s and a 1 s timeout, two requests fit
     (0.4 s and 0.8 s away); the third would be answered after 1.2 s, so it and the rest
@@ -263,6 +295,7 @@ def test_drain_answers_what_was_accepted_then_refuses_and_gives_up_at_its_timeou
     [
         ("max_batch_size", 0, "--max-batch-size is 0; give a whole number of at least 1"),
         ("max_queue", 2.5, "--max-queue is 2.5"),
+        ("max_queue_mb", 0, "--max-queue-mb is 0; give a number above 0"),
         ("max_delay_ms", -1.0, "--max-delay-ms is -1.0; give a number at least 0"),
         ("timeout_s", 0.0, "--timeout-s is 0.0; give a number above 0"),
         ("max_wait_ms", float("nan"), "--max-wait-ms is nan; give a number above 0"),

@@ -47,9 +47,16 @@ from jiasu.core.errors import ConfigError
 @click.option(
     "--max-queue",
     type=int,
-    default=256,
+    default=1024,
     show_default=True,
     help="Requests waiting for a batch; beyond, 503 with Retry-After at once.",
+)
+@click.option(
+    "--max-queue-mb",
+    type=float,
+    default=64.0,
+    show_default=True,
+    help="MiB of request bodies waiting for a batch; beyond, 503 with Retry-After at once.",
 )
 @click.option(
     "--max-wait-ms",
@@ -129,6 +136,7 @@ def serve(
     max_batch_size: int | None,
     max_delay_ms: float | None,
     max_queue: int,
+    max_queue_mb: float,
     max_wait_ms: float | None,
     max_body_mb: float,
     timeout_s: float,
@@ -172,6 +180,7 @@ def serve(
     settings = ServeSettings(
         name,
         max_queue=max_queue,
+        max_queue_mb=max_queue_mb,
         max_body_bytes=_body_bytes(max_body_mb),
         timeout_s=timeout_s,
         drain_s=drain_s,

@@ -116,12 +116,12 @@ class ServedModel:
             self.ready = True
             LOG.info("model %s is ready", self.settings.name)
 
-    def admit(self) -> Reservation:
+    def admit(self, nbytes: int = 0) -> Reservation:
         """A place in the queue for a request whose body is yet to be read (`_Shed`), or
         `RequestError` 503 at once if a one-sample request would be refused now (queue
         full, the wait past the bound, shutting down)."""
         try:
-            return self.batcher.admit()
+            return self.batcher.admit(nbytes=nbytes)
         except QueueFull as exc:
             raise _Busy(exc.retry_after_s, exc.why) from None
         except Draining as exc:
@@ -451,6 +451,18 @@ def _reservation(request: Request) -> Reservation | None:
     return value if isinstance(value, Reservation) else None
 
 
+def _declared_size(scope: Any) -> int:
+    """The body's Content-Length in bytes (0 when absent or unreadable: chunked bodies are
+    counted once decoded)."""
+    for key, value in scope.get("headers", ()):
+        if key == b"content-length":
+            try:
+                return max(0, int(value))
+            except ValueError:
+                return 0
+    return 0
+
+
 class _Shed:
     """ASGI middleware: a request to infer or predict that the batcher would refuse now
     (queue full, the wait past the timeout, shutting down) is answered 503 here, before
@@ -473,7 +485,7 @@ class _Shed:
             and scope.get("path", "").endswith(self.PATHS)
         ):
             try:
-                reservation = self.model.admit()  # a place in the queue, until released
+                reservation = self.model.admit(_declared_size(scope))  # until released
             except RequestError as exc:
                 body = json.dumps({"error": str(exc)}).encode()
                 headers = [

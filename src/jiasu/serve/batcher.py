@@ -58,6 +58,7 @@ class QueueFull(Exception):
 class Reservation:
     """A place in the queue that `Batcher.admit` gave a request whose body is being read."""
 
+    nbytes: int = 0  # its body's declared size, counted against `max_queue_mb` meanwhile
     held: bool = True
 
 
@@ -87,6 +88,7 @@ class BatcherStats:
 class _Pending:
     inputs: tuple[np.ndarray, ...]
     rows: int
+    nbytes: int  # of its input arrays, held while it waits
     key: tuple[Any, ...]  # per-sample shapes and dtypes: only equal keys share a batch
     future: asyncio.Future[np.ndarray]
     arrived: float  # loop.time()
@@ -113,6 +115,8 @@ class Batcher:
         self._on_batch = on_batch
         self._queue: collections.deque[_Pending] = collections.deque()
         self._rows_waiting = 0
+        self._bytes_waiting = 0  # of the queued requests' input arrays
+        self._reserved_bytes = 0  # declared body sizes of the admitted, not yet queued
         self._computing = 0  # requests in the model call now
         self._reserved = 0  # requests admitted and not yet queued (their bodies being read)
         self._wake = asyncio.Event()
@@ -135,28 +139,37 @@ class Batcher:
         if self._task is None:
             self._task = asyncio.get_running_loop().create_task(self._consume())
 
-    def admit(self, rows: int = 1) -> Reservation:
+    def admit(self, rows: int = 1, nbytes: int = 0) -> Reservation:
         """Reserve a place for a request of `rows` samples, or raise `QueueFull` (or
         `Draining`) now if it would be refused. The server asks this before it reads and
         decodes a body, so that under overload a refusal costs the event loop little; the
         request then holds its place until ``submit(..., reservation=r)`` queues it or
         ``release(r)``, so that requests admitted together cannot overfill the queue behind
         each other's backs (and be refused late, after their bodies were decoded)."""
-        self._check(rows)
+        self._check(rows, nbytes)
         self._reserved += 1
-        return Reservation()
+        self._reserved_bytes += nbytes
+        return Reservation(nbytes)
 
     def release(self, reservation: Reservation) -> None:
         """Give back the place `admit` reserved, unless `submit` already took it."""
         if reservation.held:
             reservation.held = False
             self._reserved -= 1
+            self._reserved_bytes -= reservation.nbytes
 
-    def _check(self, rows: int) -> None:
+    def _check(self, rows: int, nbytes: int) -> None:
         if not self._accepting:
             raise Draining("the server is shutting down; send the request to another replica")
         if len(self._queue) + self._reserved >= self._settings.max_queue:
             raise QueueFull(self._retry_after())
+        held = self._bytes_waiting + self._reserved_bytes
+        if held and held + nbytes > self._settings.max_queue_bytes:  # an empty queue takes any
+            raise QueueFull(
+                self._retry_after(),
+                f"the queue holds {held / 2**20:.1f} MiB of requests "
+                f"(--max-queue-mb {self._settings.max_queue_mb:g})",
+            )
         if self._expected_wait_s(rows) > self._settings.max_wait_s:
             raise QueueFull(self._retry_after(), self._wait_bound())
 
@@ -168,20 +181,23 @@ class Batcher:
         or the wait would outlast `max_wait_s`, `Draining` after `drain` began. With a
         held `reservation` from `admit`, its place is taken instead (only `Draining`)."""
         rows = int(inputs[0].shape[0])
-        if reservation is not None and reservation.held:
+        held = reservation is not None and reservation.held
+        if reservation is not None and held:
             self.release(reservation)
             if not self._accepting:
                 raise Draining("the server is shutting down; send the request to another replica")
-        else:
-            self._check(rows)
+        nbytes = sum(int(a.nbytes) for a in inputs)
+        if not held:
+            self._check(rows, nbytes)
         if self._task is None:
             await self.start()
         loop = asyncio.get_running_loop()
         key = tuple((a.shape[1:], a.dtype.str) for a in inputs)
-        item = _Pending(inputs, rows, key, loop.create_future(), loop.time())
+        item = _Pending(inputs, rows, nbytes, key, loop.create_future(), loop.time())
         first = not self._queue
         self._queue.append(item)
         self._rows_waiting += rows
+        self._bytes_waiting += nbytes
         self._idle.clear()
         if first or self._rows_waiting >= self._settings.max_batch_size:
             self._wake.set()
@@ -250,7 +266,9 @@ class Batcher:
 
     def _drop_answered_head(self) -> None:
         while self._queue and self._queue[0].future.done():  # timed out while waiting
-            self._rows_waiting -= self._queue.popleft().rows
+            item = self._queue.popleft()
+            self._rows_waiting -= item.rows
+            self._bytes_waiting -= item.nbytes
 
     def _take(self) -> list[_Pending]:
         """From the head on, the requests of the head's key that fit in one batch (FIFO:
@@ -268,6 +286,7 @@ class Batcher:
         for item in self._queue:
             if item.future.done():
                 self._rows_waiting -= item.rows
+                self._bytes_waiting -= item.nbytes
             elif full or item.key != key:
                 kept.append(item)
             elif taken and rows + item.rows > limit:
@@ -277,6 +296,7 @@ class Batcher:
                 taken.append(item)
                 rows += item.rows
                 self._rows_waiting -= item.rows
+                self._bytes_waiting -= item.nbytes
         self._queue = kept
         return taken
 

@@ -26,12 +26,13 @@ class ServeSettings:
     max_batch_size: int = 32  # samples per model call
     max_delay_ms: float = 2.0  # longest a request waits for others to join its batch
     # Requests waiting (or admitted, their bodies being read); beyond: 503 + Retry-After at
-    # once. It bounds memory by count, which fits neither end: 256 refused the MNIST CNN
+    # once. Two bounds, since a count alone fits neither end: 256 refused the MNIST CNN
     # behind 512 connections work worth 8 ms of model time, while 1024 let ResNet-50's
     # 600 kB bodies grow the server by 284 MiB under overload (+39%; benchmarks/
-    # serve_load.py). A bound in bytes (Content-Length is known at admission) would fit
-    # both; until then the smaller, safer count.
-    max_queue: int = 256
+    # serve_load.py). The bytes bound counts declared body sizes at admission (the queue
+    # may always take one request when empty).
+    max_queue: int = 1024
+    max_queue_mb: float = 64.0
     # A request that would wait longer than this for the model (the batches ahead of it at
     # the recent call time) gets 503 at once; None: the request timeout. Set it to a latency
     # bound to shed early: each refusal costs the server a little, and closed-loop clients
@@ -50,6 +51,7 @@ class ServeSettings:
             )
         _positive_int("--max-batch-size", self.max_batch_size)
         _positive_int("--max-queue", self.max_queue)
+        _number("--max-queue-mb", self.max_queue_mb, minimum=0.0, strict=True)
         _positive_int("--max-body-bytes", self.max_body_bytes)
         _number("--max-delay-ms", self.max_delay_ms, minimum=0.0, strict=False)
         _number("--timeout-s", self.timeout_s, minimum=0.0, strict=True)
@@ -60,6 +62,10 @@ class ServeSettings:
     @property
     def max_delay_s(self) -> float:
         return self.max_delay_ms / 1000.0
+
+    @property
+    def max_queue_bytes(self) -> float:
+        return self.max_queue_mb * 2**20
 
     @property
     def max_wait_s(self) -> float:
