@@ -122,10 +122,8 @@ class ServedModel:
         full, the wait past the bound, shutting down)."""
         try:
             return self.batcher.admit(nbytes=nbytes)
-        except QueueFull as exc:
-            raise _Busy(exc.retry_after_s, exc.why) from None
-        except Draining as exc:
-            raise RequestError(503, str(exc)) from None
+        except (QueueFull, Draining) as exc:
+            raise _refusal(exc) from None
 
     async def infer(
         self, inputs: tuple[np.ndarray, ...], reservation: Reservation | None = None
@@ -137,10 +135,8 @@ class ServedModel:
             return await asyncio.wait_for(
                 self.batcher.submit(inputs, reservation), self.settings.timeout_s
             )
-        except QueueFull as exc:
-            raise _Busy(exc.retry_after_s, exc.why) from None
-        except Draining as exc:
-            raise RequestError(503, str(exc)) from None
+        except (QueueFull, Draining) as exc:
+            raise _refusal(exc) from None
         except asyncio.TimeoutError:
             raise RequestError(
                 504,
@@ -443,6 +439,13 @@ def _image_input(body: bytes, signature: Any) -> np.ndarray:
             400, f"the body is not a readable image ({one_line(exc)}); send a PNG or JPEG file"
         ) from None
     return pixels(picture, image, shape[0], (shape[1], shape[2]))[None]
+
+
+def _refusal(exc: QueueFull | Draining) -> RequestError:
+    """The 503 for a request the batcher refused: busy (with Retry-After) or shutting down."""
+    if isinstance(exc, QueueFull):
+        return _Busy(exc.retry_after_s, exc.why)
+    return RequestError(503, str(exc))
 
 
 def _reservation(request: Request) -> Reservation | None:
