@@ -7,9 +7,11 @@ Each test names what it proves; every server is stopped by its PID (tests/serve/
 from __future__ import annotations
 
 import collections
+import http.client
 import io
 import json
 import re
+import select
 import socket
 import threading
 import time
@@ -310,6 +312,37 @@ def test_metrics_count_what_was_sent(image_server: Server) -> None:
     )
     assert queued == 4  # one queue time per accepted request
     assert _sample(after, "jiasu_in_flight", "") == 0
+
+
+def _closed_by_server(connection: http.client.HTTPConnection, wait_s: float) -> bool:
+    """Whether the server closes the idle `connection` within `wait_s` (EOF readable)."""
+    assert connection.sock is not None
+    readable, _, _ = select.select([connection.sock], [], [], wait_s)
+    return bool(readable) and connection.sock.recv(1, socket.MSG_PEEK) == b""
+
+
+def test_idle_keep_alive_connections_stay_open_past_uvicorns_5_s_and_close_when_told(
+    image_server: Server, image_model: Path, tmp_path: Path
+) -> None:
+    # uvicorn's default closed idle connections after 5 s, under clients about to reuse them
+    # (paced load: wrk read errors). By default jiasu keeps them 75 s.
+    connection = http.client.HTTPConnection("127.0.0.1", image_server.port, timeout=10)
+    try:
+        connection.request("GET", "/v2/health/live")
+        assert connection.getresponse().read() is not None
+        assert not _closed_by_server(connection, 6.0)
+        connection.request("GET", "/v2/health/live")  # the same connection, reused
+        assert connection.getresponse().status == 200
+    finally:
+        connection.close()
+    with running(image_model, "--keep-alive-s", "1", log=tmp_path / "serve.log") as server:
+        connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+        try:
+            connection.request("GET", "/v2/health/live")
+            assert connection.getresponse().status == 200
+            assert _closed_by_server(connection, 4.0)
+        finally:
+            connection.close()
 
 
 def test_metrics_of_several_workers_count_every_request_whichever_answers_the_scrape(

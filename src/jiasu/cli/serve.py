@@ -87,6 +87,14 @@ from jiasu.core.errors import ConfigError
     help="On SIGTERM, answer the requests in flight within this, then exit.",
 )
 @click.option(
+    "--keep-alive-s",
+    type=click.IntRange(min=1),
+    default=75,
+    show_default=True,
+    help="Close a client's idle keep-alive connection after this many seconds (keep it "
+    "above a load balancer's idle timeout).",
+)
+@click.option(
     "--workers",
     type=click.IntRange(min=1, max=MAX_WORKERS),
     default=1,
@@ -141,6 +149,7 @@ def serve(
     max_body_mb: float,
     timeout_s: float,
     drain_s: float,
+    keep_alive_s: int,
     workers: int,
     engine: str,
     replicas: int | None,
@@ -184,6 +193,7 @@ def serve(
         max_body_bytes=_body_bytes(max_body_mb),
         timeout_s=timeout_s,
         drain_s=drain_s,
+        keep_alive_s=keep_alive_s,
         **batching,
     )
     if engine == "ray":

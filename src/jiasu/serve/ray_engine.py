@@ -155,7 +155,10 @@ def _run_until(
     from ray import serve
 
     app = application(directory, settings, replicas=replicas, trust_code=trust_code)
-    serve.start(http_options={"host": host, "port": port}, proxy_location="HeadOnly")
+    serve.start(
+        http_options={"host": host, "port": port, "keep_alive_timeout_s": settings.keep_alive_s},
+        proxy_location="HeadOnly",
+    )
     try:
         serve.run(app, name=settings.name, route_prefix="/", blocking=False)
         if on_ready is not None:

@@ -94,6 +94,7 @@ def run(
         "log_config": _log_config(access_log),
         "access_log": False,  # ours is structured (jiasu.serve.access), one JSON per line
         "timeout_graceful_shutdown": settings.drain_s,
+        "timeout_keep_alive": settings.keep_alive_s,
         "backlog": BACKLOG,
     }
     if workers == 1:
