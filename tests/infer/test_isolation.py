@@ -30,6 +30,7 @@ def test_the_baseline_and_the_three_fastest_accepted_of_each_runtime() -> None:
         record("ov-fp32", 4.0, backend="ov"),
         record("broken", None, verdict="failed", backend="ov"),
         record("frozen", 1.2, backend="torch_optimized"),
+        record("compiled", 4.5, backend="compile"),  # more than 4x behind the fastest: no
     ]
     assert finalists(records, "eager", "latency") == [
         "eager", "ort", "ort-1thread", "ort-spin", "frozen", "ov-int8", "ov-bf16", "ov-fp32",

@@ -102,6 +102,19 @@ class _Cumulative(nn.Module):
         return torch.cummax(self.linear(x.flatten(1)), dim=1).values
 
 
+def test_when_every_built_candidate_is_a_finalist_the_screening_is_skipped() -> None:
+    # A regression MLP on 30 features, no data: the exact candidates of one runtime are all
+    # accepted and all finalists, so a screening would choose nothing; each is timed alone.
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(30, 64), nn.ReLU(), nn.Linear(64, 1)).eval()
+    result = jiasu.optimize(model, torch.randn(4, 30), backends=("torch_optimized",), measure_s=0.3)
+    report = result.report.to_dict()
+    assert "screening" not in report["phase_seconds"]
+    built = [c for c in report["candidates"] if c["verdict"] == "accepted"]
+    assert len(built) >= 2 and {c["timing"] for c in built} == {"isolated"}
+    assert all(c["speedup_interval"] for c in built)
+
+
 def test_export_failure_is_recorded_and_the_run_succeeds(
     val: tuple[np.ndarray, np.ndarray], calib: np.ndarray
 ) -> None:

@@ -10,7 +10,7 @@ import pytest
 
 from jiasu.core.errors import ConfigError
 from jiasu.measure import BenchmarkError
-from jiasu.measure.isolated import Isolated, compare_isolated
+from jiasu.measure.isolated import SLOW_CALL_S, Isolated, compare_isolated
 
 WORKERS = (str(Path(__file__).parent / "workers"),)
 
@@ -43,6 +43,20 @@ def test_cases_run_in_their_own_processes_and_the_ratio_matches_the_work() -> No
     # Blocks alternate: each round times every case once, the order rotated.
     assert comparison.call_order[:3] == ("slow", "fast", "here")
     assert comparison.call_order[3:6] == ("fast", "here", "slow")
+
+
+def test_a_slow_call_is_warmed_once_and_timed_twice_per_block() -> None:
+    # A call of SLOW_CALL_S or more: one warm-up and one timed call to probe it, then per
+    # round one re-warming call and two timed ones (not 5 warm-up calls and blocks of 3).
+    pid = os.getpid()
+    comparison = compare_isolated(
+        {"slow": case("sleeper", ms=1e3 * SLOW_CALL_S, parent_pid=pid),
+         "fast": case("sleeper", ms=1.0, parent_pid=pid)},
+        baseline="slow", seconds=0.05, rounds=2,
+    )  # fmt: skip
+    slow, fast = comparison.results["slow"].measurement, comparison.results["fast"].measurement
+    assert slow is not None and slow.summary.n == 2 * 2
+    assert fast is not None and fast.summary.n >= 2 * 3
 
 
 def test_output_printed_by_a_runtime_does_not_corrupt_the_timing() -> None:

@@ -19,13 +19,18 @@ from jiasu.infer.report import CandidateResult
 from jiasu.infer.select import Target, speed
 
 PER_BACKEND = 3  # finalists from each runtime
+# A candidate screened this many times slower than the fastest accepted one is no finalist:
+# the most screening has mis-timed a runtime here is 2.3x (see `finalists`), and each slow
+# finalist costs the search most (BERT-base at batch 32: eager, ONNX Runtime and
+# torch-optimized at 2.4-2.9 s a call, 7-9x behind OpenVINO int8, timed alone for minutes).
+FAR_BEHIND = 4.0
 
 
 def finalists(
     records: Sequence[CandidateResult], baseline: str, target: Target, limit: int = 8
 ) -> list[str]:
     """The baseline plus the `PER_BACKEND` fastest accepted candidates of each backend by
-    screening, at most `limit` of them, fastest first.
+    screening, at most `limit` of them, fastest first; none `FAR_BEHIND` the fastest.
 
     Finalists are drawn from every runtime rather than from the top of one list because
     screening is unfair *between* runtimes: on the small CNN at batch 256 it timed
@@ -38,6 +43,8 @@ def finalists(
         if record.name != baseline and record.verdict == "accepted" and fast is not None:
             scored.append((fast, record.name, record.candidate.backend))
     scored.sort(key=lambda item: -item[0])
+    if scored:
+        scored = [item for item in scored if item[0] * FAR_BEHIND >= scored[0][0]]
     taken: dict[str, int] = {}
     chosen: list[str] = []
     for _, name, backend in scored:

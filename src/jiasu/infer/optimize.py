@@ -12,7 +12,8 @@
    A build or run that raises is *failed*, and the run
    goes on.
 4. Every built candidate, rejected ones included, is screened with the measurement harness
-   (`jiasu.measure.compare`: warm-up, interleaved repeats, medians) at the run's batch size.
+   (`jiasu.measure.compare`: warm-up, interleaved repeats, medians) at the run's batch size
+   — unless every built one is accepted and would be a finalist anyway.
 5. The baseline and the accepted candidates near the top of the screening are written out
    as artifacts and timed again, each loaded by `jiasu.load` alone in its own process
    (`jiasu.infer.isolation`): runtimes timed side by side in one process disturb each
@@ -23,6 +24,7 @@
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import functools
 import math
@@ -42,7 +44,7 @@ from jiasu.hardware.threads import default_threads, threads
 from jiasu.infer.artifact import save_artifact
 from jiasu.infer.backends import BACKENDS, BuildContext, Built, Candidate, ExportFailed, Runner
 from jiasu.infer.backends.base import LARGE_MODEL_PARAMETERS, ModelSource, count_parameters
-from jiasu.infer.isolation import finalists, save_batch
+from jiasu.infer.isolation import PER_BACKEND, finalists, save_batch
 from jiasu.infer.report import CandidateResult, OptimizeResult
 from jiasu.infer.select import TARGETS, Target, select
 from jiasu.infer.verify import (
@@ -56,7 +58,7 @@ from jiasu.infer.verify import (
 from jiasu.measure.benchmark import BenchmarkError, Comparison, Measurement, compare
 from jiasu.measure.clock import PhaseClock
 from jiasu.measure.environment import capture_environment
-from jiasu.measure.isolated import Isolated, compare_isolated
+from jiasu.measure.isolated import SLOW_CALL_S, Isolated, compare_isolated
 from jiasu.measure.stats import Summary, paired_ratio_interval
 from jiasu.ui.progress import TaskProgress
 
@@ -234,27 +236,43 @@ def search(
         bar.start("building and verifying", total=1 + len(others))
         with clock.phase("baseline"):
             base = _build_baseline(baseline, ctx)
+            started = time.perf_counter()
             reference = _evaluate(base.runner, data, config.eval_batch_size)
+            # Seconds per call at the run's batch, guessed from the validation pass: sizes
+            # the timing alone where no screening measured the calls.
+            call_guess_s = (time.perf_counter() - started) / max(1, batch_size(data)) * batch
         task = task or Task.infer(labels, reference.shape, metric)
         budget = config.budget or default_budget(task)
         check = Check(labels, task, budget, verified)
         bar.advance(1, status=baseline.name)
         built, records = _build_all(others, ctx, data, reference, check, config, bar, clock)
         base_result = _baseline_result(baseline, base, reference, check)
-        with clock.phase("screening"):
-            measured = _measure(base_result, base, built, data, batch, config, bar)
-        records.update(measured)
+        measure = functools.partial(_measure, base_result, base, built, data, batch, config, bar)
+        # Every built candidate is accepted and a finalist anyway: screening would choose
+        # nothing (BERT-base at batch 32: 145 s of a 514 s search).
+        screen = not (config.isolate and _all_finalists(built, config.finalists))
+        if screen:
+            with clock.phase("screening"):
+                records.update(measure())
+        else:
+            records[base_result.name] = base_result
+            records.update({b.candidate.name: b.result for b in built})
         eligible = set(records)
-        screened_baseline = measured[baseline.name].measurement
+        screened_baseline = records[baseline.name].measurement  # None when not screened
         if config.isolate:
             try:
                 with clock.phase("timing alone"):
                     final = _measure_alone(
-                        records, baseline.name, base, built, ctx, data, config, bar, task
-                    )
+                        records, baseline.name, base, built, ctx, data, config, bar, task,
+                        screened=screen, call_guess_s=call_guess_s,
+                    )  # fmt: skip
                 records.update(final)
                 eligible = set(final)
             except BenchmarkError as exc:  # the baseline cannot run alone: keep the screening
+                if not screen:
+                    with clock.phase("screening"):
+                        records.update(measure())
+                    screened_baseline = records[baseline.name].measurement
                 records[baseline.name] = dataclasses.replace(
                     records[baseline.name],
                     reason=f"{records[baseline.name].reason}; timed alone it failed, so the "
@@ -464,6 +482,15 @@ def _baseline_result(
     )
 
 
+def _all_finalists(built: Sequence[_Built], limit: int) -> bool:
+    """Whether every built candidate is accepted and would be a finalist whatever the
+    screening measured (at most `PER_BACKEND` of each runtime, `limit` in all)."""
+    if any(b.result.verdict != "accepted" for b in built):
+        return False  # a rejected one is screened: its speed is evidence for the budget
+    per_backend = collections.Counter(b.candidate.backend for b in built)
+    return len(built) <= limit and all(n <= PER_BACKEND for n in per_backend.values())
+
+
 def _measure(
     base_result: CandidateResult,
     base: Built,
@@ -479,11 +506,14 @@ def _measure(
     cases = {name: functools.partial(run, *x) for name, run in runners.items()}
     bar.start(f"measuring at batch {batch}", total=1)
     share = 0.4 if config.isolate else 1.0  # the isolated timing gets the rest
-    repeats = _repeats(cases, config.measure_s * share)
+    repeats, round_s = _repeats(cases, config.measure_s * share)
+    # `_repeats` ran each case twice: a slow call needs no further warm-up (BERT-base at
+    # batch 32: 5 more calls of 8 cases at ~1.5 s were a minute of its screening).
+    slow = round_s >= SLOW_CALL_S * len(cases)
     comparison = compare(
         cases,
         baseline=base_result.name,
-        warmup=config.warmup,
+        warmup=0 if slow else config.warmup,
         repeats=repeats,
         items_per_call=batch,
         interleave=True,
@@ -529,6 +559,9 @@ def _measure_alone(
     config: OptimizeConfig,
     bar: TaskProgress,
     task: Task,
+    *,
+    screened: bool,
+    call_guess_s: float,
 ) -> dict[str, CandidateResult]:
     """Time the finalists again, each alone in its own process; return their new records.
 
@@ -537,7 +570,10 @@ def _measure_alone(
     whose artifact fails to load or run alone is *failed*: it would fail for the user too.
     """
     batch = ctx.batch_size
-    names = finalists(list(records.values()), baseline, config.target, config.finalists)
+    if screened:
+        names = finalists(list(records.values()), baseline, config.target, config.finalists)
+    else:  # `_all_finalists`: every built candidate
+        names = [baseline, *(b.candidate.name for b in built)]
     builds = {baseline: base, **{b.candidate.name: b.built for b in built}}
     folder = ctx.workdir / "finalists"
     folder.mkdir()
@@ -575,7 +611,7 @@ def _measure_alone(
         kwargs = {"directory": str(path), "inputs": saved_inputs, "trust_code": own_factory}
         cases[name] = Isolated(factory, kwargs, threads=ctx.threads)
         timing[name] = "isolated"
-    rounds = _rounds(records, list(cases), config.measure_s)
+    rounds = _rounds(records, list(cases), config.measure_s, call_guess_s)
     bar.start("timing the finalists, each alone", total=rounds * len(cases))
     comparison = compare_isolated(
         cases,
@@ -590,15 +626,20 @@ def _measure_alone(
     return out
 
 
-def _rounds(records: Mapping[str, CandidateResult], names: Sequence[str], measure_s: float) -> int:
+def _rounds(
+    records: Mapping[str, CandidateResult],
+    names: Sequence[str],
+    measure_s: float,
+    call_guess_s: float = 0.0,
+) -> int:
     """Rounds for the timing alone: 10 short blocks per case, so slow drift of the machine
     hits all alike; down to 5 where even the shortest blocks (a warm-up and 3 timed calls,
-    at the screening's medians) would run well past the run's measuring time (a BERT-base
-    at 0.2 s a call: 10 rounds of 6 finalists took minutes)."""
+    at the screening's medians, else at `call_guess_s`) would run well past the run's
+    measuring time (a BERT-base at 0.2 s a call: 10 rounds of 6 finalists took minutes)."""
     per_round = 0.0
     for name in names:
         m = records[name].measurement
-        per_round += 4 * (m.median_s if m is not None else 0.0)
+        per_round += 4 * (m.median_s if m is not None else call_guess_s)
     if per_round <= 0:
         return MAX_ROUNDS_ALONE
     fit = int(ROUNDS_TIME_FACTOR * measure_s / per_round)
@@ -657,9 +698,10 @@ def _noise(round_medians_s: Sequence[float]) -> float:
     return Summary.from_values(round_medians_s).spread / 2
 
 
-def _repeats(cases: Mapping[str, Callable[[], object]], measure_s: float) -> int:
+def _repeats(cases: Mapping[str, Callable[[], object]], measure_s: float) -> tuple[int, float]:
     """Repeats so that all timed calls take about `measure_s`, within [MIN_SCREENING_REPEATS,
-    2000]. The screening only picks the finalists, which are timed again alone."""
+    2000], and the seconds of one call of every case. The screening only picks the
+    finalists, which are timed again alone."""
     round_s = 0.0
     for fn in cases.values():
         try:
@@ -670,5 +712,5 @@ def _repeats(cases: Mapping[str, Callable[[], object]], measure_s: float) -> int
         except Exception:  # compare records the failure properly
             continue
     if round_s <= 0:
-        return MIN_SCREENING_REPEATS
-    return int(min(2000, max(MIN_SCREENING_REPEATS, measure_s / round_s)))
+        return MIN_SCREENING_REPEATS, round_s
+    return int(min(2000, max(MIN_SCREENING_REPEATS, measure_s / round_s))), round_s

@@ -51,6 +51,11 @@ from jiasu.measure.stats import ratio_summary
 from jiasu.measure.worker import time_block
 
 _MAX_CALLS_PER_BLOCK = 50_000
+# A call at least this long (seconds) is warmed up once and timed twice per block, not
+# `warmup` times and thrice: BERT-base at batch 32 takes ~3 s a call here, and 5 warm-up
+# and 4-call blocks for 4 finalists made the timing alone 335 s of a 514 s search. Caches
+# and thread pools warm within one such call; the rounds still pair and rotate.
+SLOW_CALL_S = 0.5
 
 
 @dataclass(frozen=True)
@@ -200,7 +205,8 @@ def compare_isolated(
     """Time every case alone (see the module docstring) and its speedup over `baseline`.
 
     `seconds` is the rough total of timed calls over all cases and rounds; each block has
-    at least 3 timed calls. Each case's process is warmed up with `warmup` calls once;
+    at least 3 timed calls (2 for calls of `SLOW_CALL_S` or more). Each case's process is
+    warmed up with `warmup` calls once (one for a slow call);
     each block then re-warms with at most half as many calls as it times. A case that
     cannot be built or that raises is recorded with its one-line error and the others go
     on; if the baseline fails, `BenchmarkError`.
@@ -243,11 +249,10 @@ def compare_isolated(
         for name in names:  # warm up, and size the blocks from a short probe
             if name in errors:
                 continue
-            probing = functools.partial(runners[name].block, warmup, 3, start_timeout_s)
-            probe = attempt(name, probing)
-            if probe is not None:
-                per_call = max(statistics.median(probe), 1e-7)
-                calls[name] = int(min(_MAX_CALLS_PER_BLOCK, max(3, block_s / per_call)))
+            per_call = _probe(runners[name], warmup, start_timeout_s, attempt, name)
+            if per_call is not None:
+                fewest = 3 if per_call < SLOW_CALL_S else 2
+                calls[name] = int(min(_MAX_CALLS_PER_BLOCK, max(fewest, block_s / per_call)))
         timeout = max(60.0, 20 * block_s)
         for round_index in range(rounds):
             shift = round_index % len(names)
@@ -268,6 +273,26 @@ def compare_isolated(
                     if progress is not None:
                         progress(name)
     return _comparison(baseline, names, blocks, errors, items_per_call, tuple(order))
+
+
+def _probe(
+    runner: Any,
+    warmup: int,
+    timeout_s: float,
+    attempt: Callable[[str, Callable[[], Any]], Any],
+    name: str,
+) -> float | None:
+    """Warm the case's process up and return its seconds per call (None: it failed).
+    One warm-up call and one timed call first; a fast case then gets the rest of its
+    `warmup` calls and 3 timed ones, a slow one (`SLOW_CALL_S`) nothing more."""
+    first = attempt(name, functools.partial(runner.block, min(warmup, 1), 1, timeout_s))
+    if first is None:
+        return None
+    per_call = max(statistics.median(first), 1e-7)
+    if per_call >= SLOW_CALL_S:
+        return per_call
+    probe = attempt(name, functools.partial(runner.block, max(0, warmup - 1), 3, timeout_s))
+    return None if probe is None else max(statistics.median(probe), 1e-7)
 
 
 def _comparison(
