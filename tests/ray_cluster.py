@@ -10,7 +10,6 @@ passed or not, so later tests get the CPUs back: never `ray stop` or a broad kil
 from __future__ import annotations
 
 import contextlib
-import os
 from collections.abc import Iterator, Mapping
 
 NODE = {"num_cpus": 1, "object_store_memory": 100 * 1024**2}
@@ -23,27 +22,18 @@ def two_node_cluster(env: Mapping[str, str] | None = None) -> Iterator[str]:
     import ray
     from ray import cluster_utils
 
+    from jiasu.core.environ import environ_set
     from jiasu.engines.ray_local import loopback_only
 
-    env = dict(env or {})
-    saved = {key: os.environ.get(key) for key in env}
-    os.environ.update(env)
-    try:
-        with loopback_only():
-            cluster = cluster_utils.Cluster(
-                initialize_head=True, head_node_args={**NODE, "include_dashboard": False}
-            )
-            try:
-                cluster.add_node(**NODE)
-                cluster.wait_for_nodes()
-                ray.init(address=cluster.address)
-                yield cluster.address
-            finally:
-                ray.shutdown()
-                cluster.shutdown()
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+    with environ_set(dict(env or {})), loopback_only():
+        cluster = cluster_utils.Cluster(
+            initialize_head=True, head_node_args={**NODE, "include_dashboard": False}
+        )
+        try:
+            cluster.add_node(**NODE)
+            cluster.wait_for_nodes()
+            ray.init(address=cluster.address)
+            yield cluster.address
+        finally:
+            ray.shutdown()
+            cluster.shutdown()

@@ -19,6 +19,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TypeVar
 
+from jiasu.core.environ import environ_set
 from jiasu.core.errors import ConfigError
 from jiasu.engines.base import (
     ENGINES,
@@ -91,10 +92,8 @@ class LocalEngine:
         )
         # for the spawned processes: their threads, and collectives on loopback
         worker_env = {"OMP_NUM_THREADS": str(options.threads), **worker_environment(os.environ)}
-        previous = {name: os.environ.get(name) for name in worker_env}
-        os.environ.update(worker_env)
         try:
-            with _signal_handlers_kept():
+            with environ_set(worker_env), _signal_handlers_kept():
                 outputs = elastic_launch(config, _worker)(
                     fn, options.backend, options.threads, str(storage)
                 )
@@ -109,12 +108,6 @@ class LocalEngine:
                 f"local worker rank {rank} {how} after {options.max_failures} restart(s); "
                 "see its traceback above"
             ) from None
-        finally:
-            for name, value in previous.items():
-                if value is None:
-                    os.environ.pop(name, None)
-                else:
-                    os.environ[name] = value
         return outputs[0]
 
 

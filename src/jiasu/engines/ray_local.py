@@ -24,6 +24,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
+from jiasu.core.environ import environ_set
 from jiasu.engines.base import EngineError
 
 CLUSTER_SWITCH = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
@@ -53,22 +54,15 @@ def loopback_only() -> Iterator[None]:
     """Within the block, a ``ray.init()`` without address starts a loopback-only instance."""
     import ray._private.ray_constants as ray_constants
 
-    values = local_environment(os.environ)
-    saved_env = {name: os.environ.get(name) for name in values}
     saved_switch = ray_constants.ENABLE_RAY_CLUSTER
-    os.environ.update(values)  # for Ray's processes
-    ray_constants.ENABLE_RAY_CLUSTER = False  # read when ray.init picks the node IP
-    _reload_auth_config()
     try:
-        yield
+        with environ_set(local_environment(os.environ)):  # for Ray's processes
+            ray_constants.ENABLE_RAY_CLUSTER = False  # read when ray.init picks the node IP
+            _reload_auth_config()
+            yield
     finally:
         ray_constants.ENABLE_RAY_CLUSTER = saved_switch
-        for name, value in saved_env.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
-        _reload_auth_config()
+        _reload_auth_config()  # with the environment put back
 
 
 def check_loopback(ray: Any) -> None:

@@ -22,6 +22,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from jiasu.core.environ import environ_set
 from jiasu.core.errors import ConfigError
 from jiasu.core.extras import require
 from jiasu.serve.settings import ServeSettings
@@ -135,11 +136,10 @@ def _shared_metrics_folder() -> Iterator[None]:
         yield
         return
     folder = tempfile.mkdtemp(prefix="jiasu-serve-metrics-")
-    os.environ[MULTIPROCESS_DIR] = folder  # the spawned workers inherit it
     try:
-        yield
+        with environ_set({MULTIPROCESS_DIR: folder}):  # the spawned workers inherit it
+            yield
     finally:
-        os.environ.pop(MULTIPROCESS_DIR, None)
         shutil.rmtree(folder, ignore_errors=True)  # only the folder made just above
 
 
