@@ -47,7 +47,7 @@ def test_cases_run_in_their_own_processes_and_the_ratio_matches_the_work() -> No
 
 def test_a_slow_call_is_warmed_once_and_timed_twice_per_block() -> None:
     # A call of SLOW_CALL_S or more: one warm-up and one timed call to probe it, then per
-    # round one re-warming call and two timed ones (not 5 warm-up calls and blocks of 3).
+    # round two timed calls (not 5 warm-up calls and blocks of a re-warming call and 3).
     pid = os.getpid()
     comparison = compare_isolated(
         {"slow": case("sleeper", ms=1e3 * SLOW_CALL_S, parent_pid=pid),

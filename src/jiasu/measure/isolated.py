@@ -51,10 +51,11 @@ from jiasu.measure.stats import ratio_summary
 from jiasu.measure.worker import time_block
 
 _MAX_CALLS_PER_BLOCK = 50_000
-# A call at least this long (seconds) is warmed up once and timed twice per block, not
-# `warmup` times and thrice: BERT-base at batch 32 takes ~3 s a call here, and 5 warm-up
-# and 4-call blocks for 4 finalists made the timing alone 335 s of a 514 s search. Caches
-# and thread pools warm within one such call; the rounds still pair and rotate.
+# A call at least this long (seconds) is warmed up once, then timed in blocks of two calls
+# with no re-warming, not warmed `warmup` times and timed in blocks of a re-warming call
+# and three: BERT-base at batch 32 takes ~3 s a call here, and the old blocks for its 4
+# finalists made the timing alone 335 s of a 514 s search. Caches and thread pools warm
+# within one such call; the rounds still pair and rotate.
 SLOW_CALL_S = 0.5
 
 
@@ -207,7 +208,8 @@ def compare_isolated(
     `seconds` is the rough total of timed calls over all cases and rounds; each block has
     at least 3 timed calls (2 for calls of `SLOW_CALL_S` or more). Each case's process is
     warmed up with `warmup` calls once (one for a slow call);
-    each block then re-warms with at most half as many calls as it times. A case that
+    each block then re-warms with at most half as many calls as it times (none for a slow
+    call). A case that
     cannot be built or that raises is recorded with its one-line error and the others go
     on; if the baseline fails, `BenchmarkError`.
     `progress` is called with the case name after each block.
@@ -245,13 +247,16 @@ def compare_isolated(
         for name in names:
             attempt(name, functools.partial(runners[name].ready, start_timeout_s))
         calls: dict[str, int] = {}
+        slow: set[str] = set()
         block_s = seconds / (rounds * len(names))
         for name in names:  # warm up, and size the blocks from a short probe
             if name in errors:
                 continue
             per_call = _probe(runners[name], warmup, start_timeout_s, attempt, name)
             if per_call is not None:
-                fewest = 3 if per_call < SLOW_CALL_S else 2
+                if per_call >= SLOW_CALL_S:
+                    slow.add(name)
+                fewest = 2 if name in slow else 3
                 calls[name] = int(min(_MAX_CALLS_PER_BLOCK, max(fewest, block_s / per_call)))
         timeout = max(60.0, 20 * block_s)
         for round_index in range(rounds):
@@ -263,7 +268,10 @@ def compare_isolated(
                 # The process is warm from its probe: a block re-primes caches after the
                 # other cases ran, with at most half as many calls as it times (a slow
                 # model's 5 warm-up calls per block would cost more than its timing).
-                rewarm = min(warmup, max(1, calls[name] // 2))
+                # A slow call (`SLOW_CALL_S`) is not re-warmed: its weights outgrow the
+                # caches anyway, and each re-warming call of ViT-B/16 at batch 32 (4.4 s)
+                # added 88 s to a 367 s search.
+                rewarm = 0 if name in slow else min(warmup, max(1, calls[name] // 2))
                 got = attempt(
                     name, functools.partial(runners[name].block, rewarm, calls[name], timeout)
                 )
