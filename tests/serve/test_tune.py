@@ -84,12 +84,15 @@ def test_the_pick_is_the_highest_rate_within_the_bound_then_shorter_delay_larger
     trials = [
         Trial(1, 0.0, 16, 100.0, 5.0, 9.0, 0),
         Trial(8, 0.0, 16, 300.0, 5.0, 9.0, 0),
-        Trial(8, 4.0, 16, 305.0, 6.0, 9.5, 0),  # within 3% of the best: the shorter delay wins
+        Trial(8, 4.0, 16, 325.0, 6.0, 9.5, 0),  # within 10% of the best: the shorter delay wins
         Trial(32, 0.0, 64, 900.0, 40.0, 80.0, 0),  # faster, but over the bound
         Trial(32, 0.0, 16, 250.0, 5.0, 9.0, 0),
         Trial(64, 0.0, 16, 990.0, 2.0, 5.0, 3),  # failed requests never count
     ]
     assert _pick(trials, p99_ms=10.0) == ((8, 0.0), 300.0)
+    # 13% above: a delay that buys this much wins
+    bought = [Trial(8, 0.0, 16, 300.0, 5.0, 9.0, 0), Trial(8, 4.0, 16, 340.0, 6.0, 9.5, 0)]
+    assert _pick(bought, p99_ms=10.0) == ((8, 4.0), 340.0)
     assert _pick(trials, p99_ms=100.0) == ((32, 0.0), 900.0)
     assert _pick(trials, p99_ms=1.0) is None
     # equal rates at one client (batching cannot show there): the larger batch, for load
