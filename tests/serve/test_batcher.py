@@ -74,8 +74,11 @@ def test_a_request_larger_than_the_batch_runs_alone_and_a_lone_one_waits_the_del
 
     async def main() -> float:
         batcher = Batcher(model, settings)
-        big = request(np.random.default_rng(2), 10)
-        np.testing.assert_array_equal(await batcher.submit(big), model(*big))
+        rng = np.random.default_rng(2)
+        big = request(rng, 10)
+        # two at once: the second arrives beside the first, so requests overlap now
+        outputs = await asyncio.gather(batcher.submit(big), batcher.submit(request(rng, 1)))
+        np.testing.assert_array_equal(outputs[0], model(*big))
         started = time.perf_counter()
         await batcher.submit(request(np.random.default_rng(3), 1))
         waited = time.perf_counter() - started
@@ -85,6 +88,35 @@ def test_a_request_larger_than_the_batch_runs_alone_and_a_lone_one_waits_the_del
     waited = run(main())
     assert model.calls[0] == 10
     assert 0.04 <= waited < 1.0  # waited for company up to max_delay_ms, then ran alone
+
+
+def test_a_request_with_no_company_for_a_second_runs_at_once_without_the_delay() -> None:
+    # one client at a time (each request sent when the last answer is in) never overlaps:
+    # waiting could gather no one, so the delay would only add latency
+    model = Model()
+    settings = ServeSettings("m", max_batch_size=4, max_delay_ms=300)
+
+    async def main() -> list[float]:
+        batcher = Batcher(model, settings)
+        rng = np.random.default_rng(4)
+        waits = []
+        for _ in range(5):
+            started = time.perf_counter()
+            inputs = request(rng, 1)
+            np.testing.assert_array_equal(await batcher.submit(inputs), model(*inputs))
+            waits.append(time.perf_counter() - started)
+        # then two arrive together: the second overlaps, and from now on a lone request
+        # waits for company again
+        await asyncio.gather(batcher.submit(request(rng, 1)), batcher.submit(request(rng, 1)))
+        started = time.perf_counter()
+        await batcher.submit(request(rng, 1))
+        waits.append(time.perf_counter() - started)
+        await batcher.drain(1)
+        return waits
+
+    waits = run(main())
+    assert max(waits[:5]) < 0.15, waits  # not the 300 ms delay
+    assert waits[5] >= 0.29, waits
 
 
 def test_requests_of_different_sample_shapes_are_never_concatenated() -> None:

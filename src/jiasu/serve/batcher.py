@@ -4,7 +4,10 @@ Each request brings n >= 1 samples of every input (batch axis 0). The batcher qu
 requests, and one consumer task takes from the head of the queue as many requests as fit
 in ``max_batch_size`` samples (only requests whose per-sample shapes and dtypes match the
 head's, since they are concatenated along axis 0), waiting at most ``max_delay_ms`` after
-the head arrived for others to join. The model runs in one worker thread, so the event
+the head arrived for others to join -- but only while requests overlap: a request that
+arrives when no other has been in flight for `OVERLAP_MEMORY_S` is run at once, since
+waiting could gather no one (one client at a time then pays no delay, and under
+concurrency the tuned delay applies as before). The model runs in one worker thread, so the event
 loop keeps accepting requests while it computes (calls shorter than `INLINE_CALL_S` run on
 the loop, where they cost less than the hand-off); the output rows are split back per
 request in order. Nothing is padded, so each request's rows are those the predictor
@@ -42,6 +45,11 @@ Predict = Callable[..., np.ndarray]  # predict(*inputs) -> output (N, ...)
 # loopback), 1 client's mean latency went 0.86 -> 0.61 ms and 16 clients' rate 1920 -> 2081
 # req/s. A longer call stays in the thread, so the loop keeps reading requests meanwhile.
 INLINE_CALL_S = 0.001
+# A lone request waits `max_delay_ms` for company only if another request was in flight
+# (queued, computing, or its body being read) within this many seconds. One client sending
+# its next request when the previous answer is in never overlaps itself: on ResNet-50 int8
+# with a tuned 4 ms delay, its p50 was 14.5 ms against a 7.4 ms bare call.
+OVERLAP_MEMORY_S = 1.0
 SHUTTING_DOWN = "the server is shutting down; send the request to another replica"
 
 
@@ -132,6 +140,7 @@ class Batcher:
         self._compute_total_s = 0.0
         # recent duration of one model call (s), exponentially averaged; None before any
         self._call_s: float | None = None
+        self._overlap_at = -math.inf  # loop.time() when a request last arrived beside another
 
     # --- the public side ----------------------------------------------------------------
 
@@ -148,6 +157,7 @@ class Batcher:
         ``release(r)``, so that requests admitted together cannot overfill the queue behind
         each other's backs (and be refused late, after their bodies were decoded)."""
         self._check(rows, nbytes)
+        self._note_overlap()
         self._reserved += 1
         self._reserved_bytes += nbytes
         return Reservation(nbytes)
@@ -189,6 +199,7 @@ class Batcher:
                 raise Draining(SHUTTING_DOWN)
         else:
             self._check(rows, nbytes)
+        self._note_overlap()
         if self._task is None:
             await self.start()
         loop = asyncio.get_running_loop()
@@ -251,6 +262,8 @@ class Batcher:
                 await self._wake.wait()
                 continue
             deadline = self._queue[0].arrived + self._settings.max_delay_s
+            if self._alone(loop.time()):
+                deadline = -math.inf  # no one to wait for: see OVERLAP_MEMORY_S
             while self._rows_waiting < limit and not self._closing:
                 remaining = deadline - loop.time()
                 if remaining <= 0:
@@ -263,6 +276,20 @@ class Batcher:
             batch = self._take()
             if batch:
                 await self._compute(batch, loop)
+
+    def _note_overlap(self) -> None:
+        """Record the time if a request arriving now has company in flight."""
+        if self._queue or self._computing or self._reserved:
+            with contextlib.suppress(RuntimeError):  # no running loop: nothing to record
+                self._overlap_at = asyncio.get_running_loop().time()
+
+    def _alone(self, now: float) -> bool:
+        """Whether the one queued request has had no company for `OVERLAP_MEMORY_S`."""
+        return (
+            len(self._queue) == 1
+            and not self._reserved
+            and now - self._overlap_at > OVERLAP_MEMORY_S
+        )
 
     def _drop_answered_head(self) -> None:
         while self._queue and self._queue[0].future.done():  # timed out while waiting
