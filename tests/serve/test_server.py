@@ -251,6 +251,16 @@ def test_bad_requests_get_a_json_sentence_and_4xx_and_the_server_keeps_serving(
     assert status == 404 and "model 'other' is not served here" in answer["error"]
     status, answer = image_server.json("GET", "/v2/nowhere")
     assert status == 404 and "no such endpoint" in answer["error"]
+    status, answer = image_server.json("GET", path)
+    assert status == 405 and "takes POST" in answer["error"]
+    status, _, data = image_server.request(
+        "POST", "/v1/models/digits/predict", b"hello", {"Content-Type": "text/plain"}
+    )
+    assert status == 415 and "'text/plain' is not taken" in json.loads(data)["error"]
+    status, answer = _infer_json(image_server, {"input": good}, model="digits/versions/2")
+    assert status == 404 and "version '2'" in answer["error"]
+    status, answer = _infer_json(image_server, {"input": good}, model="digits/versions/1")
+    assert status == 200 and _output(answer).shape == (1, 10)
     too_big = np.zeros((32, 1, 28, 28), np.float32)  # 100 kB of binary data > --max-body-mb 0.05
     header = json.dumps(
         {

@@ -4,8 +4,10 @@ image endpoint, Prometheus metrics, structured access logs.
 This module imports FastAPI: import it after `jiasu.serve.server.require_extra` has
 checked the ``serve`` extra. One app serves both engines: uvicorn runs it on one machine
 (`jiasu.serve.server`), Ray Serve mounts it in each replica (``@serve.ingress(app)``).
-Handlers take the raw request
-and parse bytes themselves (no per-request pydantic models: they cost time at batch 1).
+The two inference endpoints
+are answered below the access log by `_Inference`, raw ASGI that parses bytes itself (no
+per-request pydantic models or framework layers: they cost time at batch 1); FastAPI
+routes the rest.
 Every error is JSON ``{"error": "one sentence"}`` with a 4xx/5xx status.
 """
 
@@ -18,13 +20,15 @@ import io
 import json
 import logging
 import os
+import re
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import numpy as np
-from fastapi import FastAPI, Request
+from fastapi import FastAPI
 from fastapi.responses import JSONResponse, Response
+from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
 
 from jiasu import __version__
@@ -44,7 +48,7 @@ from jiasu.serve.protocol import (
 from jiasu.serve.settings import ServeSettings
 
 ACCESS_LOG = logging.getLogger("jiasu.serve.access")
-RESERVATION = "jiasu_reservation"  # the key of _Shed's queue place in the request's state
+JSON = "application/json"
 LOG = logging.getLogger("jiasu.serve")
 NPY_TYPES = ("application/x-npy", "application/octet-stream", "application/npy")
 IMAGE_TYPES = ("image/png", "image/jpeg", "image/jpg")
@@ -117,7 +121,7 @@ class ServedModel:
             LOG.info("model %s is ready", self.settings.name)
 
     def admit(self, nbytes: int = 0) -> Reservation:
-        """A place in the queue for a request whose body is yet to be read (`_Shed`), or
+        """A place in the queue for a request whose body is yet to be read (`_Inference`), or
         `RequestError` 503 at once if a one-sample request would be refused now (queue
         full, the wait past the bound, shutting down)."""
         try:
@@ -129,7 +133,7 @@ class ServedModel:
         self, inputs: tuple[np.ndarray, ...], reservation: Reservation | None = None
     ) -> np.ndarray:
         """The output rows for checked `inputs`, batched with concurrent requests (in the
-        queue place `reservation` holds, if `_Shed` gave one); `RequestError` 503 (queue
+        queue place `reservation` holds, that `_Inference` took); `RequestError` 503 (queue
         full, shutting down) or 504 (timeout)."""
         try:
             return await asyncio.wait_for(
@@ -221,7 +225,7 @@ def build_app(predictor: Any, settings: ServeSettings, *, metrics: bool = True) 
         openapi_url=None,
     )
     app.state.model = model
-    app.add_middleware(_Shed, model=model)  # inside the access log: refusals are counted
+    app.add_middleware(_Inference, model=model)  # inside the access log: all are counted
     app.add_middleware(_AccessLog, metrics=model.metrics)
 
     def error(exc: RequestError) -> Any:
@@ -285,53 +289,6 @@ def build_app(predictor: Any, settings: ServeSettings, *, metrics: bool = True) 
             {"name": name, "ready": model.ready}, status_code=200 if model.ready else 503
         )
 
-    @app.post("/v2/models/{name}/infer")
-    @app.post("/v2/models/{name}/versions/{version}/infer")
-    @answer
-    async def infer(request: Request, name: str, version: str | None = None) -> Any:
-        model.check_name(name, version)
-        body = await _read_body(request, settings.max_body_bytes)
-        parsed = parse_infer(body, request.headers.get(HEADER_LENGTH), model.signature)
-        if parsed.output_name not in (None, model.output_name):
-            raise RequestError(
-                400,
-                f"output {parsed.output_name!r} is not one the model has; "
-                f"it has {model.output_name!r}",
-            )
-        output = await model.infer(model.check(parsed.inputs), _reservation(request))
-        content, headers = infer_response(settings.name, parsed, model.output_name, output)
-        kind = "application/octet-stream" if headers else "application/json"
-        return Response(content, media_type=kind, headers=headers)
-
-    @app.post("/v1/models/{name}/predict")
-    @answer
-    async def predict(request: Request, name: str) -> Any:
-        model.check_name(name)
-        body = await _read_body(request, settings.max_body_bytes)
-        kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
-        if kind.startswith("multipart/form-data"):
-            body, kind = await _uploaded_file(request, body)
-        if kind in IMAGE_TYPES or kind.startswith("image/"):
-            inputs: Any = _image_input(body, model.signature)
-        elif kind in NPY_TYPES or kind == "":
-            inputs = _npy_input(body, model.signature)
-        else:
-            raise RequestError(
-                415,
-                f"content type {kind!r} is not taken here; send an .npy "
-                "or .npz body (application/x-npy) or a PNG/JPEG image",
-            )
-        output = await model.infer(model.check(inputs), _reservation(request))
-        if "application/x-npy" in request.headers.get("accept", ""):
-            return Response(write_npy(output), media_type="application/x-npy")
-        payload = {
-            "model_name": settings.name,
-            "output": model.output_name,
-            "shape": list(output.shape),
-            "predictions": output.tolist(),
-        }
-        return Response(json.dumps(payload), media_type="application/json")
-
     if model.metrics is not None:
         scrape = model.metrics
 
@@ -343,26 +300,7 @@ def build_app(predictor: Any, settings: ServeSettings, *, metrics: bool = True) 
     return app
 
 
-async def _read_body(request: Any, limit: int) -> bytes:
-    """The request body, or 413 as soon as it is known to exceed `limit` bytes."""
-    declared = request.headers.get("content-length")
-    too_big = RequestError(
-        413,
-        f"the request body is larger than {limit} bytes "
-        "(--max-body-bytes); send fewer samples per request",
-    )
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise too_big
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise too_big
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-async def _uploaded_file(request: Request, body: bytes) -> tuple[bytes, str]:
+async def _uploaded_file(headers: Headers, body: bytes) -> tuple[bytes, str]:
     """The first file of a multipart/form-data upload (`body`, already read) and its
     content type."""
     require("multipart", extra="serve", purpose="image uploads to jiasu serve")
@@ -373,7 +311,7 @@ async def _uploaded_file(request: Request, body: bytes) -> tuple[bytes, str]:
         yield body
 
     try:
-        form = await MultiPartParser(request.headers, chunks()).parse()
+        form = await MultiPartParser(headers, chunks()).parse()
     except MultiPartException as exc:
         raise RequestError(
             400,
@@ -448,12 +386,6 @@ def _refusal(exc: QueueFull | Draining) -> RequestError:
     return RequestError(503, str(exc))
 
 
-def _reservation(request: Request) -> Reservation | None:
-    """The queue place `_Shed` reserved for this request."""
-    value = getattr(request.state, RESERVATION, None)
-    return value if isinstance(value, Reservation) else None
-
-
 def _declared_size(scope: Any) -> int:
     """The body's Content-Length in bytes (0 when absent or unreadable: chunked bodies are
     counted once decoded)."""
@@ -466,56 +398,167 @@ def _declared_size(scope: Any) -> int:
     return 0
 
 
-class _Shed:
-    """ASGI middleware: a request to infer or predict that the batcher would refuse now
-    (queue full, the wait past the timeout, shutting down) is answered 503 here, before
-    its body is decoded and before routing. Under overload the refusals are half the traffic,
-    and each one that went through the framework cost the event loop about as much as an
-    accepted request, so the accepted rate fell with the offered one (the MNIST CNN, max
-    batch 64, 4000 req/s offered over 512 connections for 15 s: 708 req/s accepted when
-    refused in the handler, 896 here)."""
+class _Inference:
+    """ASGI middleware that answers the two inference endpoints itself, below the access log
+    and above FastAPI's routing: ``POST /v2/models/NAME[/versions/V]/infer`` (KServe v2)
+    and ``POST /v1/models/NAME/predict`` (.npy/.npz, PNG/JPEG). Every other request goes on
+    to the FastAPI routes.
 
-    PATHS = ("/infer", "/predict")
+    Why not FastAPI routes: its layers below this one (exception middleware, exit stack,
+    router, request/response wrappers) held the GIL ~0.3 ms of every request (py-spy --gil,
+    ResNet-50 int8 behind one client, ~1,100 requests in 10 s), a third of what the server
+    added to the model call. And a request the batcher would refuse now (queue full, the
+    wait past the bound, shutting down) is answered 503 before its body is decoded: under
+    overload the refusals are half the traffic, and each one that went through the framework
+    cost the event loop about as much as an accepted request (the MNIST CNN, max batch 64,
+    4000 req/s offered over 512 connections for 15 s: 708 req/s accepted when refused in the
+    handler, 896 here)."""
 
     def __init__(self, app: Any, model: ServedModel) -> None:
         self.app = app
         self.model = model
+        self.settings = model.settings
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        if (
-            scope["type"] == "http"
-            and scope.get("method") == "POST"
-            and scope.get("path", "").endswith(self.PATHS)
-        ):
-            try:
-                reservation = self.model.admit(_declared_size(scope))  # until released
-            except RequestError as exc:
-                # Read (and drop) the body first: answered with it unread, the connection is
-                # reset under the client's upload (ResNet-50's 600 kB bodies: 821 wrk read
-                # errors in 60 s of overload).
-                while True:
-                    message = await receive()
-                    if message.get("type") != "http.request" or not message.get("more_body"):
-                        break
-                body = json.dumps({"error": str(exc)}).encode()
-                headers = [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(body)).encode()),
-                ]
-                if isinstance(exc, _Busy):
-                    headers.append((b"retry-after", str(exc.retry_after_s).encode()))
-                await send(
-                    {"type": "http.response.start", "status": exc.status, "headers": headers}
-                )
-                await send({"type": "http.response.body", "body": body})
-                return
-            scope.setdefault("state", {})[RESERVATION] = reservation  # request.state
-            try:
-                await self.app(scope, receive, send)
-            finally:
-                self.model.batcher.release(reservation)  # a no-op once it was queued
+        route = _ROUTE.match(scope.get("path", "")) if scope["type"] == "http" else None
+        if route is None:
+            await self.app(scope, receive, send)
             return
-        await self.app(scope, receive, send)
+        if scope.get("method") != "POST":
+            await _send_error(
+                send, RequestError(405, "this endpoint does not take that method; it takes POST")
+            )
+            return
+        try:
+            reservation = self.model.admit(_declared_size(scope))  # until released
+        except RequestError as exc:
+            # Read (and drop) the body first: answered with it unread, the connection is
+            # reset under the client's upload (ResNet-50's 600 kB bodies: 821 wrk read
+            # errors in 60 s of overload).
+            await _drain(receive)
+            await _send_error(send, exc)
+            return
+        try:
+            name, version = route.group("name") or route.group("pname"), route.group("version")
+            headers = Headers(scope=scope)
+            self.model.check_name(name, version)
+            body = await _read_body(receive, _declared_size(scope), self.settings.max_body_bytes)
+            if route.group("name"):
+                answer = await self._infer(headers, body, reservation)
+            else:
+                answer = await self._predict(headers, body, reservation)
+        except _ClientGone:
+            return  # no one to answer
+        except RequestError as exc:
+            await _send_error(send, exc)
+            return
+        except Exception as exc:  # the model broke on this request; the server goes on
+            LOG.exception("request failed")
+            failed = RequestError(500, f"the model failed on this request ({one_line(exc)})")
+            await _send_error(send, failed)
+            return
+        finally:
+            self.model.batcher.release(reservation)  # a no-op once it was queued
+        await _send(send, 200, *answer)
+
+    async def _infer(
+        self, headers: Headers, body: bytes, reservation: Reservation
+    ) -> tuple[bytes, str, dict[str, str]]:
+        model = self.model
+        parsed = parse_infer(body, headers.get(HEADER_LENGTH), model.signature)
+        if parsed.output_name not in (None, model.output_name):
+            raise RequestError(
+                400,
+                f"output {parsed.output_name!r} is not one the model has; "
+                f"it has {model.output_name!r}",
+            )
+        output = await model.infer(model.check(parsed.inputs), reservation)
+        content, extra = infer_response(self.settings.name, parsed, model.output_name, output)
+        return content, "application/octet-stream" if extra else "application/json", extra
+
+    async def _predict(
+        self, headers: Headers, body: bytes, reservation: Reservation
+    ) -> tuple[bytes, str, dict[str, str]]:
+        model = self.model
+        kind = headers.get("content-type", "").split(";")[0].strip().lower()
+        if kind.startswith("multipart/form-data"):
+            body, kind = await _uploaded_file(headers, body)
+        if kind in IMAGE_TYPES or kind.startswith("image/"):
+            inputs: Any = _image_input(body, model.signature)
+        elif kind in NPY_TYPES or kind == "":
+            inputs = _npy_input(body, model.signature)
+        else:
+            raise RequestError(
+                415,
+                f"content type {kind!r} is not taken here; send an .npy "
+                "or .npz body (application/x-npy) or a PNG/JPEG image",
+            )
+        output = await model.infer(model.check(inputs), reservation)
+        if "application/x-npy" in headers.get("accept", ""):
+            return write_npy(output), "application/x-npy", {}
+        payload = {
+            "model_name": self.settings.name,
+            "output": model.output_name,
+            "shape": list(output.shape),
+            "predictions": output.tolist(),
+        }
+        return json.dumps(payload).encode(), "application/json", {}
+
+
+# The inference endpoints, under any prefix (Ray Serve's route prefix); path parameters as
+# FastAPI's routes took them (one path segment each).
+_ROUTE = re.compile(
+    r".*/(?:v2/models/(?P<name>[^/]+)(?:/versions/(?P<version>[^/]+))?/infer"
+    r"|v1/models/(?P<pname>[^/]+)/predict)$"
+)
+
+
+class _ClientGone(Exception):
+    """The client disconnected before its request's body was read."""
+
+
+async def _read_body(receive: Any, declared: int, limit: int) -> bytes:
+    """The request body, or 413 as soon as it is known to exceed `limit` bytes."""
+    too_big = RequestError(
+        413,
+        f"the request body is larger than {limit} bytes "
+        "(--max-body-bytes); send fewer samples per request",
+    )
+    if declared > limit:
+        raise too_big
+    chunks, size = [], 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise _ClientGone
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise too_big
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+async def _drain(receive: Any) -> None:
+    """Read and drop the rest of the request body."""
+    while True:
+        message = await receive()
+        if message.get("type") != "http.request" or not message.get("more_body"):
+            return
+
+
+async def _send(send: Any, status: int, body: bytes, kind: str, extra: dict[str, str]) -> None:
+    headers = [(b"content-type", kind.encode()), (b"content-length", str(len(body)).encode())]
+    headers += [(k.lower().encode(), v.encode()) for k, v in extra.items()]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+async def _send_error(send: Any, exc: RequestError) -> None:
+    """`exc` as JSON ``{"error": "..."}``, with Retry-After when the server is busy."""
+    extra = {"retry-after": str(exc.retry_after_s)} if isinstance(exc, _Busy) else {}
+    await _send(send, exc.status, json.dumps({"error": str(exc)}).encode(), JSON, extra)
 
 
 class _AccessLog:
