@@ -581,7 +581,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         help="for every model (default: resnet 4, bert 3, mlp 5; quick 1/1/2)",
     )
     parser.add_argument("--images", type=int, default=1500, help="training images (resnet)")
-    parser.add_argument("--sequences", type=int, default=1500, help="training sequences (bert)")
+    parser.add_argument("--sequences", type=int, default=1000, help="training sequences (bert)")
     parser.add_argument("--rows", type=int, default=5000, help="table rows (mlp)")
     parser.add_argument(
         "--image-target",

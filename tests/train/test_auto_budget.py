@@ -97,6 +97,25 @@ def test_a_convolutional_model_probes_channels_last_before_device_data(tmp_path:
     assert sorted(names) == sorted(make().name for make in PROBES)
 
 
+def test_a_compute_bound_step_probes_the_arithmetic_cutting_techniques_first(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    made = [make() for make in PROBES]
+    short = auto_module._most_promising_first(made, has_conv=False, step_s=0.01)
+    assert [c.name for c in short] == [c.name for c in made]  # overheads matter: as listed
+    long = [c.name for c in auto_module._most_promising_first(made, has_conv=True, step_s=0.5)]
+    assert long[:3] == ["device_placement", "mixed_precision", "channels_last"], long
+    assert long.index("channels_last") < long.index("device_data")
+    assert sorted(long) == sorted(c.name for c in made)
+    # through auto: the order follows the step time it measured (here any step counts as
+    # compute-bound), and every technique is still reported
+    monkeypatch.setattr(auto_module, "COMPUTE_BOUND_STEP_S", 0.0)
+    result, _ = _auto(tmp_path, 1e-3)
+    names = [p.name for p in result.probes]
+    assert names[:3] == ["device_placement", "mixed_precision", "channels_last"], names
+    assert sorted(names) == sorted(c.name for c in made)
+
+
 def test_a_spent_budget_reports_the_rest_as_not_probed(tmp_path: Path) -> None:
     result, _ = _auto(tmp_path, 1e-3, probes=(Threads, DeviceData, FusedOptimizer))
     # building the first probe's run alone takes longer than a millisecond

@@ -123,6 +123,10 @@ def other_threads() -> Threads:
 # CPUs (DEFAULT_KEEP: device_data 1.84× on the MLP, channels_last 1.38–2.03× on the CNN,
 # fused_optimizer 1.11×), then the machine-dependent ones, and compilation and CUDA
 # graphs, which compile first, last.
+# A training step at least this long (seconds) is taken as bound by its arithmetic; the
+# probes in COMPUTE_FIRST then go first (`_most_promising_first`).
+COMPUTE_BOUND_STEP_S = 0.1
+COMPUTE_FIRST = ("mixed_precision", "channels_last")
 PROBES: tuple[Callable[[], TrainTechnique], ...] = (
     DevicePlacement,
     other_threads,
@@ -251,14 +255,15 @@ def auto_recipe(
     key = decision_key(spec, [t.describe() for t in schedule], batch_size, device)
     ctx = ProbeContext(spec, train, objective, names, epochs, batch_size, lr, optimizer,
                        device, seed, cache, key)  # fmt: skip
-    candidates = _most_promising_first([make() for make in probes], has_conv=has_conv)
+    made = [make() for make in probes]
     kept: list[TrainTechnique] = list(schedule)
     results: list[Probe] = []
     with TaskProgress(enabled=progress_enabled(quiet)) as bar:
-        bar.start("auto: probing techniques", total=len(candidates))
+        bar.start("auto: probing techniques", total=len(made))
         bar.advance(0, status="timing the recipe without probes")
         baseline = Runner(ctx, kept)
         step_s = baseline.step_seconds(min(PLAN_STEPS, probe_steps))
+        candidates = _most_promising_first(made, has_conv=has_conv, step_s=step_s)
         setup_s = time.perf_counter() - started
         budget = ProbeBudget(given_s, PlannedTime(step_s, baseline.setup.steps_per_epoch, epochs))
         applies = {c.name: c.applies_to(baseline.setup) for c in candidates}
@@ -286,19 +291,33 @@ def auto_recipe(
 
 
 def _most_promising_first(
-    candidates: list[TrainTechnique], *, has_conv: bool
+    candidates: list[TrainTechnique], *, has_conv: bool, step_s: float = 0.0
 ) -> list[TrainTechnique]:
-    """`candidates` in order, but channels_last before device_data on a convolutional
-    model: there benchmarks/RESULTS.md measured channels_last 1.38–2.03× and device_data
-    no gain (0.94–0.98×), the reverse of the MLP's."""
+    """`candidates` in order, with two measured exceptions:
+
+    * channels_last before device_data on a convolutional model: there
+      benchmarks/RESULTS.md measured channels_last 1.38–2.03× and device_data no gain
+      (0.94–0.98×), the reverse of the MLP's;
+    * a step of `COMPUTE_BOUND_STEP_S` or more is bound by its arithmetic, not by per-step
+      overheads: the techniques that cut the arithmetic (`COMPUTE_FIRST`: lower precision,
+      then the convolution layout) go first, right after device placement. A short
+      training's budget may fit only one probe of such steps (BERT-mini at sequence 128,
+      0.64 s a step on 2 cores: 3.2 s of budget, none probed in `PROBES` order, auto
+      kept nothing); there bf16 gave 1.63× on an AMX Xeon, fused optimizer steps and
+      data placement a few percent. A technique that cannot apply (bf16 on a CPU without
+      bf16 units) says so at no cost wherever it stands.
+    """
     names = [c.name for c in candidates]
-    if not has_conv or "channels_last" not in names or "device_data" not in names:
-        return candidates
-    layout, data = names.index("channels_last"), names.index("device_data")
-    if layout < data:
-        return candidates
-    ordered = [c for i, c in enumerate(candidates) if i != layout]
-    ordered.insert(data, candidates[layout])
+    ordered = list(candidates)
+    if has_conv and "channels_last" in names and "device_data" in names:
+        layout, data = names.index("channels_last"), names.index("device_data")
+        if layout > data:
+            ordered.insert(data, ordered.pop(layout))
+    if step_s >= COMPUTE_BOUND_STEP_S:
+        first = [c for name in COMPUTE_FIRST for c in ordered if c.name == name]
+        rest = [c for c in ordered if c not in first]
+        placed = [c for c in rest if c.name == "device_placement"]
+        ordered = placed + first + [c for c in rest if c not in placed]
     return ordered
 
 
