@@ -118,3 +118,28 @@ def test_onnxruntime_static_int8_is_proposed_but_not_built_for_a_transformer(
     plain = _context(mlp, InputSignature.from_shape((12,)), tmp_path)
     assert not plain.attention
     assert all(c.skip is None for c in BACKENDS.get("onnxruntime")().candidates(plain))
+
+
+def test_the_timing_alone_takes_fewer_rounds_of_calls_that_take_seconds() -> None:
+    from jiasu.infer.backends.base import Candidate, Exactness
+    from jiasu.infer.optimize import (
+        MAX_ROUNDS_ALONE,
+        MIN_ROUNDS_ALONE,
+        MIN_ROUNDS_ALONE_SLOW,
+        _rounds,
+    )
+    from jiasu.infer.report import CandidateResult
+    from jiasu.measure.isolated import SLOW_CALL_S
+
+    names = ["eager", "onnxruntime", "openvino", "torch-optimized"]
+    records = {
+        n: CandidateResult(Candidate(n, "torch", {}, Exactness.EXACT), "accepted", "")
+        for n in names
+    }
+    # not screened: the calls' seconds are guessed from the validation pass
+    assert _rounds(records, names, 3.0, call_guess_s=0.001) == MAX_ROUNDS_ALONE
+    assert _rounds(records, names, 3.0, call_guess_s=0.2) == MIN_ROUNDS_ALONE  # BERT-base b32
+    slow = _rounds(records, names, 3.0, call_guess_s=3.5)  # ViT-B/16 at batch 32
+    assert slow == MIN_ROUNDS_ALONE_SLOW < MIN_ROUNDS_ALONE
+    # just under the slow mark, the usual floor
+    assert _rounds(records, names, 3.0, call_guess_s=0.9 * SLOW_CALL_S) == MIN_ROUNDS_ALONE

@@ -70,6 +70,10 @@ MIN_SCREENING_REPEATS = 7
 SLOW_SCREENING_REPEATS = 3  # where every call is slow (`_measure`)
 BUILD_SHARE = 0.7  # of a time budget, for building and verifying; the rest for timing
 MAX_ROUNDS_ALONE, MIN_ROUNDS_ALONE = 10, 5  # rounds of blocks in the timing alone
+# ... and 3 where a call takes SLOW_CALL_S or more: each round is then two calls of seconds
+# a case (ViT-B/16 at batch 32, ~3.5 s a call: 5 rounds of 4 finalists were 278 s of a
+# 338 s search).
+MIN_ROUNDS_ALONE_SLOW = 3
 ROUNDS_TIME_FACTOR = 3.0  # fewer rounds where the minimum blocks pass 3x measure_s
 
 
@@ -640,15 +644,20 @@ def _rounds(
     """Rounds for the timing alone: 10 short blocks per case, so slow drift of the machine
     hits all alike; down to 5 where even the shortest blocks (a warm-up and 3 timed calls,
     at the screening's medians, else at `call_guess_s`) would run well past the run's
-    measuring time (a BERT-base at 0.2 s a call: 10 rounds of 6 finalists took minutes)."""
-    per_round = 0.0
+    measuring time (a BERT-base at 0.2 s a call: 10 rounds of 6 finalists took minutes),
+    and down to `MIN_ROUNDS_ALONE_SLOW` where a call takes `SLOW_CALL_S` or more (its
+    blocks are 2 timed calls, not re-warmed)."""
+    per_round, slowest = 0.0, 0.0
     for name in names:
         m = records[name].measurement
-        per_round += 4 * (m.median_s if m is not None else call_guess_s)
+        call_s = m.median_s if m is not None else call_guess_s
+        slowest = max(slowest, call_s)
+        per_round += (2 if call_s >= SLOW_CALL_S else 4) * call_s
     if per_round <= 0:
         return MAX_ROUNDS_ALONE
+    floor = MIN_ROUNDS_ALONE_SLOW if slowest >= SLOW_CALL_S else MIN_ROUNDS_ALONE
     fit = int(ROUNDS_TIME_FACTOR * measure_s / per_round)
-    return max(MIN_ROUNDS_ALONE, min(MAX_ROUNDS_ALONE, fit))
+    return max(floor, min(MAX_ROUNDS_ALONE, fit))
 
 
 def final_records(
