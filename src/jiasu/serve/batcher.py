@@ -7,8 +7,8 @@ head's, since they are concatenated along axis 0), waiting at most ``max_delay_m
 the head arrived for others to join -- but only while requests overlap: a request that
 arrives when no other has been in flight for `OVERLAP_MEMORY_S` is run at once, since
 waiting could gather no one (one client at a time then pays no delay, and under
-concurrency the tuned delay applies as before). The model runs in one worker thread, so the event
-loop keeps accepting requests while it computes (calls shorter than `INLINE_CALL_S` run on
+concurrency the tuned delay applies as before). The model runs in one worker thread, so
+the event loop keeps accepting requests while it computes (calls shorter than `INLINE_CALL_S` run on
 the loop, where they cost less than the hand-off); the output rows are split back per
 request in order. Nothing is padded, so each request's rows are those the predictor
 gives for that request alone (up to the runtime's batch-size-dependent rounding).

@@ -13,7 +13,8 @@ A recipe is built in two parts:
    and schedule, and the report says so.
 2. **Probes** (exact and numeric techniques: placement, threads, data placement, fused
    steps, layout, precision, compilation, CUDA settings), in `PROBES` order: the cheap and
-   most often paying ones first, compilation last. Each is tried on top of what has been
+   most often paying ones first, compilation last; where a step takes 0.1 s or more
+   (compute-bound), precision and layout first. Each is tried on top of what has been
    kept so far, against the current recipe in interleaved rounds (A/B, B/A, ...: drift
    hits both alike). Its losses must track the current recipe's within its exactness
    tolerance; then `auto_decide.decide` judges the step times (keep when the lower bound
@@ -116,17 +117,19 @@ def other_threads() -> Threads:
     return Threads(cpus) if current < cpus else Threads(max(1, current // 2))
 
 
+# A training step at least this long (seconds) is taken as bound by its arithmetic; the
+# probes in COMPUTE_FIRST then go first (`_most_promising_first`).
+COMPUTE_BOUND_STEP_S = 0.1
+COMPUTE_FIRST = ("mixed_precision", "channels_last")
+
 # Probed in this order, each on top of those kept before it, so that a small budget buys
 # the likeliest gains: placement first (the rest is measured where training will run),
 # then the thread count (on a busy machine it decides every other step time, so it is
 # settled before they are timed), then what benchmarks/RESULTS.md measured to pay on
 # CPUs (DEFAULT_KEEP: device_data 1.84× on the MLP, channels_last 1.38–2.03× on the CNN,
 # fused_optimizer 1.11×), then the machine-dependent ones, and compilation and CUDA
-# graphs, which compile first, last.
-# A training step at least this long (seconds) is taken as bound by its arithmetic; the
-# probes in COMPUTE_FIRST then go first (`_most_promising_first`).
-COMPUTE_BOUND_STEP_S = 0.1
-COMPUTE_FIRST = ("mixed_precision", "channels_last")
+# graphs, which compile first, last. A compute-bound step reorders them
+# (`_most_promising_first`).
 PROBES: tuple[Callable[[], TrainTechnique], ...] = (
     DevicePlacement,
     other_threads,
