@@ -211,6 +211,13 @@ def test_a_large_model_gets_the_candidates_that_pay_on_large_models(
     ]
     assert "onnxruntime-int8-static-entropy" in full and "torch-frozen" in full
     assert set(short) < set(full) and "onnxruntime-int8-static-minmax" in short
+    # at batch 1 (the context's) a large model keeps the spinning pool ORT's defaults use
+    assert "onnxruntime-spin" in short and "onnxruntime-1thread" not in short
+    at_32 = BuildContext(ctx.source, ctx.workdir, 2, 32, "throughput", ctx.calibration)
+    at_32.large = True
+    assert "onnxruntime-spin" not in [
+        c.name for c in BACKENDS.get("onnxruntime")().candidates(at_32)
+    ]
     assert not [n for n in short if "entropy" in n or "percentile" in n or "frozen" in n]
     assert len(ctx.needs_calibration()[0]) == LARGE_MODEL_CALIBRATION
     compile_backend = BACKENDS.get("compile")()

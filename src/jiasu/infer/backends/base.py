@@ -108,8 +108,9 @@ class BuildContext:
     calibration: tuple[np.ndarray, ...] | None
     # A large model (at least LARGE_MODEL_PARAMETERS weights) gets the candidates that pay
     # on large models only: one static-int8 calibration method instead of three, no
-    # spinning or TorchScript-frozen variants (each costs minutes to build and verify on
-    # a BERT-base, and measured no gain there), so a search finishes in minutes.
+    # TorchScript-frozen variant and no spinning one beyond batch 1 (each costs minutes to
+    # build and verify on a BERT-base at batch 32, and measured no gain there), so a
+    # search finishes in minutes.
     large: bool = False
     named: frozenset[str] = frozenset()  # the backends the user named (tried whatever the size)
     _onnx: tuple[Path | None, float, str] | None = None  # cached (path, export_s, error)
