@@ -212,3 +212,45 @@ def test_a_baseline_that_cannot_run_alone_leaves_the_choice_to_the_screening(
     assert "builds only in its first process" in result.baseline.reason
     assert {c.timing for c in result.candidates if c.measurement} == {"screening"}
     assert result.chosen.verdict == "accepted"
+
+
+def test_calls_of_seconds_are_screened_by_the_warm_up_probes_timed_call_alone() -> None:
+    import time as time_module
+
+    from jiasu.infer.optimize import _repeats
+
+    def sleeper(seconds: float):  # type: ignore[no-untyped-def]
+        return lambda: time_module.sleep(seconds)
+
+    def broken() -> None:
+        raise ValueError("this runtime cannot run it")
+
+    probe = _repeats({"base": sleeper(0.04), "fast": sleeper(0.01), "bad": broken}, 1.0)
+    assert set(probe.seconds) == {"base", "fast"} and "cannot run it" in probe.errors["bad"]
+    comparison = probe.comparison("base", items_per_call=8)
+    fast = comparison.results["fast"]
+    assert fast.measurement is not None and len(fast.measurement.seconds) == 1  # one call
+    assert fast.speedup is not None and 2.0 < fast.speedup < 8.0
+    assert comparison.results["bad"].measurement is None and comparison.results["bad"].error
+
+
+def test_a_search_of_slow_calls_screens_each_candidate_with_one_timed_call(
+    mlp_dir: Path,
+    val: tuple[np.ndarray, np.ndarray],
+    calib: np.ndarray,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import importlib
+
+    # the module, not the `optimize` function that jiasu.infer exports under its name
+    optimize_module = importlib.import_module("jiasu.infer.optimize")
+    monkeypatch.setattr(optimize_module, "SLOW_CALL_S", 0.0)  # every call counts as slow
+    images, labels = val
+    config = OptimizeConfig(backends=("torch_optimized", "onnxruntime"), measure_s=0.5)
+    result = optimize(resolve_model(str(mlp_dir)), images, labels, calib, config)
+    assert "screening" in result.phase_s
+    screened = [c for c in result.candidates if c.timing == "screening" and c.measurement]
+    assert screened and all(len(c.measurement.seconds) == 1 for c in screened)
+    alone = [c for c in result.candidates if c.timing == "isolated"]
+    assert {"torch-eager", result.chosen_name} <= {c.name for c in alone}
+    assert result.chosen.verdict == "accepted"

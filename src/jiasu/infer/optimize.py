@@ -55,7 +55,13 @@ from jiasu.infer.verify import (
     judge,
     verify,
 )
-from jiasu.measure.benchmark import BenchmarkError, Comparison, Measurement, compare
+from jiasu.measure.benchmark import (
+    BenchmarkError,
+    CaseResult,
+    Comparison,
+    Measurement,
+    compare,
+)
 from jiasu.measure.clock import PhaseClock
 from jiasu.measure.environment import capture_environment
 from jiasu.measure.isolated import SLOW_CALL_S, Isolated, compare_isolated
@@ -67,7 +73,6 @@ DEFAULT_BATCH = {"latency": 1, "throughput": 256}
 # Interleaved rounds in the screening, at least: enough for a median that orders the
 # candidates; on a BERT-base (0.2 s a call, 7 candidates) 20 rounds took minutes.
 MIN_SCREENING_REPEATS = 7
-SLOW_SCREENING_REPEATS = 3  # where every call is slow (`_measure`)
 BUILD_SHARE = 0.7  # of a time budget, for building and verifying; the rest for timing
 MAX_ROUNDS_ALONE, MIN_ROUNDS_ALONE = 10, 5  # rounds of blocks in the timing alone
 # ... and 3 where a call takes SLOW_CALL_S or more: each round is then two calls of seconds
@@ -511,22 +516,25 @@ def _measure(
     cases = {name: functools.partial(run, *x) for name, run in runners.items()}
     bar.start(f"measuring at batch {batch}", total=1)
     share = 0.4 if config.isolate else 1.0  # the isolated timing gets the rest
-    repeats, round_s = _repeats(cases, config.measure_s * share)
-    # `_repeats` ran each case twice: a slow call needs no further warm-up (BERT-base at
-    # batch 32: 5 more calls of 8 cases at ~1.5 s were a minute of its screening), and for
-    # picking finalists 3 rounds of calls that long order them (ViT-B/16 at batch 32:
-    # 7 rounds of 8 cases at ~2.9 s were 218 s); fast ones get `MIN_SCREENING_REPEATS`.
-    slow = round_s >= SLOW_CALL_S * len(cases)
+    probe = _repeats(cases, config.measure_s * share)
+    # `_repeats` ran each case twice, a warm-up and a timed call. Where every call is slow
+    # and the finalists are timed again alone, that timed call is the screening: it only
+    # picks the finalists, and more rounds of calls of seconds cost minutes (ViT-B/16 at
+    # batch 32 with data: 3 more rounds of 8 cases at ~2.5 s were 120 s of a 363 s search;
+    # BERT-base at batch 32: 5 more calls of 8 cases at ~1.5 s were a minute). Fast ones
+    # get `MIN_SCREENING_REPEATS` rounds or more.
+    slow = probe.round_s >= SLOW_CALL_S * len(cases)  # warmed up by `_repeats` already
     if slow and config.isolate:
-        repeats = SLOW_SCREENING_REPEATS
-    comparison = compare(
-        cases,
-        baseline=base_result.name,
-        warmup=0 if slow else config.warmup,
-        repeats=repeats,
-        items_per_call=batch,
-        interleave=True,
-    )
+        comparison = probe.comparison(base_result.name, batch)
+    else:
+        comparison = compare(
+            cases,
+            baseline=base_result.name,
+            warmup=0 if slow else config.warmup,
+            repeats=probe.repeats,
+            items_per_call=batch,
+            interleave=True,
+        )
     bar.advance(1)
     previous = {base_result.name: base_result, **{b.candidate.name: b.result for b in built}}
     return screened_records(comparison, previous, "screening" if config.isolate else "interleaved")
@@ -712,19 +720,45 @@ def _noise(round_medians_s: Sequence[float]) -> float:
     return Summary.from_values(round_medians_s).spread / 2
 
 
-def _repeats(cases: Mapping[str, Callable[[], object]], measure_s: float) -> tuple[int, float]:
+@dataclasses.dataclass(frozen=True)
+class _Probe:
+    """What `_repeats` measured: repeats for the screening, the seconds of one call of
+    every case, and each case's one timed call (or its error)."""
+
+    repeats: int
+    round_s: float
+    seconds: Mapping[str, float]
+    errors: Mapping[str, str]
+
+    def comparison(self, baseline: str, items_per_call: int) -> Comparison:
+        """The timed calls as a screening of one round (each case's call after its warm-up)."""
+        base_s = self.seconds.get(baseline)
+        results: dict[str, CaseResult] = {}
+        for name, seconds in self.seconds.items():
+            measurement = Measurement.from_seconds(name, (seconds,), items_per_call)
+            speedup = base_s / seconds if base_s and seconds > 0 else None
+            results[name] = CaseResult(name, measurement, speedup=speedup)
+        for name, error in self.errors.items():
+            results[name] = CaseResult(name, None, error=error)
+        return Comparison(baseline, results, interleaved=True, call_order=tuple(self.seconds))
+
+
+def _repeats(cases: Mapping[str, Callable[[], object]], measure_s: float) -> _Probe:
     """Repeats so that all timed calls take about `measure_s`, within [MIN_SCREENING_REPEATS,
-    2000], and the seconds of one call of every case. The screening only picks the
-    finalists, which are timed again alone."""
-    round_s = 0.0
-    for fn in cases.values():
+    2000], and the seconds of one call of every case (a warm-up call, then one timed).
+    The screening only picks the finalists, which are timed again alone."""
+    seconds: dict[str, float] = {}
+    errors: dict[str, str] = {}
+    for name, fn in cases.items():
         try:
             fn()
             start = time.perf_counter()
             fn()
-            round_s += time.perf_counter() - start
-        except Exception:  # compare records the failure properly
-            continue
+            seconds[name] = time.perf_counter() - start
+        except Exception as exc:  # a failing case is recorded as failed
+            errors[name] = one_line(exc)
+    round_s = sum(seconds.values())
     if round_s <= 0:
-        return MIN_SCREENING_REPEATS, round_s
-    return int(min(2000, max(MIN_SCREENING_REPEATS, measure_s / round_s))), round_s
+        return _Probe(MIN_SCREENING_REPEATS, round_s, seconds, errors)
+    repeats = int(min(2000, max(MIN_SCREENING_REPEATS, measure_s / round_s)))
+    return _Probe(repeats, round_s, seconds, errors)
