@@ -218,6 +218,7 @@ def test_calls_of_seconds_are_screened_by_the_warm_up_probes_timed_call_alone() 
     import time as time_module
 
     from jiasu.infer.optimize import _repeats
+    from jiasu.measure.benchmark import BenchmarkError
 
     def sleeper(seconds: float):  # type: ignore[no-untyped-def]
         return lambda: time_module.sleep(seconds)
@@ -232,6 +233,8 @@ def test_calls_of_seconds_are_screened_by_the_warm_up_probes_timed_call_alone() 
     assert fast.measurement is not None and len(fast.measurement.seconds) == 1  # one call
     assert fast.speedup is not None and 2.0 < fast.speedup < 8.0
     assert comparison.results["bad"].measurement is None and comparison.results["bad"].error
+    with pytest.raises(BenchmarkError, match="baseline case 'bad' failed"):
+        probe.comparison("bad", items_per_call=8)  # as `compare` does
 
 
 def test_a_search_of_slow_calls_screens_each_candidate_with_one_timed_call(

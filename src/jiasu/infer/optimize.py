@@ -731,7 +731,13 @@ class _Probe:
     errors: Mapping[str, str]
 
     def comparison(self, baseline: str, items_per_call: int) -> Comparison:
-        """The timed calls as a screening of one round (each case's call after its warm-up)."""
+        """The timed calls as a screening of one round (each case's call after its warm-up);
+        `BenchmarkError` if the baseline failed, as `compare` raises."""
+        if baseline in self.errors:
+            raise BenchmarkError(
+                f"baseline case {baseline!r} failed, so no speedups can be computed: "
+                f"{self.errors[baseline]}"
+            )
         base_s = self.seconds.get(baseline)
         results: dict[str, CaseResult] = {}
         for name, seconds in self.seconds.items():
