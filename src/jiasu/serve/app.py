@@ -406,8 +406,8 @@ class _Inference:
 
     Why not FastAPI routes: its layers below this one (exception middleware, exit stack,
     router, request/response wrappers) held the GIL ~0.3 ms of every request (py-spy --gil,
-    ResNet-50 int8 behind one client, ~1,100 requests in 10 s), a third of what the server
-    added to the model call. And a request the batcher would refuse now (queue full, the
+    ResNet-50 int8 behind one client, ~1,100 requests in 10 s), about a fifth of the ~1.5 ms
+    the server added to the model call. And a request the batcher would refuse now (queue full, the
     wait past the bound, shutting down) is answered 503 before its body is decoded: under
     overload the refusals are half the traffic, and each one that went through the framework
     cost the event loop about as much as an accepted request (the MNIST CNN, max batch 64,
