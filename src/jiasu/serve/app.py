@@ -429,8 +429,9 @@ class _Inference:
                 send, RequestError(405, "this endpoint does not take that method; it takes POST")
             )
             return
+        declared = _declared_size(scope)
         try:
-            reservation = self.model.admit(_declared_size(scope))  # until released
+            reservation = self.model.admit(declared)  # until released
         except RequestError as exc:
             # Read (and drop) the body first: answered with it unread, the connection is
             # reset under the client's upload (ResNet-50's 600 kB bodies: 821 wrk read
@@ -442,7 +443,7 @@ class _Inference:
             name, version = route.group("name") or route.group("pname"), route.group("version")
             headers = Headers(scope=scope)
             self.model.check_name(name, version)
-            body = await _read_body(receive, _declared_size(scope), self.settings.max_body_bytes)
+            body = await _read_body(receive, declared, self.settings.max_body_bytes)
             if route.group("name"):
                 answer = await self._infer(headers, body, reservation)
             else:
@@ -474,7 +475,7 @@ class _Inference:
             )
         output = await model.infer(model.check(parsed.inputs), reservation)
         content, extra = infer_response(self.settings.name, parsed, model.output_name, output)
-        return content, "application/octet-stream" if extra else "application/json", extra
+        return content, "application/octet-stream" if extra else JSON, extra
 
     async def _predict(
         self, headers: Headers, body: bytes, reservation: Reservation
@@ -502,7 +503,7 @@ class _Inference:
             "shape": list(output.shape),
             "predictions": output.tolist(),
         }
-        return json.dumps(payload).encode(), "application/json", {}
+        return json.dumps(payload).encode(), JSON, {}
 
 
 # The inference endpoints, under any prefix (Ray Serve's route prefix); path parameters as
