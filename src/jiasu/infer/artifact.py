@@ -182,9 +182,15 @@ class Predictor:
         return arrays
 
 
-def load(directory: str | os.PathLike[str], *, trust_code: bool = False) -> Predictor:
+def load(
+    directory: str | os.PathLike[str], *, trust_code: bool = False, shared_cpu: bool = False
+) -> Predictor:
     """Load what ``jiasu optimize --out DIR`` wrote (or a model directory of ``jiasu train
     --save``, run in PyTorch eager mode); return a callable `Predictor`.
+
+    `shared_cpu`: the predictor will share the cores with other busy threads (a server's
+    event loop and workers), so runtime settings that only pay on an otherwise idle
+    machine are dropped (ONNX Runtime's spinning thread pool); `jiasu serve` sets it.
 
     Loading never imports code the folder names: an artifact that can only be rebuilt by
     importing a ``package.module:factory`` (its model could not be saved as a graph) is
@@ -202,6 +208,8 @@ def load(directory: str | os.PathLike[str], *, trust_code: bool = False) -> Pred
     str_field(meta, "candidate.name", described)
     backend = BACKENDS.get(str_field(meta, "candidate.backend", described))()
     settings = object_field(meta, "candidate.settings", described, default={})
+    if shared_cpu:
+        settings = backend.shared_cpu(settings)
     files = object_field(meta, "files", described)
     signature = _signature(meta, described)
     try:

@@ -63,7 +63,8 @@ def application(
     def build() -> Any:  # runs in each replica
         from jiasu.infer.artifact import load
 
-        return _ready_when_warm(_build_app(load(path, trust_code=trust_code), settings))
+        predictor = load(path, trust_code=trust_code, shared_cpu=True)
+        return _ready_when_warm(_build_app(predictor, settings))
 
     # The batcher answers 503 when its queue is full, so Ray must pass it every request up
     # to that point (its own default of a handful in flight would cap every batch).

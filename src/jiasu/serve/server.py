@@ -157,7 +157,7 @@ def serve(
     require_extra()
     from jiasu.infer.artifact import load
 
-    predictor = load(directory, trust_code=trust_code)
+    predictor = load(directory, trust_code=trust_code, shared_cpu=True)
     settings = settings or ServeSettings(default_name(directory))
     run(predictor, settings, listen(host, port), workers=workers, access_log=access_log)
 
@@ -176,7 +176,7 @@ def app_from_environment() -> Any:
     from jiasu.serve.app import build_app
 
     config = json.loads(os.environ[ENVIRONMENT])
-    predictor = load(config["directory"], trust_code=config["trust_code"])
+    predictor = load(config["directory"], trust_code=config["trust_code"], shared_cpu=True)
     return build_app(predictor, ServeSettings.from_dict(config["settings"]))
 
 

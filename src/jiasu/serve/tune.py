@@ -127,7 +127,7 @@ def tune(
         raise ConfigError(f"--p99-ms is {p99_ms!r}; give a latency bound above 0 (e.g. 50)")
     description, _ = _description(Path(directory))  # refuses what jiasu did not write
     original = description.read_bytes()
-    predictor = load(directory, trust_code=trust_code)
+    predictor = load(directory, trust_code=trust_code, shared_cpu=True)
     name = name or default_name(directory)
     body, kind = _request_body(predictor.signature)
     pairs = _grid(batch_sizes or BATCH_SIZES, delays_ms or DELAYS_MS)
@@ -275,7 +275,7 @@ def _child_main(config_json: str) -> None:
     from jiasu.serve import server
 
     config = json.loads(config_json)
-    predictor = load(config["directory"], trust_code=config["trust_code"])
+    predictor = load(config["directory"], trust_code=config["trust_code"], shared_cpu=True)
     sock = server.listen(HOST, 0)
     print(server.bound_port(sock), flush=True)
     settings = ServeSettings.from_dict(config["settings"])

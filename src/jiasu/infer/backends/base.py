@@ -271,6 +271,12 @@ class Backend(ABC):
     def build(self, candidate: Candidate, ctx: BuildContext) -> Built:
         """Export/convert/compile `candidate`; exceptions are recorded as a failed candidate."""
 
+    def shared_cpu(self, settings: Mapping[str, Any]) -> dict[str, Any]:
+        """`settings` for a runner that shares the CPU with other busy threads (a server's
+        event loop and its other workers) rather than running alone as it was measured;
+        the default keeps them."""
+        return dict(settings)
+
     @abstractmethod
     def load(
         self,
