@@ -9,6 +9,7 @@ Every folder and file here is made at test time under tmp_path.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import signal
 import subprocess
@@ -22,6 +23,7 @@ import torch
 
 from jiasu.cli.main import main
 from jiasu.core.errors import ConfigError
+from jiasu.core.interrupt import Terminated, terminate_as_interrupt
 from jiasu.data import DatasetSplits
 from jiasu.models import ModelSpec, load_model_dir, save_model_dir
 from jiasu.train import ModelCheckpoint, fit
@@ -282,6 +284,36 @@ def test_sigterm_during_training_is_handled_like_ctrl_c(tmp_path: Path, mnist_di
     assert "interrupted" in err and "Traceback" not in err, err
     assert _tree(target) == before  # the previous model, untouched
     assert _siblings(target) == ["model"]
+
+
+class _SwallowsEverything(torch.nn.Module):
+    """A layer that, like a careless third-party module, catches every exception: the
+    SIGTERM that lands while it runs raises inside it and is lost there."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.linear = torch.nn.Linear(4, 2)
+        self.calls = 0
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.calls += 1
+        if self.calls == 3:
+            try:
+                os.kill(os.getpid(), signal.SIGTERM)
+                time.sleep(1.0)  # the handler raises here
+            except BaseException:  # the careless module under test
+                pass
+        return self.linear(x)
+
+
+def test_a_sigterm_whose_exception_was_swallowed_still_stops_training() -> None:
+    """A CI run once trained all 50 epochs after a SIGTERM and exited 0: the exception the
+    handler raised had been lost. The training loop raises it at the next step."""
+    model = _SwallowsEverything()
+    x, y = torch.randn(64, 4), torch.randint(0, 2, (64,))
+    with pytest.raises(Terminated), terminate_as_interrupt():
+        fit(model, (x, y), epochs=20, batch_size=8, quiet=True)
+    assert model.calls == 3  # no forward pass after the one that swallowed it
 
 
 # --- output paths checked before the work -------------------------------------------------

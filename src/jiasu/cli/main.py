@@ -17,9 +17,9 @@ from jiasu.cli.optimize import optimize
 from jiasu.cli.predict import predict
 from jiasu.cli.report import report
 from jiasu.cli.serve import serve
-from jiasu.cli.signals import exit_code, terminate_as_interrupt
 from jiasu.cli.train import train
 from jiasu.core.errors import JiasuError, one_line
+from jiasu.core.interrupt import exit_code, terminate_as_interrupt
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -68,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     one ``error: internal error: …`` line and exit 1; ``jiasu --debug`` (or JIASU_DEBUG=1)
     also prints the traceback.
 
-    SIGTERM is handled as Ctrl-C (`jiasu.cli.signals`): ``interrupted``, exit 143 (130 for
+    SIGTERM is handled as Ctrl-C (`jiasu.core.interrupt`): ``interrupted``, exit 143 (130 for
     Ctrl-C), after the same cleanup.
     """
     with terminate_as_interrupt():

@@ -27,6 +27,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, default_collate
 
+from jiasu.core.interrupt import raise_if_terminated
 from jiasu.hardware.device import synchronize
 from jiasu.train.data import Samples
 from jiasu.train.evaluate import eval_batch_size, measure, predict_all
@@ -164,6 +165,7 @@ def run_epoch(run: LiveRun, bar: TaskProgress, target: TargetCheck | None) -> Ep
     start = time.perf_counter()
     paused_s = 0.0
     for index, (inputs, y) in enumerate(run.batches):
+        raise_if_terminated()  # a SIGTERM whose exception something swallowed
         with run.autocast():
             outputs = run.forward(inputs)  # (B, classes) or (B, ...) for a regression
             loss = loss_fn(outputs, y)
@@ -206,6 +208,7 @@ def train_steps(run: LiveRun, steps: int, *, record: bool = True) -> list[float]
     done = 0
     while done < steps:
         for inputs, y in run.batches:
+            raise_if_terminated()
             with run.autocast():
                 loss = loss_fn(run.forward(inputs), y)
             _step(run, loss, last_in_epoch=False)

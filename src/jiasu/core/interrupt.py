@@ -6,6 +6,13 @@ staging folders stay behind and nothing is reported. Inside `terminate_as_interr
 SIGTERM raises `Terminated` (a `KeyboardInterrupt`) in the main thread instead, so the
 atomic writers remove their staging folders and the CLI prints ``interrupted`` and exits
 143 (128 + 15, what a shell reports for a process ended by SIGTERM; Ctrl-C gives 130).
+
+The handler's exception surfaces wherever the main thread is when the signal lands; code
+that swallows every exception (a bare ``except:`` in a third-party import, a C extension
+that clears errors) would lose it, and the command would run on as if nothing was sent (a
+CI run once trained all 50 epochs after a SIGTERM). Long loops therefore also call
+`raise_if_terminated` at each step: a SIGTERM whose exception never left the handler's
+frame is raised there.
 """
 
 from __future__ import annotations
@@ -36,6 +43,7 @@ def terminate_as_interrupt() -> Iterator[None]:
         nonlocal raised
         if not raised:
             raised = True
+            _pending.set()
             raise Terminated()
 
     previous = signal.signal(signal.SIGTERM, handler)
@@ -43,6 +51,19 @@ def terminate_as_interrupt() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
+        _pending.clear()
+
+
+# set by the handler; cleared by the first `raise_if_terminated` (the loop's own raise)
+_pending = threading.Event()
+
+
+def raise_if_terminated() -> None:
+    """Raise `Terminated` if a SIGTERM arrived and was not raised here yet (one flag read:
+    cheap enough for every training step)."""
+    if _pending.is_set():
+        _pending.clear()
+        raise Terminated()
 
 
 def exit_code(interrupt: KeyboardInterrupt) -> int:
