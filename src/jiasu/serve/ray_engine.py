@@ -61,9 +61,9 @@ def application(
     path = str(Path(directory).resolve())
 
     def build() -> Any:  # runs in each replica
-        from jiasu.infer.artifact import load
+        from jiasu.serve.server import load_served
 
-        predictor = load(path, trust_code=trust_code, shared_cpu=True)
+        predictor = load_served(path, trust_code=trust_code)
         return _ready_when_warm(_build_app(predictor, settings))
 
     # The batcher answers 503 when its queue is full, so Ray must pass it every request up

@@ -20,12 +20,15 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from jiasu.core.environ import environ_set
 from jiasu.core.errors import ConfigError
 from jiasu.core.extras import require
 from jiasu.serve.settings import ServeSettings
+
+if TYPE_CHECKING:
+    from jiasu.infer.artifact import Predictor
 
 ENVIRONMENT = "JIASU_SERVE_CONFIG"  # how --workers N passes the model to its processes
 BACKLOG = 2048  # connections the kernel queues before uvicorn accepts them
@@ -155,11 +158,18 @@ def serve(
 ) -> None:
     """Load the artifact in `directory` and serve it (`listen`, then `run`)."""
     require_extra()
-    from jiasu.infer.artifact import load
-
-    predictor = load(directory, trust_code=trust_code, shared_cpu=True)
+    predictor = load_served(directory, trust_code=trust_code)
     settings = settings or ServeSettings(default_name(directory))
     run(predictor, settings, listen(host, port), workers=workers, access_log=access_log)
+
+
+def load_served(directory: str | os.PathLike[str], *, trust_code: bool = False) -> Predictor:
+    """The artifact in `directory` loaded to share the CPU with the server's event loops
+    (`jiasu.load(shared_cpu=True)`: no runtime pool that spins on the cores between calls);
+    every server of jiasu (one process, `--workers`, Ray replicas, the tuner's) loads so."""
+    from jiasu.infer.artifact import load
+
+    return load(directory, trust_code=trust_code, shared_cpu=True)
 
 
 def default_name(directory: str | os.PathLike[str]) -> str:
@@ -172,11 +182,10 @@ def default_name(directory: str | os.PathLike[str]) -> str:
 
 def app_from_environment() -> Any:
     """The app for one `--workers` process, from what `run` put in the environment."""
-    from jiasu.infer.artifact import load
     from jiasu.serve.app import build_app
 
     config = json.loads(os.environ[ENVIRONMENT])
-    predictor = load(config["directory"], trust_code=config["trust_code"], shared_cpu=True)
+    predictor = load_served(config["directory"], trust_code=config["trust_code"])
     return build_app(predictor, ServeSettings.from_dict(config["settings"]))
 
 

@@ -119,15 +119,14 @@ def tune(
     A ``ConfigError`` (one sentence) when no pair keeps p99 within the bound even at the
     lowest concurrency; nothing is recorded then.
     """
-    from jiasu.infer.artifact import load
-    from jiasu.serve.server import default_name, require_extra
+    from jiasu.serve.server import default_name, load_served, require_extra
 
     require_extra()
     if isinstance(p99_ms, bool) or not isinstance(p99_ms, int | float) or not p99_ms > 0:
         raise ConfigError(f"--p99-ms is {p99_ms!r}; give a latency bound above 0 (e.g. 50)")
     description, _ = _description(Path(directory))  # refuses what jiasu did not write
     original = description.read_bytes()
-    predictor = load(directory, trust_code=trust_code, shared_cpu=True)
+    predictor = load_served(directory, trust_code=trust_code)
     name = name or default_name(directory)
     body, kind = _request_body(predictor.signature)
     pairs = _grid(batch_sizes or BATCH_SIZES, delays_ms or DELAYS_MS)
@@ -271,11 +270,10 @@ class _Child:
 
 def _child_main(config_json: str) -> None:
     """In the child: load, bind a free loopback port, print it, serve until SIGTERM."""
-    from jiasu.infer.artifact import load
     from jiasu.serve import server
 
     config = json.loads(config_json)
-    predictor = load(config["directory"], trust_code=config["trust_code"], shared_cpu=True)
+    predictor = server.load_served(config["directory"], trust_code=config["trust_code"])
     sock = server.listen(HOST, 0)
     print(server.bound_port(sock), flush=True)
     settings = ServeSettings.from_dict(config["settings"])

@@ -7,10 +7,9 @@ the ``precision="f32"`` candidate pins fp32 and is numeric. The performance hint
 
 Where one request runs the whole batch (no split over streams), the model is also compiled
 for the run's batch size as a static shape (``static_batch``): BERT-base int8 at batch 1,
-[1,128] static against [?,128] or [?,?], 36.1 against 38.5 and 38.9 ms, and bf16 63.1
-against 64.8 and 65.0 (median of 40 calls each, interleaved; /work/exp/static_probe2.py in
-the closing note of issue 12). Other batch sizes run on the same model compiled with a
-dynamic batch axis, compiled at their first call.
+[1,128] static against [?,128] and [?,?], 36.1 against 38.5 and 38.9 ms; bf16 63.1 against
+64.8 and 65.0 ms (benchmarks/openvino_static_shape.py; RESULTS.md). Other batch sizes run
+on the same model compiled with a dynamic batch axis, compiled at their first call.
 """
 
 from __future__ import annotations
