@@ -80,3 +80,41 @@ def test_a_split_batch_has_no_static_shape(tmp_path: Path) -> None:
     settings = {c.name: c.settings for c in BACKENDS.get("openvino")().candidates(ctx)}
     assert settings["openvino"]["split_batch"] and settings["openvino"]["static_batch"] is None
     assert settings["openvino-latency-hint"]["static_batch"] == 32
+
+
+def test_a_batch_smaller_than_the_streams_runs_on_a_latency_compiled_model(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A throughput artifact splits each batch over OpenVINO's streams (one core each); a
+    batch of 1 would run on one core. It runs on the model compiled under LATENCY (every
+    thread on one request), compiled at the first such batch, with the same answers."""
+    from jiasu.infer.backends import openvino
+
+    hints: list[str] = []
+    real = openvino.compile_model
+
+    def recording(model: object, settings: dict) -> object:
+        hints.append(settings["hint"])
+        return real(model, settings)
+
+    monkeypatch.setattr(openvino, "compile_model", recording)
+    torch.manual_seed(0)
+    model = TokensAndFeatures().eval()
+    ctx = BuildContext(ModelSource("torch", SIGNATURE, "m", model), tmp_path, 2, 32, "throughput",
+                       None)  # fmt: skip
+    candidate = next(
+        c for c in BACKENDS.get("openvino")().candidates(ctx)
+        if c.settings["split_batch"] and c.settings["precision"] == "fp32"
+    )  # fmt: skip
+    runner = BACKENDS.get("openvino")().build(candidate, ctx).runner
+    ir = openvino._ov().Core().read_model(str(ctx.onnx_file()[0]))
+    streams = int(real(ir, candidate.settings).get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS"))
+    if streams < 2:
+        pytest.skip("OpenVINO makes one stream here: nothing to split")
+    hints.clear()
+    for batch in (32, 1, 1, 7):
+        ids, features = _inputs(batch, seed=batch)
+        with torch.no_grad():
+            expected = model(torch.from_numpy(ids), torch.from_numpy(features)).numpy()
+        np.testing.assert_allclose(runner(ids, features), expected, rtol=1e-4, atol=1e-5)
+    assert hints == ["LATENCY"]  # compiled once, at the first batch below the streams
