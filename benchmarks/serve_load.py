@@ -783,7 +783,7 @@ def run_all(args: argparse.Namespace, argv: Sequence[str] | None) -> None:
     header = (
         f"`{command}` — {started}, {os.cpu_count()} CPUs ({platform_cpu()}), load average "
         f"{load_start} at the start and {load_average()} at the end; wrk {args.seconds:g} s "
-        f"per row, one thread, loopback."
+        f"per row, one thread (two for the overload), loopback."
     )
     text = markdown(runs, concurrencies, header)
     print(text)
