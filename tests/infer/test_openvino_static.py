@@ -65,6 +65,29 @@ def test_the_static_batch_and_other_batches_give_the_models_answers(tmp_path: Pa
             np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-5)
 
 
+def test_a_model_that_will_not_take_the_static_shape_runs_on_the_dynamic_one(
+    tmp_path: Path,
+) -> None:
+    """A static shape OpenVINO cannot propagate through the graph (here: 5 features where
+    the layer takes 4) must not break the candidate: every batch runs on the dynamic model."""
+    from jiasu.infer.backends.openvino import runner_for
+
+    torch.manual_seed(0)
+    model = TokensAndFeatures().eval()
+    ctx = BuildContext(ModelSource("torch", SIGNATURE, "m", model), tmp_path, 2, 1, "latency",
+                       None)  # fmt: skip
+    import openvino as ov
+
+    ir = ov.Core().read_model(str(ctx.onnx_file()[0]))
+    wrong = InputSignature.parse("ids:int64[B,16],features:float32[B,5]")
+    settings = {"hint": "LATENCY", "threads": 2, "precision_hint": "f32", "static_batch": 1}
+    runner = runner_for(ir, settings, wrong)
+    ids, features = _inputs(1, seed=3)
+    with torch.no_grad():
+        expected = model(torch.from_numpy(ids), torch.from_numpy(features)).numpy()
+    np.testing.assert_allclose(runner(ids, features), expected, rtol=1e-4, atol=1e-5)
+
+
 def test_a_symbolic_sequence_axis_stays_dynamic_in_the_static_shape() -> None:
     from jiasu.infer.backends.openvino import static_shapes
 

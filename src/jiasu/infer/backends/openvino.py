@@ -103,10 +103,13 @@ def runner_for(model: Any, settings: Mapping[str, Any], signature: InputSignatur
     """
     static_batch = settings.get("static_batch")
     if static_batch:
-        fixed = model.clone()
-        fixed.reshape(static_shapes(signature, int(static_batch)))
-        static = request_runner(compile_model(fixed, settings))
         dynamic = _compiled_later(lambda: request_runner(compile_model(model, settings)))
+        try:
+            fixed = model.clone()
+            fixed.reshape(static_shapes(signature, int(static_batch)))
+            static = request_runner(compile_model(fixed, settings))
+        except Exception:  # a graph that will not take a static shape: the dynamic one runs
+            return lambda *batch: dynamic()(*batch)
         return lambda *batch: (static if len(batch[0]) == static_batch else dynamic())(*batch)
     compiled = compile_model(model, settings)
     streams = int(compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS"))
