@@ -141,3 +141,27 @@ def test_a_batch_smaller_than_the_streams_runs_on_a_latency_compiled_model(
             expected = model(torch.from_numpy(ids), torch.from_numpy(features)).numpy()
         np.testing.assert_allclose(runner(ids, features), expected, rtol=1e-4, atol=1e-5)
     assert hints == ["LATENCY"]  # compiled once, at the first batch below the streams
+
+
+def test_candidates_share_one_conversion_and_int8_leaves_it_as_it_was(tmp_path: Path) -> None:
+    pytest.importorskip("nncf")
+    torch.manual_seed(0)
+    model = TokensAndFeatures().eval()
+    source = ModelSource("torch", SIGNATURE, "test model", model)
+    ctx = BuildContext(source, tmp_path / "work", 2, 4, "latency", _inputs(16, seed=3))
+    backend = BACKENDS.get("openvino")()
+    by_name = {c.name: c for c in backend.candidates(ctx)}
+    exact = next(c for c in by_name.values() if c.settings["precision"] == "fp32")
+    ids, features = _inputs(4, seed=9)
+    with torch.no_grad():
+        expected = model(torch.from_numpy(ids), torch.from_numpy(features)).numpy()
+    backend.build(exact, ctx)
+    backend.build(by_name["openvino-int8"], ctx)  # NNCF works on a copy of the shared model
+    again = backend.build(exact, ctx)  # built on the shared model after NNCF ran
+    np.testing.assert_allclose(again.runner(ids, features), expected, rtol=1e-4, atol=1e-5)
+
+    def convert_again() -> None:
+        raise AssertionError("the model was converted again")
+
+    _, seconds = ctx.shared("openvino model", convert_again)
+    assert seconds == 0.0

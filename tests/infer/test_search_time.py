@@ -4,6 +4,7 @@ ONNX Runtime static int8 that its makers advise against for transformers."""
 from __future__ import annotations
 
 import importlib
+import time
 from pathlib import Path
 
 import numpy as np
@@ -143,3 +144,41 @@ def test_the_timing_alone_takes_fewer_rounds_of_calls_that_take_seconds() -> Non
     assert slow == MIN_ROUNDS_ALONE_SLOW < MIN_ROUNDS_ALONE
     # just under the slow mark, the usual floor
     assert _rounds(records, names, 3.0, call_guess_s=0.9 * SLOW_CALL_S) == MIN_ROUNDS_ALONE
+
+
+def test_verification_runs_the_run_batch_first_so_the_screening_needs_no_warm_up() -> None:
+    from jiasu.infer.optimize import TIMED_VERIFICATION_S, _evaluate, _repeats
+
+    seen: list[int] = []
+    pause = {"s": 0.0}
+
+    def runner(x: np.ndarray) -> np.ndarray:
+        seen.append(len(x))
+        time.sleep(pause["s"])
+        return x * 2
+
+    x = np.arange(70, dtype=np.float32).reshape(70, 1)
+    fast = _evaluate(runner, (x,), 32, 5)
+    assert seen == [5, 32, 32, 1]  # the run's batch, then steps of the evaluation batch
+    np.testing.assert_array_equal(fast.outputs, x * 2)
+    assert fast.warm_call_s is None
+    seen.clear()
+    assert _evaluate(runner, (x[:3],), 32, 5).warm_call_s is None  # fewer than the batch
+    assert seen == [3]
+    # A slow first call: the second call is of the run's batch too, and timed (warm).
+    seen.clear()
+    pause["s"] = TIMED_VERIFICATION_S
+    slow = _evaluate(runner, (x,), 32, 5)
+    assert seen == [5, 5, 32, 28]
+    np.testing.assert_array_equal(slow.outputs, x * 2)
+    assert slow.warm_call_s is not None and slow.warm_call_s >= TIMED_VERIFICATION_S
+    seen.clear()
+    assert _evaluate(runner, (x[:8],), 32, 5).warm_call_s is None  # no second batch of 5
+    assert seen == [5, 3]
+    calls: list[str] = []
+    cases = {"a": lambda: calls.append("a"), "b": lambda: calls.append("b")}
+    _repeats(cases, 0.1, warm_up=False)
+    assert calls == ["a", "b"]  # one timed call each
+    calls.clear()
+    _repeats(cases, 0.1)
+    assert calls == ["a", "a", "b", "b"]  # a warm-up call, then a timed one

@@ -10,7 +10,7 @@ import pytest
 
 from jiasu.core.errors import ConfigError
 from jiasu.measure import BenchmarkError
-from jiasu.measure.isolated import SLOW_CALL_S, Isolated, compare_isolated
+from jiasu.measure.isolated import ONE_CALL_BEHIND, SLOW_CALL_S, Isolated, compare_isolated
 
 WORKERS = (str(Path(__file__).parent / "workers"),)
 
@@ -57,6 +57,23 @@ def test_a_slow_call_is_warmed_once_and_timed_twice_per_block() -> None:
     slow, fast = comparison.results["slow"].measurement, comparison.results["fast"].measurement
     assert slow is not None and slow.summary.n == 2 * 2
     assert fast is not None and fast.summary.n >= 2 * 3
+
+
+def test_lean_times_a_slow_case_far_behind_the_fastest_one_call_a_block() -> None:
+    # A search's eager baseline at 5 s a call against int8 at 1 s: its figure only scales
+    # the ratios, so one call a block; a slow case close to the fastest keeps two.
+    pid = os.getpid()
+    s = 1e3 * SLOW_CALL_S
+    cases = {
+        "far": case("sleeper", ms=ONE_CALL_BEHIND * 1.3 * s, parent_pid=pid),
+        "near": case("sleeper", ms=1.1 * s, parent_pid=pid),
+        "fastest": case("sleeper", ms=s, parent_pid=pid),
+    }
+    lean = compare_isolated(cases, baseline="far", seconds=0.05, rounds=2, lean=True)
+    counts = {n: r.measurement.summary.n for n, r in lean.results.items() if r.measurement}
+    assert counts == {"far": 2 * 1, "near": 2 * 2, "fastest": 2 * 2}
+    assert lean.results["fastest"].speedup_summary is not None  # still paired by round
+    assert lean.results["fastest"].speedup == pytest.approx(ONE_CALL_BEHIND * 1.3, rel=0.1)
 
 
 def test_output_printed_by_a_runtime_does_not_corrupt_the_timing() -> None:

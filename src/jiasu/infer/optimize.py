@@ -43,7 +43,12 @@ from jiasu.core.technique import Exactness
 from jiasu.hardware.threads import default_threads, threads
 from jiasu.infer.artifact import save_artifact
 from jiasu.infer.backends import BACKENDS, BuildContext, Built, Candidate, ExportFailed, Runner
-from jiasu.infer.backends.base import LARGE_MODEL_PARAMETERS, ModelSource, count_parameters
+from jiasu.infer.backends.base import (
+    LARGE_MODEL_PARAMETERS,
+    ModelSource,
+    count_parameters,
+    timed,
+)
 from jiasu.infer.isolation import PER_BACKEND, finalists, save_batch
 from jiasu.infer.report import CandidateResult, OptimizeResult
 from jiasu.infer.select import TARGETS, Target, select
@@ -73,6 +78,9 @@ DEFAULT_BATCH = {"latency": 1, "throughput": 256}
 # Interleaved rounds in the screening, at least: enough for a median that orders the
 # candidates; on a BERT-base (0.2 s a call, 7 candidates) 20 rounds took minutes.
 MIN_SCREENING_REPEATS = 7
+# A first verification call at the run's batch this slow (seconds, cold) makes the next
+# call of that batch timed: warm, it can stand for the screening (`_evaluate`, `_measure`).
+TIMED_VERIFICATION_S = SLOW_CALL_S / 4
 BUILD_SHARE = 0.7  # of a time budget, for building and verifying; the rest for timing
 MAX_ROUNDS_ALONE, MIN_ROUNDS_ALONE = 10, 5  # rounds of blocks in the timing alone
 # ... and 3 where a call takes SLOW_CALL_S or more: each round is then two calls of seconds
@@ -139,6 +147,7 @@ class _Built:
     candidate: Candidate
     built: Built
     result: CandidateResult
+    warm_call_s: float | None = None  # a warm call at the run's batch in its verification
 
 
 def optimize(
@@ -247,17 +256,24 @@ def search(
         with clock.phase("baseline"):
             base = _build_baseline(baseline, ctx)
             started = time.perf_counter()
-            reference = _evaluate(base.runner, data, config.eval_batch_size)
+            evaluated = _evaluate(base.runner, data, config.eval_batch_size, batch)
+            reference = evaluated.outputs
             # Seconds per call at the run's batch, guessed from the validation pass: sizes
             # the timing alone where no screening measured the calls.
-            call_guess_s = (time.perf_counter() - started) / max(1, batch_size(data)) * batch
+            call_guess_s = evaluated.warm_call_s or (
+                (time.perf_counter() - started) / max(1, batch_size(data)) * batch
+            )
         task = task or Task.infer(labels, reference.shape, metric)
         budget = config.budget or default_budget(task)
         check = Check(labels, task, budget, verified)
         bar.advance(1, status=baseline.name)
         built, records = _build_all(others, ctx, data, reference, check, config, bar, clock)
         base_result = _baseline_result(baseline, base, reference, check)
-        measure = functools.partial(_measure, base_result, base, built, data, batch, config, bar)
+        warm_s = {baseline.name: evaluated.warm_call_s}
+        warm_s.update({b.candidate.name: b.warm_call_s for b in built})
+        measure = functools.partial(
+            _measure, base_result, base, built, data, batch, config, bar, warm_s
+        )
         # Every built candidate is accepted and a finalist anyway: screening would choose
         # nothing (BERT-base at batch 32: 145 s of a 514 s search).
         screen = not (config.isolate and _all_finalists(built, config.finalists))
@@ -392,14 +408,32 @@ def _build_baseline(candidate: Candidate, ctx: BuildContext) -> Built:
         raise ConfigError(f"the baseline {candidate.name} cannot run: {one_line(exc)}") from exc
 
 
-def _evaluate(runner: Runner, inputs: tuple[np.ndarray, ...], step: int) -> np.ndarray:
-    """The output (N, ...) for all inputs, run in batches of `step`."""
+@dataclasses.dataclass(frozen=True)
+class _Evaluated:
+    outputs: np.ndarray  # (N, ...) for all inputs
+    warm_call_s: float | None  # one warm call at the run's batch, timed, where one was
+
+
+def _evaluate(runner: Runner, inputs: tuple[np.ndarray, ...], step: int, first: int) -> _Evaluated:
+    """The outputs for all inputs: the first `first` of them in one call (the run's batch,
+    so that call also warms the runner up at the shape the screening times), the rest in
+    batches of `step`. Where that first call took `TIMED_VERIFICATION_S` or more and the
+    inputs hold another `first`, the next call is of `first` too, and timed: a warm call at
+    the run's batch, which `_measure` may take as the screening."""
     n = batch_size(inputs)
-    outputs = [
-        np.asarray(runner(*take(inputs, slice(i, i + step))), dtype=np.float32)
-        for i in range(0, n, step)
-    ]
-    return np.concatenate(outputs, axis=0)
+    first = min(first, n)
+
+    def call(start: int, stop: int) -> np.ndarray:
+        return np.asarray(runner(*take(inputs, slice(start, stop))), dtype=np.float32)
+
+    outputs, cold_s = timed(lambda: call(0, first))
+    done, warm_s = [outputs], None
+    if cold_s >= TIMED_VERIFICATION_S and n >= 2 * first:
+        outputs, warm_s = timed(lambda: call(first, 2 * first))
+        done.append(outputs)
+    start = first * len(done)
+    done += [call(i, min(i + step, n)) for i in range(start, n, step)]
+    return _Evaluated(np.concatenate(done, axis=0), warm_s)
 
 
 def _build_all(
@@ -461,8 +495,8 @@ def _build_and_verify(
     except Exception as exc:  # a backend that cannot build this model must not stop the run
         return CandidateResult(candidate, "failed", f"build failed: {one_line(exc)}")
     try:
-        outputs = _evaluate(built.runner, inputs, config.eval_batch_size)
-        verification = check.verify(reference, outputs)
+        evaluated = _evaluate(built.runner, inputs, config.eval_batch_size, ctx.batch_size)
+        verification = check.verify(reference, evaluated.outputs)
     except Exception as exc:
         return CandidateResult(
             candidate, "failed", f"inference failed: {one_line(exc)}", built.export_s
@@ -476,7 +510,7 @@ def _build_and_verify(
         compile_s=built.compile_s,
         verification=verification,
     )
-    return _Built(candidate, built, result)
+    return _Built(candidate, built, result, evaluated.warm_call_s)
 
 
 def _baseline_result(
@@ -509,21 +543,32 @@ def _measure(
     batch: int,
     config: OptimizeConfig,
     bar: TaskProgress,
+    warm_s: Mapping[str, float | None],
 ) -> dict[str, CandidateResult]:
-    """Time every built candidate against the baseline, interleaved, at batch size `batch`."""
+    """Time every built candidate against the baseline, interleaved, at batch size `batch`.
+    `warm_s`: each case's warm call at that batch timed in its verification, or None."""
     x = tile(inputs, batch)
     runners = {base_result.name: base.runner, **{b.candidate.name: b.built.runner for b in built}}
     cases = {name: functools.partial(run, *x) for name, run in runners.items()}
     bar.start(f"measuring at batch {batch}", total=1)
     share = 0.4 if config.isolate else 1.0  # the isolated timing gets the rest
-    probe = _repeats(cases, config.measure_s * share)
-    # `_repeats` ran each case twice, a warm-up and a timed call. Where every call is slow
-    # and the finalists are timed again alone, that timed call is the screening: it only
-    # picks the finalists, and more rounds of calls of seconds cost minutes (ViT-B/16 at
-    # batch 32 with data: 3 more rounds of 8 cases at ~2.5 s were 120 s of a 363 s search;
-    # BERT-base at batch 32: 5 more calls of 8 cases at ~1.5 s were a minute). Fast ones
-    # get `MIN_SCREENING_REPEATS` rounds or more.
-    slow = probe.round_s >= SLOW_CALL_S * len(cases)  # warmed up by `_repeats` already
+    verified = [warm_s.get(name) for name in cases]
+    if config.isolate and all(s is not None for s in verified):
+        # Each case's verification timed one warm call at this batch already (only where a
+        # call is slow): if they are slow on the whole, that call is the screening.
+        seconds = {name: float(warm_s[name] or 0.0) for name in cases}
+        probe = _Probe(MIN_SCREENING_REPEATS, sum(seconds.values()), seconds, {})
+    else:
+        # Every runner already ran a batch of this shape in its verification, unless the
+        # validation set is smaller than the batch: then `_repeats` warms each up first.
+        probe = _repeats(cases, config.measure_s * share, warm_up=batch_size(inputs) < batch)
+    # `probe` timed one call of each case. Where every call is slow and the finalists are
+    # timed again alone, that timed call is the screening: it only picks the finalists, and
+    # more rounds of calls of seconds cost minutes (ViT-B/16 at batch 32 with data: 3 more
+    # rounds of 8 cases at ~2.5 s were 120 s of a 363 s search; BERT-base at batch 32: 5
+    # more calls of 8 cases at ~1.5 s were a minute). Fast ones get `MIN_SCREENING_REPEATS`
+    # rounds or more.
+    slow = probe.round_s >= SLOW_CALL_S * len(cases)  # each case is warm by now
     if slow and config.isolate:
         comparison = probe.comparison(base_result.name, batch)
     else:
@@ -638,6 +683,7 @@ def _measure_alone(
         warmup=config.warmup,
         items_per_call=batch,
         progress=lambda _name: bar.advance(1),
+        lean=True,
     )
     out.update(final_records(comparison, records, timing))
     return out
@@ -749,15 +795,19 @@ class _Probe:
         return Comparison(baseline, results, interleaved=True, call_order=tuple(self.seconds))
 
 
-def _repeats(cases: Mapping[str, Callable[[], object]], measure_s: float) -> _Probe:
+def _repeats(
+    cases: Mapping[str, Callable[[], object]], measure_s: float, *, warm_up: bool = True
+) -> _Probe:
     """Repeats so that all timed calls take about `measure_s`, within [MIN_SCREENING_REPEATS,
-    2000], and the seconds of one call of every case (a warm-up call, then one timed).
-    The screening only picks the finalists, which are timed again alone."""
+    2000], and the seconds of one call of every case (after a warm-up call if `warm_up`:
+    skipped where the cases just ran a batch of this shape, saving BERT-base at batch 32
+    ~25 s). The screening only picks the finalists, which are timed again alone."""
     seconds: dict[str, float] = {}
     errors: dict[str, str] = {}
     for name, fn in cases.items():
         try:
-            fn()
+            if warm_up:
+                fn()
             start = time.perf_counter()
             fn()
             seconds[name] = time.perf_counter() - start

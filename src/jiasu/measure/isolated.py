@@ -57,6 +57,9 @@ _MAX_CALLS_PER_BLOCK = 50_000
 # finalists made the timing alone 335 s of a 514 s search. Caches and thread pools warm
 # within one such call; the rounds still pair and rotate.
 SLOW_CALL_S = 0.5
+# With `lean`, a slow case whose probe took this many times the fastest case's is timed
+# one call a block.
+ONE_CALL_BEHIND = 1.5
 
 
 @dataclass(frozen=True)
@@ -202,11 +205,14 @@ def compare_isolated(
     pause_s: float = 0.05,
     start_timeout_s: float = 300.0,
     progress: Callable[[str], None] | None = None,
+    lean: bool = False,
 ) -> Comparison:
     """Time every case alone (see the module docstring) and its speedup over `baseline`.
 
     `seconds` is the rough total of timed calls over all cases and rounds; each block has
-    at least 3 timed calls (2 for calls of `SLOW_CALL_S` or more). Each case's process is
+    at least 3 timed calls (2 for calls of `SLOW_CALL_S` or more; with `lean`, 1 for such
+    calls `ONE_CALL_BEHIND` the fastest case's: for a search, where only the fast cases'
+    order matters, not for a benchmark's table). Each case's process is
     warmed up with `warmup` calls once (one for a slow call);
     each block then re-warms with at most half as many calls as it times (none for a slow
     call). A case that
@@ -246,18 +252,24 @@ def compare_isolated(
     with _started(cases) as runners:
         for name in names:
             attempt(name, functools.partial(runners[name].ready, start_timeout_s))
-        calls: dict[str, int] = {}
-        slow: set[str] = set()
-        block_s = seconds / (rounds * len(names))
+        per_call: dict[str, float] = {}
         for name in names:  # warm up, and size the blocks from a short probe
-            if name in errors:
-                continue
-            per_call = _probe(runners[name], warmup, start_timeout_s, attempt, name)
-            if per_call is not None:
-                if per_call >= SLOW_CALL_S:
-                    slow.add(name)
-                fewest = 2 if name in slow else 3
-                calls[name] = int(min(_MAX_CALLS_PER_BLOCK, max(fewest, block_s / per_call)))
+            if name not in errors:
+                probed = _probe(runners[name], warmup, start_timeout_s, attempt, name)
+                if probed is not None:
+                    per_call[name] = probed
+        slow = {name for name, s in per_call.items() if s >= SLOW_CALL_S}
+        fastest = min(per_call.values(), default=0.0)
+        block_s = seconds / (rounds * len(names))
+        calls: dict[str, int] = {}
+        for name, call_s in per_call.items():
+            if name in slow:
+                # Far behind the fastest case, its figure only scales the ratios: one call
+                # a block (eager BERT-base at batch 32, 5 s a call, 5.7x behind int8).
+                fewest = 1 if lean and call_s >= ONE_CALL_BEHIND * fastest else 2
+            else:
+                fewest = 3
+            calls[name] = int(min(_MAX_CALLS_PER_BLOCK, max(fewest, block_s / call_s)))
         timeout = max(60.0, 20 * block_s)
         for round_index in range(rounds):
             shift = round_index % len(names)

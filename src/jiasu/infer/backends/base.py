@@ -119,6 +119,7 @@ class BuildContext:
     # reason as a string where the capture failed.
     _programs: dict[bool, Any] = dataclasses.field(default_factory=dict)
     _graphs: dict[bool, Any] = dataclasses.field(default_factory=dict)
+    _shared: dict[str, Any] = dataclasses.field(default_factory=dict)  # see `shared`
 
     @property
     def signature(self) -> InputSignature:
@@ -185,6 +186,16 @@ class BuildContext:
         if found is None:
             raise ExportFailed(error)
         return found, seconds
+
+    def shared(self, key: str, make: Callable[[], Any]) -> tuple[Any, float]:
+        """`make()`, made once per run for every candidate that asks for `key` (e.g. the
+        ONNX file converted to a runtime's own graph), with the seconds it took: 0 where
+        an earlier candidate made it. Callers must not modify what they get."""
+        if key in self._shared:
+            return self._shared[key], 0.0
+        value, seconds = timed(make)
+        self._shared[key] = value
+        return value, seconds
 
     def needs_calibration(self) -> tuple[np.ndarray, ...]:
         """The calibration inputs; without the user's data, static int8 cannot be built.
