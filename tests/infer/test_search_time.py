@@ -182,3 +182,47 @@ def test_verification_runs_the_run_batch_first_so_the_screening_needs_no_warm_up
     calls.clear()
     _repeats(cases, 0.1)
     assert calls == ["a", "a", "b", "b"]  # a warm-up call, then a timed one
+
+
+def test_a_spinning_pool_reuses_the_verification_of_the_same_outputs(tmp_path: Path) -> None:
+    from jiasu.core.task import Task
+    from jiasu.infer.optimize import Check, _build_and_verify, _Built, _evaluate
+    from jiasu.infer.verify import AccuracyBudget
+
+    model, x, y = _table()
+    # ONNX Runtime with a spinning pool computes what it computes without: the same
+    # kernels on the same threads, so one batch checks it and the rest is not run again.
+    result = jiasu.optimize(
+        model, x[:2], data=x, labels=y, threads=2, batch_size=1,
+        backends=("torch", "onnxruntime"), isolate=False, measure_s=0.2,
+    )  # type: ignore[arg-type]  # fmt: skip
+    records = {c.name: c for c in result.report.candidates}
+    spin, plain = records["onnxruntime-spin"], records["onnxruntime"]
+    assert "as onnxruntime's: the same outputs, bit for bit" in spin.reason
+    assert spin.verification == plain.verification and spin.verdict == "accepted"
+
+    # A twin whose outputs it does not reproduce: verified in full, on its own.
+    signature = InputSignature.from_shape((12,))
+    ctx = _context(model, signature, tmp_path)
+    ort = BACKENDS.get("onnxruntime")()
+    by_name = {c.name: c for c in ort.candidates(ctx)}
+    runner = ort.build(by_name["onnxruntime"], ctx).runner
+    reference = _evaluate(runner, (x,), 256, 1).outputs
+    task = Task.infer(y, reference.shape, None)
+    check = Check(y, task, AccuracyBudget("absolute", 0.05), True)
+    verified = _build_and_verify(
+        by_name["onnxruntime"], ctx, (x,), reference, check, _fast_config()
+    )
+    assert isinstance(verified, _Built)
+    wrong = _Built(
+        verified.candidate, verified.built, verified.result, None, verified.outputs + 1.0
+    )
+    alone = _build_and_verify(
+        by_name["onnxruntime-spin"], ctx, (x,), reference, check, _fast_config(), wrong
+    )
+    assert isinstance(alone, _Built) and "bit for bit" not in alone.result.reason
+    assert alone.outputs is not None and len(alone.outputs) == len(x)  # every input ran
+
+
+def _fast_config() -> OptimizeConfig:
+    return OptimizeConfig(target="latency", batch_size=1, threads=2, isolate=False)

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from jiasu.core.errors import ConfigError
-from jiasu.measure import BenchmarkError
+from jiasu.measure import BenchmarkError, isolated
 from jiasu.measure.isolated import ONE_CALL_BEHIND, SLOW_CALL_S, Isolated, compare_isolated
 
 WORKERS = (str(Path(__file__).parent / "workers"),)
@@ -74,6 +74,25 @@ def test_lean_times_a_slow_case_far_behind_the_fastest_one_call_a_block() -> Non
     assert counts == {"far": 2 * 1, "near": 2 * 2, "fastest": 2 * 2}
     assert lean.results["fastest"].speedup_summary is not None  # still paired by round
     assert lean.results["fastest"].speedup == pytest.approx(ONE_CALL_BEHIND * 1.3, rel=0.1)
+
+
+def test_lean_times_a_call_of_seconds_once_a_block_and_probes_it_cold(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # ViT-B/16 at batch 32 here: 7-10 s a call for every finalist. Its cold first call is
+    # the probe, and each round times one call. (The mark lowered so the test takes 3 s.)
+    monkeypatch.setattr(isolated, "ONE_CALL_S", 1.5 * SLOW_CALL_S)
+    s = 1e3 * SLOW_CALL_S
+    logs = {name: tmp_path / f"{name}.log" for name in ("long", "longer")}
+    cases = {
+        "long": case("counting_sleeper", ms=1.6 * s, log=str(logs["long"])),
+        "longer": case("counting_sleeper", ms=1.8 * s, log=str(logs["longer"])),
+    }
+    lean = compare_isolated(cases, baseline="long", seconds=0.05, rounds=2, lean=True)
+    counts = {n: r.measurement.summary.n for n, r in lean.results.items() if r.measurement}
+    assert counts == {"long": 2, "longer": 2}
+    calls = {name: len(log.read_text().splitlines()) for name, log in logs.items()}
+    assert calls == {"long": 1 + 2, "longer": 1 + 2}  # a cold probe, then one a round
 
 
 def test_output_printed_by_a_runtime_does_not_corrupt_the_timing() -> None:

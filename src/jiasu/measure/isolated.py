@@ -58,8 +58,11 @@ _MAX_CALLS_PER_BLOCK = 50_000
 # within one such call; the rounds still pair and rotate.
 SLOW_CALL_S = 0.5
 # With `lean`, a slow case whose probe took this many times the fastest case's is timed
-# one call a block.
+# one call a block, and so is a call of `ONE_CALL_S` seconds or more, whose cold first
+# call also stands for its probe: ViT-B/16 at batch 32 on 2 Zen 4 cores takes 7-10 s a
+# call, and 4 finalists at 8 calls each were 297 s of a 383 s search.
 ONE_CALL_BEHIND = 1.5
+ONE_CALL_S = 2.0
 
 
 @dataclass(frozen=True)
@@ -211,8 +214,9 @@ def compare_isolated(
 
     `seconds` is the rough total of timed calls over all cases and rounds; each block has
     at least 3 timed calls (2 for calls of `SLOW_CALL_S` or more; with `lean`, 1 for such
-    calls `ONE_CALL_BEHIND` the fastest case's: for a search, where only the fast cases'
-    order matters, not for a benchmark's table). Each case's process is
+    calls `ONE_CALL_BEHIND` the fastest case's or of `ONE_CALL_S` or more: for a search,
+    which must end in minutes and where only the fast cases' order matters, not for a
+    benchmark's table). Each case's process is
     warmed up with `warmup` calls once (one for a slow call);
     each block then re-warms with at most half as many calls as it times (none for a slow
     call). A case that
@@ -255,7 +259,7 @@ def compare_isolated(
         per_call: dict[str, float] = {}
         for name in names:  # warm up, and size the blocks from a short probe
             if name not in errors:
-                probed = _probe(runners[name], warmup, start_timeout_s, attempt, name)
+                probed = _probe(runners[name], warmup, start_timeout_s, attempt, name, lean)
                 if probed is not None:
                     per_call[name] = probed
         slow = {name for name, s in per_call.items() if s >= SLOW_CALL_S}
@@ -266,7 +270,8 @@ def compare_isolated(
             if name in slow:
                 # Far behind the fastest case, its figure only scales the ratios: one call
                 # a block (eager BERT-base at batch 32, 5 s a call, 5.7x behind int8).
-                fewest = 1 if lean and call_s >= ONE_CALL_BEHIND * fastest else 2
+                far = call_s >= ONE_CALL_BEHIND * fastest or call_s >= ONE_CALL_S
+                fewest = 1 if lean and far else 2
             else:
                 fewest = 3
             calls[name] = int(min(_MAX_CALLS_PER_BLOCK, max(fewest, block_s / call_s)))
@@ -301,11 +306,21 @@ def _probe(
     timeout_s: float,
     attempt: Callable[[str, Callable[[], Any]], Any],
     name: str,
+    lean: bool = False,
 ) -> float | None:
     """Warm the case's process up and return its seconds per call (None: it failed).
     One warm-up call and one timed call first; a fast case then gets the rest of its
-    `warmup` calls and 3 timed ones, a slow one (`SLOW_CALL_S`) nothing more."""
-    first = attempt(name, functools.partial(runner.block, min(warmup, 1), 1, timeout_s))
+    `warmup` calls and 3 timed ones, a slow one (`SLOW_CALL_S`) nothing more. With `lean`,
+    the warm-up call is timed, and where it took `ONE_CALL_S` or more it is the probe."""
+    if lean:
+        cold = attempt(name, functools.partial(runner.block, 0, 1, timeout_s))
+        if cold is None:
+            return None
+        if cold[0] >= ONE_CALL_S:
+            return float(cold[0])
+        first = attempt(name, functools.partial(runner.block, 0, 1, timeout_s))  # warm now
+    else:
+        first = attempt(name, functools.partial(runner.block, min(warmup, 1), 1, timeout_s))
     if first is None:
         return None
     per_call = max(statistics.median(first), 1e-7)

@@ -50,3 +50,14 @@ def fails_on_call() -> Callable[[], None]:
 def hangs_on_build() -> Callable[[], None]:
     time.sleep(600)
     return lambda: None
+
+
+def counting_sleeper(ms: float, log: str) -> Callable[[], None]:
+    """Sleeps `ms` per call and appends a line to the file `log` for each call."""
+
+    def call() -> None:
+        time.sleep(ms / 1e3)
+        with open(log, "a") as f:
+            f.write("call\n")
+
+    return call

@@ -44,6 +44,10 @@ class Candidate:
     # Proposed but not to be built, and why (e.g. a method the runtime's makers advise
     # against for this kind of model): recorded as skipped with this reason.
     skip: str | None = None
+    # The candidate whose outputs this one reproduces bit for bit (it differs only in how
+    # idle threads wait, say): where that one was verified, its verification stands for
+    # this one's, and the search saves a pass over the validation inputs.
+    same_outputs_as: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {

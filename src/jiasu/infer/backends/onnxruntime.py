@@ -190,7 +190,12 @@ class OnnxRuntime(Backend):
             # parallel operators, each waking the pool: ONNX Runtime's defaults (spinning)
             # ran ResNet-50 at 2.03x eager there by hand, jiasu's sleeping pool at 1.93x.
             spin = {**fp32, "spinning": True}
-            out.append(Candidate("onnxruntime-spin", self.name, spin, Exactness.NUMERIC))
+            same = "onnxruntime"  # the same kernels on the same threads: the same outputs
+            out.append(
+                Candidate(
+                    "onnxruntime-spin", self.name, spin, Exactness.NUMERIC, same_outputs_as=same
+                )
+            )
         if n > 1 and not ctx.large:
             # one thread avoids the pool altogether (tiny batches)
             one = {**fp32, "threads": 1}
