@@ -194,12 +194,17 @@ def test_a_spinning_pool_reuses_the_verification_of_the_same_outputs(tmp_path: P
     # kernels on the same threads, so one batch checks it and the rest is not run again.
     result = jiasu.optimize(
         model, x[:2], data=x, labels=y, threads=2, batch_size=1,
-        backends=("torch", "onnxruntime"), isolate=False, measure_s=0.2,
+        backends=("torch", "torch_optimized", "onnxruntime"), isolate=False, measure_s=0.2,
     )  # type: ignore[arg-type]  # fmt: skip
     records = {c.name: c for c in result.report.candidates}
     spin, plain = records["onnxruntime-spin"], records["onnxruntime"]
     assert "as onnxruntime's: the same outputs, bit for bit" in spin.reason
     assert spin.verification == plain.verification and spin.verdict == "accepted"
+    # Nothing to fold in an MLP: torch-optimized runs eager's kernels, as the baseline's
+    optimized = records["torch-optimized"]
+    assert "as torch-eager's: the same outputs, bit for bit" in optimized.reason
+    assert optimized.verification == records["torch-eager"].verification
+    assert "torch-frozen" in records and "bit for bit" not in records["torch-frozen"].reason
 
     # A twin whose outputs it does not reproduce: verified in full, on its own.
     signature = InputSignature.from_shape((12,))

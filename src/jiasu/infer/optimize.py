@@ -268,8 +268,11 @@ def search(
         budget = config.budget or default_budget(task)
         check = Check(labels, task, budget, verified)
         bar.advance(1, status=baseline.name)
-        built, records = _build_all(others, ctx, data, reference, check, config, bar, clock)
         base_result = _baseline_result(baseline, base, reference, check)
+        verified_base = _Built(baseline, base, base_result, evaluated.warm_call_s, reference)
+        built, records = _build_all(
+            others, ctx, data, reference, check, config, bar, clock, verified_base
+        )
         warm_s = {baseline.name: evaluated.warm_call_s}
         warm_s.update({b.candidate.name: b.warm_call_s for b in built})
         measure = functools.partial(
@@ -446,6 +449,7 @@ def _build_all(
     config: OptimizeConfig,
     bar: TaskProgress,
     clock: PhaseClock,
+    baseline: _Built | None = None,
 ) -> tuple[list[_Built], dict[str, CandidateResult]]:
     """Build and verify each candidate: the built ones, and records of those that were
     not built or failed. Exact and numeric candidates are built first: quantizing takes
@@ -471,7 +475,8 @@ def _build_all(
             failed[candidate.name] = CandidateResult(candidate, "rejected", UNVERIFIED_REASON)
             bar.advance(1, status=candidate.name)
             continue
-        twin = next((b for b in built if b.candidate.name == candidate.same_outputs_as), None)
+        verified = [baseline, *built] if baseline is not None else built
+        twin = next((b for b in verified if b.candidate.name == candidate.same_outputs_as), None)
         with clock.phase(f"build and verify {candidate.name}"):
             item = _build_and_verify(candidate, ctx, inputs, reference, check, config, twin)
         if isinstance(item, _Built):
@@ -577,6 +582,7 @@ def _measure(
     bar.start(f"measuring at batch {batch}", total=1)
     share = 0.4 if config.isolate else 1.0  # the isolated timing gets the rest
     verified = [warm_s.get(name) for name in cases]
+    warmed = batch_size(inputs) >= batch  # each ran a batch of this shape in its verification
     if config.isolate and all(s is not None for s in verified):
         # Each case's verification timed one warm call at this batch already (only where a
         # call is slow): if they are slow on the whole, that call is the screening.
@@ -585,7 +591,7 @@ def _measure(
     else:
         # Every runner already ran a batch of this shape in its verification, unless the
         # validation set is smaller than the batch: then `_repeats` warms each up first.
-        probe = _repeats(cases, config.measure_s * share, warm_up=batch_size(inputs) < batch)
+        probe = _repeats(cases, config.measure_s * share, warm_up=not warmed)
     # `probe` timed one call of each case. Where every call is slow and the finalists are
     # timed again alone, that timed call is the screening: it only picks the finalists, and
     # more rounds of calls of seconds cost minutes (ViT-B/16 at batch 32 with data: 3 more
@@ -596,10 +602,13 @@ def _measure(
     if slow and config.isolate:
         comparison = probe.comparison(base_result.name, batch)
     else:
+        # Warmed by their verification, cases of a round of half a second or more get one
+        # call to re-prime the caches, not `config.warmup` (ViT-B/16 at batch 1: 8 s).
+        long_round = warmed and probe.round_s >= SLOW_CALL_S
         comparison = compare(
             cases,
             baseline=base_result.name,
-            warmup=0 if slow else config.warmup,
+            warmup=0 if slow else 1 if long_round else config.warmup,
             repeats=probe.repeats,
             items_per_call=batch,
             interleave=True,
