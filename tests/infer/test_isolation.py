@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from jiasu.core.technique import Exactness
 from jiasu.infer.backends import Candidate
-from jiasu.infer.isolation import finalists
+from jiasu.infer.isolation import FAR_BEHIND_SLOW, finalists
 from jiasu.infer.report import CandidateResult
 from jiasu.measure import Measurement
 
@@ -55,3 +55,20 @@ def test_the_report_keeps_at_most_max_samples_latencies_evenly_spaced() -> None:
     assert kept == sorted(kept)  # in time order, evenly spread over the run
     assert data["repeats"] == 50_000  # the figures still come from every call
     assert data["latency_ms_p50"] == m.median_s * 1e3
+
+
+def test_a_slow_screening_keeps_only_finalists_within_twice_the_fastest() -> None:
+    # ViT-B/16 at batch 32 with data, seconds a call (the screening: one warm call each).
+    records = [
+        record("eager", 7200.0, backend="torch"),
+        record("torch-optimized", 7400.0, backend="torch_optimized"),
+        record("onnxruntime", 7300.0, backend="ort"),
+        record("onnxruntime-int8", 3000.0, backend="ort"),
+        record("openvino", 2870.0, backend="ov"),
+        record("openvino-fp32", 5900.0, backend="ov"),
+        record("openvino-latency-hint", 2940.0, backend="ov"),
+    ]
+    assert finalists(records, "eager", "latency", far_behind=FAR_BEHIND_SLOW) == [
+        "eager", "openvino", "openvino-latency-hint", "onnxruntime-int8",
+    ]  # fmt: skip
+    assert len(finalists(records, "eager", "latency")) == 7  # within FAR_BEHIND: all of them

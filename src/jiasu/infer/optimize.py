@@ -49,7 +49,13 @@ from jiasu.infer.backends.base import (
     count_parameters,
     timed,
 )
-from jiasu.infer.isolation import PER_BACKEND, finalists, save_batch
+from jiasu.infer.isolation import (
+    FAR_BEHIND,
+    FAR_BEHIND_SLOW,
+    PER_BACKEND,
+    finalists,
+    save_batch,
+)
 from jiasu.infer.report import CandidateResult, OptimizeResult
 from jiasu.infer.select import TARGETS, Target, select
 from jiasu.infer.verify import (
@@ -666,7 +672,14 @@ def _measure_alone(
     """
     batch = ctx.batch_size
     if screened:
-        names = finalists(list(records.values()), baseline, config.target, config.finalists)
+        timed_s = [
+            r.measurement.median_s
+            for r in records.values()
+            if r.timing == "screening" and r.measurement is not None
+        ]
+        slow = bool(timed_s) and sum(timed_s) >= SLOW_CALL_S * len(timed_s)  # as `_measure`
+        far = FAR_BEHIND_SLOW if slow else FAR_BEHIND
+        names = finalists(list(records.values()), baseline, config.target, config.finalists, far)
     else:  # `_all_finalists`: every built candidate
         names = [baseline, *(b.candidate.name for b in built)]
     builds = {baseline: base, **{b.candidate.name: b.built for b in built}}
