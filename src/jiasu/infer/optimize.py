@@ -279,11 +279,7 @@ def search(
         built, records = _build_all(
             others, ctx, data, reference, check, config, bar, clock, verified_base
         )
-        warm_s = {baseline.name: evaluated.warm_call_s}
-        warm_s.update({b.candidate.name: b.warm_call_s for b in built})
-        measure = functools.partial(
-            _measure, base_result, base, built, data, batch, config, bar, warm_s
-        )
+        measure = functools.partial(_measure, verified_base, built, data, batch, config, bar)
         # Every built candidate is accepted and a finalist anyway: screening would choose
         # nothing (BERT-base at batch 32: 145 s of a 514 s search).
         screen = not (config.isolate and _all_finalists(built, config.finalists))
@@ -571,28 +567,27 @@ def _all_finalists(built: Sequence[_Built], limit: int) -> bool:
 
 
 def _measure(
-    base_result: CandidateResult,
-    base: Built,
+    baseline: _Built,
     built: Sequence[_Built],
     inputs: tuple[np.ndarray, ...],
     batch: int,
     config: OptimizeConfig,
     bar: TaskProgress,
-    warm_s: Mapping[str, float | None],
 ) -> dict[str, CandidateResult]:
-    """Time every built candidate against the baseline, interleaved, at batch size `batch`.
-    `warm_s`: each case's warm call at that batch timed in its verification, or None."""
+    """Time every built candidate against the verified `baseline`, interleaved, at batch
+    size `batch`."""
+    base_result = baseline.result
+    everyone = {b.candidate.name: b for b in (baseline, *built)}
     x = tile(inputs, batch)
-    runners = {base_result.name: base.runner, **{b.candidate.name: b.built.runner for b in built}}
-    cases = {name: functools.partial(run, *x) for name, run in runners.items()}
+    cases = {name: functools.partial(b.built.runner, *x) for name, b in everyone.items()}
     bar.start(f"measuring at batch {batch}", total=1)
     share = 0.4 if config.isolate else 1.0  # the isolated timing gets the rest
-    verified = [warm_s.get(name) for name in cases]
+    warm_s = {name: b.warm_call_s for name, b in everyone.items()}
     warmed = batch_size(inputs) >= batch  # each ran a batch of this shape in its verification
-    if config.isolate and all(s is not None for s in verified):
+    if config.isolate and all(s is not None for s in warm_s.values()):
         # Each case's verification timed one warm call at this batch already (only where a
         # call is slow): if they are slow on the whole, that call is the screening.
-        seconds = {name: float(warm_s[name] or 0.0) for name in cases}
+        seconds = {name: float(s or 0.0) for name, s in warm_s.items()}
         probe = _Probe(MIN_SCREENING_REPEATS, sum(seconds.values()), seconds, {})
     else:
         # Every runner already ran a batch of this shape in its verification, unless the
@@ -604,7 +599,7 @@ def _measure(
     # rounds of 8 cases at ~2.5 s were 120 s of a 363 s search; BERT-base at batch 32: 5
     # more calls of 8 cases at ~1.5 s were a minute). Fast ones get `MIN_SCREENING_REPEATS`
     # rounds or more.
-    slow = probe.round_s >= SLOW_CALL_S * len(cases)  # each case is warm by now
+    slow = _slow_on_the_whole(list(probe.seconds.values()))  # each case is warm by now
     if slow and config.isolate:
         comparison = probe.comparison(base_result.name, batch)
     else:
@@ -620,8 +615,14 @@ def _measure(
             interleave=True,
         )
     bar.advance(1)
-    previous = {base_result.name: base_result, **{b.candidate.name: b.result for b in built}}
+    previous = {name: b.result for name, b in everyone.items()}
     return screened_records(comparison, previous, "screening" if config.isolate else "interleaved")
+
+
+def _slow_on_the_whole(call_s: Sequence[float]) -> bool:
+    """Whether calls of these seconds (one per case) take `SLOW_CALL_S` or more on average:
+    the screening is then one call each, and finalists are kept within `FAR_BEHIND_SLOW`."""
+    return bool(call_s) and sum(call_s) >= SLOW_CALL_S * len(call_s)
 
 
 def screened_records(
@@ -677,8 +678,7 @@ def _measure_alone(
             for r in records.values()
             if r.timing == "screening" and r.measurement is not None
         ]
-        slow = bool(timed_s) and sum(timed_s) >= SLOW_CALL_S * len(timed_s)  # as `_measure`
-        far = FAR_BEHIND_SLOW if slow else FAR_BEHIND
+        far = FAR_BEHIND_SLOW if _slow_on_the_whole(timed_s) else FAR_BEHIND
         names = finalists(list(records.values()), baseline, config.target, config.finalists, far)
     else:  # `_all_finalists`: every built candidate
         names = [baseline, *(b.candidate.name for b in built)]
