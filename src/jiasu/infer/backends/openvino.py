@@ -41,6 +41,10 @@ from jiasu.infer.backends.registry import BACKENDS
 MODEL_FILE = "model.xml"  # OpenVINO IR; the weights go beside it in model.bin
 PRECISIONS = ("default", "f32")
 HINTS = ("LATENCY", "THROUGHPUT")
+# The first call at a new shape runs a split batch's parts one after another (see
+# `_queue_runner`); False only to check whether an OpenVINO release still needs it
+# (benchmarks/openvino_batch_check.py --first-call-at-once).
+FIRST_CALL_ALONE = True
 
 
 def _ov() -> Any:
@@ -146,8 +150,19 @@ def static_shapes(signature: InputSignature, batch: int) -> dict[int, list[int]]
 
 
 def _queue_runner(ov: Any, compiled: Any, requests: int) -> Runner:
+    """The batch split over `requests` asynchronous requests, one per stream.
+
+    The first call at each new input shape runs its parts one after another, the later
+    ones at once. OpenVINO's CPU plugin prepares a dynamic-shape model for a shape at the
+    first call that meets it; with two streams meeting a new shape at once, ViT-B/16 fp32
+    under THROUGHPUT gave wrong answers (max abs 0.6-0.8) at one batch size in about one
+    process in five, and kept giving them in that process (OpenVINO 2026.4, Zen 4;
+    benchmarks/openvino_batch_check.py; never under LATENCY, one stream). One part at a
+    time costs only that first call.
+    """
     queue = ov.AsyncInferQueue(compiled, requests)
     outputs: dict[int, np.ndarray] = {}
+    seen: set[tuple[tuple[int, ...], ...]] = set()  # the input shapes run so far
 
     def done(request: Any, index: int) -> None:
         outputs[index] = request.get_output_tensor(0).data.copy()
@@ -156,11 +171,16 @@ def _queue_runner(ov: Any, compiled: Any, requests: int) -> Runner:
 
     def run(*batch: np.ndarray) -> np.ndarray:
         rows = len(batch[0])
+        shapes = tuple(a.shape for a in batch)
+        first = FIRST_CALL_ALONE and shapes not in seen
         bounds = np.array_split(np.arange(rows), max(1, min(requests, rows)))
         for index, rows_of in enumerate(bounds):
             feed = {i: a[rows_of[0] : rows_of[-1] + 1] for i, a in enumerate(batch)}
             queue.start_async(feed, userdata=index)
+            if first:
+                queue.wait_all()
         queue.wait_all()
+        seen.add(shapes)
         return np.concatenate([outputs.pop(i) for i in range(len(bounds))], axis=0)
 
     return run
