@@ -33,6 +33,7 @@ Usage::
     .venv/bin/python benchmarks/serve_load.py run --models cnn,resnet50 \\
         --markdown runs/serve_load.md --json runs/serve_load.json
     .venv/bin/python benchmarks/serve_load.py run --quick --models cnn   # smoke (1 min)
+    .venv/bin/python benchmarks/serve_load.py one-client --models resnet50 --starts 5
 """
 
 # No `from __future__ import annotations`: FastAPI reads the handlers' annotations, and in
@@ -491,9 +492,10 @@ class ModelRun:
     sweep: dict[str, list[Load]] = field(default_factory=dict)
     overload: dict[str, Any] = field(default_factory=dict)
     jiasu_workers: int = 1  # server (c)'s --workers
-    # the bare call's median before the servers and right after (c)'s 1-client row: the
-    # verdict takes the median of both blocks' calls, so a slow spell in one shows here
+    # the bare call's median before the servers and right after (c)'s 1-client row
     bare_ms: dict[str, float] = field(default_factory=dict)
+    # (c) at 1 client, interleaved with the bare call: one dict a round (see one_client)
+    one_client: list[dict[str, float]] = field(default_factory=list)
 
 
 def load_average() -> str:
@@ -515,6 +517,101 @@ def call_times_ms(call: Callable[[], object], rounds: int) -> list[float]:
         call()
         times.append((time.perf_counter() - start) * 1000)
     return times
+
+
+def server_call_ms(server: Server) -> tuple[float, float]:
+    """The server's model calls so far from its /metrics: (count, total milliseconds)."""
+    base = server.ready_url.split("/v2/")[0]
+    with urllib.request.urlopen(f"{base}/metrics", timeout=30) as answer:
+        text = answer.read().decode()
+    values = {}
+    for line in text.splitlines():
+        name, _, value = line.partition(" ")
+        if name in ("jiasu_compute_seconds_count", "jiasu_compute_seconds_sum"):
+            values[name] = float(value)
+    return values["jiasu_compute_seconds_count"], values["jiasu_compute_seconds_sum"] * 1000
+
+
+def one_client(
+    server: Server, body: Path, bare_call: Callable[[], object], rounds: int, seconds: float
+) -> list[dict[str, float]]:
+    """(c) at 1 client against the bare call, interleaved: each round times the bare call in
+    this process for `seconds` (30 calls at least), then one client for `seconds`, with the
+    server's own mean model call over that client's run (its /metrics). On a shared machine
+    the bare call drifts by several ms within minutes (22.8 -> 15.4 ms on ResNet-50 int8,
+    nothing else of ours running), so the issue's "adds at most 1 ms" is judged round by
+    round, on blocks of equal length, not by two blocks around one row."""
+    calls = max(30, round(seconds * 1000 / median_ms(bare_call, 10)))
+    out = []
+    for _ in range(rounds):
+        bare = statistics.median(call_times_ms(bare_call, calls))
+        count0, total0 = server_call_ms(server)
+        load = wrk(server.predict_url, body, 1, seconds)
+        count1, total1 = server_call_ms(server)
+        served = (total1 - total0) / max(1.0, count1 - count0)
+        out.append({"bare_ms": bare, "p50_ms": load.p50_ms, "server_call_ms": served,
+                    "added_ms": load.p50_ms - bare})  # fmt: skip
+    return out
+
+
+def bare_in_new_process(model: str, calls: int) -> float:
+    """The artifact's median call at batch 1 in a fresh Python process (`bare` command)."""
+    command = [sys.executable, str(Path(__file__).resolve()), "bare", "--model", model,
+               "--calls", str(calls)]  # fmt: skip
+    done = subprocess.run(command, capture_output=True, text=True, timeout=600, cwd=ROOT)
+    line = next((x for x in done.stdout.splitlines() if x.startswith("BARE-MS ")), None)
+    if done.returncode != 0 or line is None:
+        raise RuntimeError(f"the bare call failed: {done.stderr[-2000:]}")
+    return float(line.split()[1])
+
+
+def run_bare(model: str, calls: int) -> None:
+    import jiasu
+
+    x = sample(eager_model(model)[1])
+    predictor = jiasu.load(artifact_dir(model))
+    print(f"BARE-MS {median_ms(functools.partial(predictor, x), calls):.4f}", flush=True)
+
+
+def one_client_starts(
+    model: str, starts: int, seconds: float, log_dir: Path, log: Callable[[str], None]
+) -> list[dict[str, float]]:
+    """(c) at 1 client against the bare call, over `starts` fresh processes of each.
+
+    One process's model call differs from another's by up to ~2.5 ms on ResNet-50 int8 at
+    batch 1 (six fresh processes: 12.4-14.8 ms, each stable within itself), and a server is
+    one process, the bare call another: one of each decides the "adds at most 1 ms" by
+    their luck. So each round times the bare call in a new process, then starts a new
+    server and runs one client against it; the verdict compares the medians."""
+    shape = eager_model(model)[1]
+    body = CACHE / f"body_{model}.npy"
+    body.write_bytes(npy_bytes(sample(shape)))
+    calls = 200 if model == "cnn" else 100
+    out = []
+    for i in range(starts):
+        bare = bare_in_new_process(model, calls)
+        server = start_server("jiasu", model, log_dir, jiasu_args=("--no-access-log",))
+        try:
+            wrk(server.predict_url, body, 1, 2)  # warm-up, not counted
+            count0, total0 = server_call_ms(server)
+            load = wrk(server.predict_url, body, 1, seconds)
+            count1, total1 = server_call_ms(server)
+        finally:
+            server.stop()
+        served = (total1 - total0) / max(1.0, count1 - count0)
+        out.append({"bare_ms": bare, "p50_ms": load.p50_ms, "server_call_ms": served})
+        log(f"{model} start {i + 1}/{starts}: bare call {bare:.2f} ms (new process); 1 client "
+            f"p50 {load.p50_ms:.2f} ms, the server's mean model call {served:.2f} ms")  # fmt: skip
+    bare_median = statistics.median(r["bare_ms"] for r in out)
+    p50_median = statistics.median(r["p50_ms"] for r in out)
+    added = p50_median - bare_median
+    outside = statistics.median(r["p50_ms"] - r["server_call_ms"] for r in out)
+    log(f"{model}: p50 at 1 client adds ≤ 1 ms to the bare call: "
+        f"{'met' if added <= 1 else 'MISSED'} ({added:+.2f} ms: median p50 {p50_median:.2f} ms "
+        f"over {starts} server starts against the median bare call {bare_median:.2f} ms over "
+        f"{starts} processes; p50 minus the server's own mean call, median "
+        f"{outside:+.2f} ms)")  # fmt: skip
+    return out
 
 
 def ensure_tuned(
@@ -626,6 +723,15 @@ def measure_model(
                         f"({run.bare_ms['before']:.3f} before; {run.bare_p50_ms:.3f} both)"
                     )
             run.sweep[kind] = rows
+            if kind == "jiasu" and 1 in concurrencies:
+                run.one_client = one_client(
+                    server, body, bare_call, rounds=8, seconds=max(2.0, seconds / 3)
+                )
+                for r in run.one_client:
+                    log(
+                        "  1 client, interleaved: "
+                        + ", ".join(f"{k} {v:.2f}" for k, v in r.items())
+                    )
             if kind == "jiasu" and overload_s > 0:
                 peak = max(r.ok_rps for r in rows)
                 run.overload = overload(server, body, peak, overload_s)
@@ -652,7 +758,21 @@ def verdicts(run: ModelRun, concurrencies: Sequence[int]) -> list[str]:
             f"{'met' if met else 'MISSED'} ({ratio:.2f}×, p99 {ours[top].p99_ms:.0f} ms "
             f"vs {plain[top].p99_ms:.0f} ms)"
         )
-    if 1 in ours:
+    if run.one_client:
+        rows = run.one_client
+        added = statistics.median(r["added_ms"] for r in rows)
+        outside = statistics.median(r["p50_ms"] - r["server_call_ms"] for r in rows)
+        out.append(
+            f"p50 at 1 client adds ≤ 1 ms to the bare call: {'met' if added <= 1 else 'MISSED'} "
+            f"({added:+.2f} ms, the median over {len(rows)} rounds of the client's p50 minus "
+            f"the bare call timed just before it: "
+            + ", ".join(f"{r['added_ms']:+.2f}" for r in rows)
+            + f"; bare call {min(r['bare_ms'] for r in rows):.2f}–"
+            f"{max(r['bare_ms'] for r in rows):.2f} ms; the server's own model call "
+            f"{min(r['server_call_ms'] for r in rows):.2f}–"
+            f"{max(r['server_call_ms'] for r in rows):.2f} ms, p50 minus it {outside:+.2f} ms)"
+        )
+    elif 1 in ours:
         added = ours[1].p50_ms - run.bare_p50_ms
         out.append(
             f"p50 at 1 client adds ≤ 1 ms to the bare call: {'met' if added <= 1 else 'MISSED'} "
@@ -733,6 +853,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     r.add_argument("--retune", action="store_true", help="tune again though settings are recorded")
     r.add_argument("--markdown", type=Path, default=None)
     r.add_argument("--json", type=Path, default=None)
+    c = sub.add_parser(
+        "one-client", help="(c) at 1 client against the bare call, over fresh processes of each"
+    )
+    c.add_argument("--models", default="resnet50")
+    c.add_argument("--starts", type=int, default=5, help="server starts (and bare processes)")
+    c.add_argument("--seconds", type=float, default=8.0, help="per 1-client run")
+    c.add_argument("--json", type=Path, default=None)
+    b1 = sub.add_parser("bare", help="time the artifact's call at batch 1 (the benchmark runs it)")
+    b1.add_argument("--model", required=True, choices=MODELS)
+    b1.add_argument("--calls", type=int, default=100)
     for kind in ("plain", "ray"):
         s = sub.add_parser(kind, help=f"run server {LABELS[kind]} (the benchmark starts it)")
         s.add_argument("--model", required=True, choices=MODELS)
@@ -740,6 +870,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "build":
         build(args.models.split(","), args.time_budget, args.force, args.data)
+    elif args.command == "bare":
+        run_bare(args.model, args.calls)
+    elif args.command == "one-client":
+        log_dir = CACHE / "logs"
+        log_dir.mkdir(parents=True, exist_ok=True)
+        rows = {
+            m: one_client_starts(
+                m, args.starts, args.seconds, log_dir, lambda x: print(x, flush=True)
+            )
+            for m in args.models.split(",")
+        }
+        if args.json:
+            args.json.parent.mkdir(parents=True, exist_ok=True)
+            args.json.write_text(json.dumps(rows, indent=1) + "\n")
     elif args.command == "plain":
         run_plain(args.model, args.port)
     elif args.command == "ray":
