@@ -155,10 +155,11 @@ def _queue_runner(ov: Any, compiled: Any, requests: int) -> Runner:
     The first call at each new input shape runs its parts one after another, the later
     ones at once. OpenVINO's CPU plugin prepares a dynamic-shape model for a shape at the
     first call that meets it; with two streams meeting a new shape at once, ViT-B/16 fp32
-    under THROUGHPUT gave wrong answers (max abs 0.6-0.8) at one batch size in about one
-    process in five, and kept giving them in that process (OpenVINO 2026.4, Zen 4;
-    benchmarks/openvino_batch_check.py; never under LATENCY, one stream). One part at a
-    time costs only that first call.
+    under THROUGHPUT gave wrong answers (max abs 0.6-3.1) at one or two batch sizes in 5
+    of 8 fresh processes (12 sizes, each called twice), and kept giving them in that
+    process; with the first call alone, 0 of 8 (OpenVINO 2026.4, Zen 4;
+    benchmarks/openvino_batch_check.py; never under LATENCY, one stream). It costs only
+    that first call.
     """
     queue = ov.AsyncInferQueue(compiled, requests)
     outputs: dict[int, np.ndarray] = {}
