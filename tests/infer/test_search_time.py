@@ -175,6 +175,11 @@ def test_verification_runs_the_run_batch_first_so_the_screening_needs_no_warm_up
     seen.clear()
     assert _evaluate(runner, (x[:8],), 32, 5).warm_call_s is None  # no second batch of 5
     assert seen == [5, 3]
+    # A slow call at a run's batch of 8 or more: the rest in batches of that size too (no
+    # new shape for a runner that pays at each, such as OpenVINO's), the last few alone.
+    seen.clear()
+    assert _evaluate(runner, (x[:30],), 32, 8).warm_call_s is not None
+    assert seen == [8, 8, 8, 6]
     calls: list[str] = []
     cases = {"a": lambda: calls.append("a"), "b": lambda: calls.append("b")}
     _repeats(cases, 0.1, warm_up=False)
