@@ -9,6 +9,7 @@ for a model that is not an image classifier: token ids (int64) beside float feat
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -39,6 +40,20 @@ def _inputs(batch: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     rng = np.random.default_rng(seed)
     ids = rng.integers(0, 50, size=(batch, 16)).astype(np.int64)
     return ids, rng.standard_normal((batch, 4)).astype(np.float32)
+
+
+def _split_fp32(tmp_path: Path) -> tuple[TokensAndFeatures, BuildContext, Any, Any]:
+    """The model, its build context at batch 32 for throughput, the fp32 OpenVINO candidate
+    that splits the batch over the streams, and that candidate's built runner."""
+    torch.manual_seed(0)
+    model = TokensAndFeatures().eval()
+    ctx = BuildContext(ModelSource("torch", SIGNATURE, "m", model), tmp_path, 2, 32, "throughput",
+                       None)  # fmt: skip
+    candidate = next(
+        c for c in BACKENDS.get("openvino")().candidates(ctx)
+        if c.settings["split_batch"] and c.settings["precision"] == "fp32"
+    )  # fmt: skip
+    return model, ctx, candidate, BACKENDS.get("openvino")().build(candidate, ctx).runner
 
 
 def test_the_static_batch_and_other_batches_give_the_models_answers(tmp_path: Path) -> None:
@@ -121,15 +136,7 @@ def test_a_batch_smaller_than_the_streams_runs_on_a_latency_compiled_model(
         return real(model, settings)
 
     monkeypatch.setattr(openvino, "compile_model", recording)
-    torch.manual_seed(0)
-    model = TokensAndFeatures().eval()
-    ctx = BuildContext(ModelSource("torch", SIGNATURE, "m", model), tmp_path, 2, 32, "throughput",
-                       None)  # fmt: skip
-    candidate = next(
-        c for c in BACKENDS.get("openvino")().candidates(ctx)
-        if c.settings["split_batch"] and c.settings["precision"] == "fp32"
-    )  # fmt: skip
-    runner = BACKENDS.get("openvino")().build(candidate, ctx).runner
+    model, ctx, candidate, runner = _split_fp32(tmp_path)
     ir = openvino._ov().Core().read_model(str(ctx.onnx_file()[0]))
     streams = int(real(ir, candidate.settings).get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS"))
     if streams < 2:
@@ -188,15 +195,7 @@ def test_the_first_call_of_a_new_shape_runs_its_parts_one_after_another(
             super().wait_all()
 
     monkeypatch.setattr(ov, "AsyncInferQueue", Recording)
-    torch.manual_seed(0)
-    model = TokensAndFeatures().eval()
-    ctx = BuildContext(ModelSource("torch", SIGNATURE, "m", model), tmp_path, 2, 32, "throughput",
-                       None)  # fmt: skip
-    candidate = next(
-        c for c in BACKENDS.get("openvino")().candidates(ctx)
-        if c.settings["split_batch"] and c.settings["precision"] == "fp32"
-    )  # fmt: skip
-    runner = BACKENDS.get("openvino")().build(candidate, ctx).runner
+    model, _, _, runner = _split_fp32(tmp_path)
     seen: list[list[str]] = []
     for batch in (32, 32, 7, 32, 7):
         events.clear()
