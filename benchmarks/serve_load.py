@@ -532,6 +532,14 @@ def server_call_ms(server: Server) -> tuple[float, float]:
     return values["jiasu_compute_seconds_count"], values["jiasu_compute_seconds_sum"] * 1000
 
 
+def one_client_run(server: Server, body: Path, seconds: float) -> tuple[Load, float]:
+    """One client for `seconds`, and the server's mean model call over it (ms)."""
+    count0, total0 = server_call_ms(server)
+    load = wrk(server.predict_url, body, 1, seconds)
+    count1, total1 = server_call_ms(server)
+    return load, (total1 - total0) / max(1.0, count1 - count0)
+
+
 def one_client(
     server: Server, body: Path, bare_call: Callable[[], object], rounds: int, seconds: float
 ) -> list[dict[str, float]]:
@@ -545,10 +553,7 @@ def one_client(
     out = []
     for _ in range(rounds):
         bare = statistics.median(call_times_ms(bare_call, calls))
-        count0, total0 = server_call_ms(server)
-        load = wrk(server.predict_url, body, 1, seconds)
-        count1, total1 = server_call_ms(server)
-        served = (total1 - total0) / max(1.0, count1 - count0)
+        load, served = one_client_run(server, body, seconds)
         out.append({"bare_ms": bare, "p50_ms": load.p50_ms, "server_call_ms": served,
                     "added_ms": load.p50_ms - bare})  # fmt: skip
     return out
@@ -593,12 +598,9 @@ def one_client_starts(
         server = start_server("jiasu", model, log_dir, jiasu_args=("--no-access-log",))
         try:
             wrk(server.predict_url, body, 1, 2)  # warm-up, not counted
-            count0, total0 = server_call_ms(server)
-            load = wrk(server.predict_url, body, 1, seconds)
-            count1, total1 = server_call_ms(server)
+            load, served = one_client_run(server, body, seconds)
         finally:
             server.stop()
-        served = (total1 - total0) / max(1.0, count1 - count0)
         out.append({"bare_ms": bare, "p50_ms": load.p50_ms, "server_call_ms": served})
         log(f"{model} start {i + 1}/{starts}: bare call {bare:.2f} ms (new process); 1 client "
             f"p50 {load.p50_ms:.2f} ms, the server's mean model call {served:.2f} ms")  # fmt: skip
