@@ -119,6 +119,41 @@ def test_a_request_with_no_company_for_a_second_runs_at_once_without_the_delay()
     assert waits[5] >= 0.29, waits
 
 
+def test_a_lone_request_runs_on_the_event_loop_and_overlapping_ones_in_the_worker() -> None:
+    # a thread hand-off each way costs a wake-up that one client pays on every request; a
+    # lone request has no one to keep reading for, unless its model call is long
+    threads: list[str] = []
+
+    def reference(x: np.ndarray, scale: np.ndarray) -> np.ndarray:
+        return np.tanh(x[:, :3] * x[:, 3:]) * scale[:, None]
+
+    def model(delay_s: float) -> Any:
+        def predict(x: np.ndarray, scale: np.ndarray) -> np.ndarray:
+            threads.append(threading.current_thread().name)
+            time.sleep(delay_s)  # above INLINE_CALL_S: only a lone request runs on the loop
+            return reference(x, scale)
+
+        return predict
+
+    async def main(delay_s: float) -> None:
+        batcher = Batcher(model(delay_s), ServeSettings("m", max_batch_size=4, max_delay_ms=1))
+        rng = np.random.default_rng(5)
+        for _ in range(3):  # one client: the first call (its time unknown) in the worker
+            inputs = request(rng, 1)
+            np.testing.assert_array_equal(await batcher.submit(inputs), reference(*inputs))
+        await asyncio.gather(*(batcher.submit(request(rng, 1)) for _ in range(5)))
+        await batcher.submit(request(rng, 1))  # within a second of company: not alone
+        await batcher.drain(1)
+
+    worker, loop_thread = "jiasu-model_0", threading.current_thread().name  # asyncio.run's
+    run(main(0.005))
+    assert threads[:3] == [worker, loop_thread, loop_thread], threads
+    assert set(threads[3:]) == {worker}, threads  # the five together, and the one after
+    threads.clear()
+    run(main(0.08))  # a lone call of 80 ms stays in the worker: the loop keeps reading
+    assert set(threads) == {worker}, threads
+
+
 def test_requests_of_different_sample_shapes_are_never_concatenated() -> None:
     seen: list[tuple[int, ...]] = []
 

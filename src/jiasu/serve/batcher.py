@@ -9,7 +9,8 @@ arrives when no other has been in flight for `OVERLAP_MEMORY_S` is run at once, 
 waiting could gather no one (one client at a time then pays no delay, and under
 concurrency the tuned delay applies as before). The model runs in one worker thread, so
 the event loop keeps accepting requests while it computes (calls shorter than `INLINE_CALL_S` run on
-the loop, where they cost less than the hand-off); the output rows are split back per
+the loop, where they cost less than the hand-off, and so does a lone request's call up to
+`ALONE_INLINE_CALL_S`); the output rows are split back per
 request in order. Nothing is padded, so each request's rows are those the predictor
 gives for that request alone (up to the runtime's batch-size-dependent rounding).
 
@@ -45,6 +46,13 @@ Predict = Callable[..., np.ndarray]  # predict(*inputs) -> output (N, ...)
 # loopback), 1 client's mean latency went 0.86 -> 0.61 ms and 16 clients' rate 1920 -> 2081
 # req/s. A longer call stays in the thread, so the loop keeps reading requests meanwhile.
 INLINE_CALL_S = 0.001
+# A lone request's model call (no company for `OVERLAP_MEMORY_S`) runs on the event loop
+# too if recent calls took at most this long (s): no one waits to be read meanwhile, and
+# the thread hand-off each way costs one client a wake-up on every request (ResNet-50 int8,
+# a 13 ms call, 2-core VM: the server's path around the call 1.24 ms on the loop against
+# 1.45 ms in the thread; benchmarks/serve_path.py --ab). A request that arrives meanwhile
+# is read after the call (at most this late) and turns the overlap on: back to the thread.
+ALONE_INLINE_CALL_S = 0.05
 # A lone request waits `max_delay_ms` for company only if another request was in flight
 # (queued, computing, or its body being read) within this many seconds. One client sending
 # its next request when the previous answer is in never overlaps itself: on ResNet-50 int8
@@ -262,7 +270,8 @@ class Batcher:
                 await self._wake.wait()
                 continue
             deadline = self._queue[0].arrived + self._settings.max_delay_s
-            if self._alone(loop.time()):
+            alone = self._alone(loop.time())
+            if alone:
                 deadline = -math.inf  # no one to wait for: see OVERLAP_MEMORY_S
             while self._rows_waiting < limit and not self._closing:
                 remaining = deadline - loop.time()
@@ -275,7 +284,7 @@ class Batcher:
                     break
             batch = self._take()
             if batch:
-                await self._compute(batch, loop)
+                await self._compute(batch, loop, alone=alone and len(batch) == 1)
 
     def _note_overlap(self) -> None:
         """Record the time if a request arriving now has company in flight."""
@@ -327,7 +336,9 @@ class Batcher:
         self._queue = kept
         return taken
 
-    async def _compute(self, batch: list[_Pending], loop: asyncio.AbstractEventLoop) -> None:
+    async def _compute(
+        self, batch: list[_Pending], loop: asyncio.AbstractEventLoop, *, alone: bool = False
+    ) -> None:
         started = loop.time()
         self._computing = len(batch)
         rows = sum(item.rows for item in batch)
@@ -339,7 +350,7 @@ class Batcher:
         try:
             clock = time.perf_counter()
             try:
-                if self._call_s is not None and self._call_s <= INLINE_CALL_S:
+                if self._inline(alone):
                     output = self._call(inputs, rows)  # on the loop: see INLINE_CALL_S
                 else:
                     output = await loop.run_in_executor(self._executor, self._call, inputs, rows)
@@ -390,6 +401,14 @@ class Batcher:
                 "it must return one row per sample"
             )
         return output
+
+    def _inline(self, alone: bool) -> bool:
+        """Whether the next model call runs on the event loop: a short one always, a lone
+        request's if not too long (`INLINE_CALL_S`, `ALONE_INLINE_CALL_S`)."""
+        recent = self._call_s
+        if recent is None:
+            return False
+        return recent <= INLINE_CALL_S or (alone and recent <= ALONE_INLINE_CALL_S)
 
     def _record_call(self, seconds: float) -> None:
         recent = self._call_s
