@@ -49,8 +49,8 @@ INLINE_CALL_S = 0.001
 # A lone request's model call (no company for `OVERLAP_MEMORY_S`) runs on the event loop
 # too if recent calls took at most this long (s): no one waits to be read meanwhile, and
 # the thread hand-off each way costs one client a wake-up on every request (ResNet-50 int8,
-# a 13 ms call, 2-core VM: the server's path around the call 1.24-1.35 ms on the loop
-# against 1.45-1.48 ms in the thread, two runs; benchmarks/serve_path.py --ab). A request
+# a 13 ms call, 2-core VM: the server's path around the call 1.24-1.40 ms on the loop
+# against 1.45-1.48 ms in the thread, 3 runs; benchmarks/serve_path.py --ab). A request
 # that arrives meanwhile is read after the call (at most this late) and turns the overlap
 # on: the calls go to the thread again.
 ALONE_INLINE_CALL_S = 0.05
