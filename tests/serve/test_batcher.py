@@ -302,7 +302,8 @@ def test_a_request_that_breaks_its_batch_fails_alone_and_the_others_are_answered
         np.testing.assert_array_equal(output, model(*inputs))
 
 
-def test_a_request_that_timed_out_while_waiting_is_not_computed() -> None:
+@pytest.mark.parametrize("timeout", ["submit", "wait_for"])
+def test_a_request_that_timed_out_while_waiting_is_not_computed(timeout: str) -> None:
     gate = threading.Event()
     model = Model(gate=gate)
     settings = ServeSettings("m", max_batch_size=1, max_delay_ms=0)
@@ -313,7 +314,10 @@ def test_a_request_that_timed_out_while_waiting_is_not_computed() -> None:
         first = asyncio.ensure_future(batcher.submit(request(rng, 1)))
         await asyncio.sleep(0.05)
         with pytest.raises(asyncio.TimeoutError):
-            await asyncio.wait_for(batcher.submit(request(rng, 7)), 0.05)
+            if timeout == "submit":  # the server's way (`ServedModel.infer`)
+                await batcher.submit(request(rng, 7), timeout_s=0.05)
+            else:  # a caller's own
+                await asyncio.wait_for(batcher.submit(request(rng, 7)), 0.05)
         gate.set()
         await first
         after = await batcher.submit(request(rng, 2))
@@ -373,3 +377,24 @@ def test_settings_refuse_bad_values_in_one_sentence(field: str, value: object, w
     values: dict[str, object] = {"name": "m", field: value}
     with pytest.raises(ConfigError, match=words.replace("?", r"\?").replace("(", r"\(")):
         ServeSettings(**values)  # type: ignore[arg-type]
+
+
+def test_an_answer_reaches_its_caller_before_the_batch_is_recorded() -> None:
+    """The consumer hands out the answers and yields before its bookkeeping (metrics, the
+    call-time average), so a lone request's response is not held up by it."""
+    order: list[str] = []
+    settings = ServeSettings("m", max_batch_size=4, max_delay_ms=0)
+
+    async def main() -> None:
+        batcher = Batcher(Model(), settings, on_batch=lambda _record: order.append("recorded"))
+
+        async def caller() -> None:
+            await batcher.submit(request(np.random.default_rng(8), 1), timeout_s=5)
+            order.append("answered")
+
+        await asyncio.gather(caller())
+        await asyncio.sleep(0.01)
+        await batcher.drain(1)
+
+    run(main())
+    assert order == ["answered", "recorded"]

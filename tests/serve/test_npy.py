@@ -38,6 +38,17 @@ def test_a_plain_npy_reads_and_writes_as_numpy_does(array: np.ndarray) -> None:
     assert read_npy(body) is not None  # the second time from the remembered header
 
 
+def test_a_bytearray_body_is_read_as_a_writable_view_without_a_copy() -> None:
+    array = np.random.default_rng(1).standard_normal((2, 3, 4)).astype(np.float32)
+    body = bytearray(_saved(array))
+    got = read_npy(body)
+    assert got is not None and got.flags.writeable
+    np.testing.assert_array_equal(got, array)
+    assert np.shares_memory(got, np.frombuffer(body, np.uint8))  # the server's one copy
+    from_bytes = read_npy(bytes(body))
+    assert from_bytes is not None and not np.shares_memory(from_bytes, got)
+
+
 def test_bodies_the_fast_path_does_not_handle_go_to_numpy() -> None:
     fortran = np.asfortranarray(np.ones((2, 3)))
     structured = np.array([(1, 2.0)], dtype=[("a", "i4"), ("b", "f8")])

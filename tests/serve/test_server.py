@@ -549,6 +549,54 @@ def test_a_draining_model_turns_unready_before_it_finishes_its_requests() -> Non
     asyncio.run(scenario())
 
 
+def test_a_request_shape_that_fit_once_is_taken_again_and_a_misfit_is_still_refused() -> None:
+    """`ServedModel.check` remembers the (shape, dtype) of one-array requests that fit as
+    sent; the outcome for any other request is the signature's own."""
+    from jiasu.core.signature import InputSignature
+    from jiasu.serve.app import ServedModel
+    from jiasu.serve.protocol import RequestError
+    from jiasu.serve.settings import ServeSettings
+
+    class Tabular:  # not an image: 5 features a row
+        signature = InputSignature.parse("x:float32[B,5]")
+
+        def __call__(self, x: np.ndarray) -> np.ndarray:
+            return x.sum(axis=1, keepdims=True)
+
+    class Counted:  # the signature, counting its checks
+        def __init__(self, signature: InputSignature) -> None:
+            self.signature = signature
+            self.checks = 0
+
+        def check(self, given: object) -> tuple[np.ndarray, ...]:
+            self.checks += 1
+            return self.signature.check(given)
+
+    model = ServedModel(Tabular(), ServeSettings("tabular"), metrics=False)
+    model.signature = counted = Counted(Tabular.signature)
+    rows = np.ones((3, 5), np.float32)
+    for _ in range(2):
+        (checked,) = model.check(rows)
+        assert checked is rows
+    assert counted.checks == 1  # the second time without the signature
+    for _ in range(2):  # converted, never remembered: each time a new float32 array
+        (converted,) = model.check(rows.astype(np.float64))
+        assert converted.dtype == np.float32 and converted is not rows
+    assert counted.checks == 3
+    strided = np.ones((3, 10), np.float32)[:, ::2]  # the same shape and dtype, not C order
+    (contiguous,) = model.check(strided)
+    assert contiguous.flags.c_contiguous and contiguous is not strided
+    for bad in (np.ones((3, 4), np.float32), np.ones((0, 5), np.float32), {"y": rows}):
+        with pytest.raises(RequestError) as refused:
+            model.check(bad)
+        assert refused.value.status == 400
+    checks = counted.checks
+    for _ in range(2):  # by name, as KServe requests come
+        (named,) = model.check({"x": rows})
+        assert named is rows
+    assert counted.checks == checks + 1
+
+
 def test_not_an_artifact_a_port_in_use_and_bad_options_are_one_sentence(
     image_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

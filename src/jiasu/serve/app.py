@@ -52,6 +52,7 @@ JSON = "application/json"
 LOG = logging.getLogger("jiasu.serve")
 NPY_TYPES = ("application/x-npy", "application/octet-stream", "application/npy")
 IMAGE_TYPES = ("image/png", "image/jpeg", "image/jpg")
+CACHED_FITS = 64  # distinct (shape, dtype) of requests remembered as fitting the signature
 WARMUP_ROUNDS = 3  # model calls per warm-up batch size (first calls allocate and compile)
 
 
@@ -78,6 +79,12 @@ class ServedModel:
         self.drain_deadline: float | None = None  # time.monotonic() by which to have drained
         self.output_sample: tuple[tuple[int, ...], str] | None = None  # (shape, dtype)
         self._warmup: asyncio.Task[None] | None = None
+        self.names = tuple(self.signature.names)
+        # Shapes and dtypes (and names) of requests that the signature took as they were:
+        # the next such request skips the check, whose outcome depends on nothing else.
+        # After a long model call every function on a request's path runs with cold caches
+        # (the check: ~6 us warm, ~40 us then; ResNet-50 int8 behind one client).
+        self._fitting: set[Any] = set()
 
     async def start(self) -> None:
         """Start the batcher and the warm-up; the model is ready when the warm-up ends."""
@@ -136,9 +143,7 @@ class ServedModel:
         queue place `reservation` holds, that `_Inference` took); `RequestError` 503 (queue
         full, shutting down) or 504 (timeout)."""
         try:
-            return await asyncio.wait_for(
-                self.batcher.submit(inputs, reservation), self.settings.timeout_s
-            )
+            return await self.batcher.submit(inputs, reservation, timeout_s=self.settings.timeout_s)
         except (QueueFull, Draining) as exc:
             raise _refusal(exc) from None
         except asyncio.TimeoutError:
@@ -150,6 +155,9 @@ class ServedModel:
 
     def check(self, inputs: Any) -> tuple[np.ndarray, ...]:
         """`inputs` (by name, or one array) as the model's arrays; 400 if they do not fit."""
+        key = _fit_key(inputs)
+        if key is not None and key in self._fitting:
+            return (inputs,) if type(inputs) is np.ndarray else tuple(inputs[n] for n in self.names)
         try:
             arrays: tuple[np.ndarray, ...] = self.signature.check(inputs)
         except ConfigError as exc:
@@ -158,6 +166,10 @@ class ServedModel:
             raise RequestError(
                 400, "the request has no samples (batch axis 0 is empty); send at least one"
             )
+        if key is not None and len(self._fitting) < CACHED_FITS:
+            given = (inputs,) if type(inputs) is np.ndarray else [inputs[n] for n in self.names]
+            if all(a is b for a, b in zip(arrays, given, strict=True)):
+                self._fitting.add(key)
         return arrays
 
     def check_name(self, name: str, version: str | None = None) -> None:
@@ -186,6 +198,18 @@ class ServedModel:
                 {"name": self.output_name, "datatype": datatype(dtype), "shape": output_shape}
             ],
         }
+
+
+def _fit_key(inputs: Any) -> Any:
+    """What `ServedModel.check`'s outcome depends on for C-contiguous numpy arrays, one or
+    a dict by name (the .npy and KServe requests); None for anything else."""
+    if type(inputs) is np.ndarray:
+        return (inputs.shape, inputs.dtype.str) if inputs.flags.c_contiguous else None
+    if type(inputs) is dict and all(
+        type(a) is np.ndarray and a.flags.c_contiguous for a in inputs.values()
+    ):
+        return tuple((name, a.shape, a.dtype.str) for name, a in inputs.items())
+    return None
 
 
 class _Busy(RequestError):
@@ -300,7 +324,7 @@ def build_app(predictor: Any, settings: ServeSettings, *, metrics: bool = True) 
     return app
 
 
-async def _uploaded_file(headers: Headers, body: bytes) -> tuple[bytes, str]:
+async def _uploaded_file(headers: Headers, body: bytes | bytearray) -> tuple[bytes, str]:
     """The first file of a multipart/form-data upload (`body`, already read) and its
     content type."""
     require("multipart", extra="serve", purpose="image uploads to jiasu serve")
@@ -308,7 +332,7 @@ async def _uploaded_file(headers: Headers, body: bytes) -> tuple[bytes, str]:
     from starlette.formparsers import MultiPartException, MultiPartParser
 
     async def chunks() -> AsyncGenerator[bytes, None]:
-        yield body
+        yield bytes(body)  # the server's body is a bytearray
 
     try:
         form = await MultiPartParser(headers, chunks()).parse()
@@ -328,7 +352,7 @@ async def _uploaded_file(headers: Headers, body: bytes) -> tuple[bytes, str]:
     )
 
 
-def _npy_input(body: bytes, signature: Any) -> Any:
+def _npy_input(body: bytes | bytearray, signature: Any) -> Any:
     """An .npy body (one input) or .npz body (inputs by name); unsigned bytes for a float
     input are pixels, scaled to [0, 1] as `jiasu predict` does (jiasu.data.inputs)."""
     try:
@@ -357,7 +381,7 @@ def _npy_input(body: bytes, signature: Any) -> Any:
     return named
 
 
-def _image_input(body: bytes, signature: Any) -> np.ndarray:
+def _image_input(body: bytes | bytearray, signature: Any) -> np.ndarray:
     """One image as a batch of one, (1, C, H, W) in [0, 1], for a model of one image input."""
     from jiasu.data.images import pillow, pixels
 
@@ -463,7 +487,7 @@ class _Inference:
         await _send(send, 200, *answer)
 
     async def _infer(
-        self, headers: Headers, body: bytes, reservation: Reservation
+        self, headers: Headers, body: bytes | bytearray, reservation: Reservation
     ) -> tuple[bytes, str, dict[str, str]]:
         model = self.model
         parsed = parse_infer(body, headers.get(HEADER_LENGTH), model.signature)
@@ -478,7 +502,7 @@ class _Inference:
         return content, "application/octet-stream" if extra else JSON, extra
 
     async def _predict(
-        self, headers: Headers, body: bytes, reservation: Reservation
+        self, headers: Headers, body: bytes | bytearray, reservation: Reservation
     ) -> tuple[bytes, str, dict[str, str]]:
         model = self.model
         kind = headers.get("content-type", "").split(";")[0].strip().lower()
@@ -518,8 +542,10 @@ class _ClientGone(Exception):
     """The client disconnected before its request's body was read."""
 
 
-async def _read_body(receive: Any, declared: int, limit: int) -> bytes:
-    """The request body, or 413 as soon as it is known to exceed `limit` bytes."""
+async def _read_body(receive: Any, declared: int, limit: int) -> bytearray:
+    """The request body, or 413 as soon as it is known to exceed `limit` bytes. A
+    bytearray, copied once out of the server's chunks: arrays read from it are views that
+    the model may write to, with no second copy (`read_npy`)."""
     too_big = RequestError(
         413,
         f"the request body is larger than {limit} bytes "
@@ -538,7 +564,7 @@ async def _read_body(receive: Any, declared: int, limit: int) -> bytes:
             raise too_big
         chunks.append(chunk)
         if not message.get("more_body", False):
-            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+            return bytearray(chunks[0]) if len(chunks) == 1 else bytearray().join(chunks)
 
 
 async def _drain(receive: Any) -> None:

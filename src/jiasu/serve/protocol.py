@@ -64,7 +64,9 @@ def shape_of(shape: tuple[int | str, ...]) -> list[int]:
     return [d if isinstance(d, int) else -1 for d in shape]
 
 
-def parse_infer(body: bytes, header_length: str | None, signature: InputSignature) -> InferRequest:
+def parse_infer(
+    body: bytes | bytearray, header_length: str | None, signature: InputSignature
+) -> InferRequest:
     """The inputs of an infer request body (JSON, or JSON + binary tensors)."""
     length = _header_length(header_length, len(body))
     header, blobs = (body, b"") if length is None else (body[:length], body[length:])
@@ -163,7 +165,7 @@ def _object(value: Any, what: str) -> dict[str, Any]:
 
 
 def _tensor(
-    tensor: Any, index: int, blobs: bytes, offset: int, signature: InputSignature
+    tensor: Any, index: int, blobs: bytes | bytearray, offset: int, signature: InputSignature
 ) -> tuple[str, np.ndarray, int]:
     """One input tensor: its name, its array, and the binary bytes it used."""
     if not isinstance(tensor, dict) or not isinstance(tensor.get("name"), str):
