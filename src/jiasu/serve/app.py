@@ -376,7 +376,7 @@ def _npy_input(body: bytes | bytearray, signature: Any) -> Any:
             named = {key: loaded[key] for key in loaded.files}
     specs = {spec.name: spec for spec in signature.inputs}
     for key, array in named.items():
-        if key in specs and specs[key].is_float and array.dtype == np.uint8:
+        if array.dtype == np.uint8 and key in specs and specs[key].is_float:
             named[key] = array.astype(np.float32) / np.float32(255.0)
     return named
 
