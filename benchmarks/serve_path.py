@@ -12,6 +12,13 @@ batch settings, no access log), and in each round, in blocks of equal length,
 * **thread** (with `--ab`): the same with a lone request's call handed to the model's worker
   thread as before `ALONE_INLINE_CALL_S` (set to 0 for the block), in the same run.
 
+* **floors** (with `--floors`): the same client against two references in this process,
+  each calling the same predictor: a blocking-socket loop that reads the request, calls the
+  model and answers in one ``sendall`` (no framework: the floor of any Python server on this
+  machine), and a minimal ASGI app on uvicorn that reads the body, calls the model on its
+  event loop and answers (the floor of the server software `jiasu serve` is built on). They
+  are yardsticks, not servers to deploy: they check nothing and batch nothing.
+
 It prints each round and the medians over rounds: the served model call against the bare
 call (is the model slower when served?), p50 minus the served call (the server's own path:
 HTTP, decode, batcher, answer) and p50 minus the bare call (the target). One-input models
@@ -21,22 +28,27 @@ Usage::
 
     .venv/bin/python benchmarks/serve_path.py --model resnet50 --rounds 6 --ab \\
         --json runs/serve_path_resnet50.json                     # ~2 min
+    .venv/bin/python benchmarks/serve_path.py --model resnet50 --rounds 6 --floors  # ~3 min
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import signal
+import socket
 import statistics
 import sys
 import threading
 import time
 import urllib.request
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import serve_load  # benchmarks/ is not a package
@@ -76,6 +88,88 @@ def wait_ready(url: str, timeout_s: float = 300) -> None:
     raise RuntimeError(f"the server was not ready in {timeout_s:g} s")
 
 
+# --- the floors (--floors): yardsticks in this process, not servers -----------------------
+def socket_floor(listener: socket.socket, predict: Callable[..., Any]) -> None:
+    """Answer one connection at a time: read a request (Content-Length bodies only), call
+    the model, answer with one sendall. Runs in a daemon thread until the process ends."""
+    from jiasu.serve.npy import read_npy, write_npy
+
+    while True:
+        conn, _ = listener.accept()
+        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        with conn:
+            pending = bytearray()
+            while (body := _next_body(conn, pending)) is not None:
+                answer = write_npy(np.asarray(predict(read_npy(body))))
+                head = b"HTTP/1.1 200 OK\r\ncontent-type: application/x-npy\r\n"
+                conn.sendall(head + b"content-length: %d\r\n\r\n" % len(answer) + answer)
+
+
+def _next_body(conn: socket.socket, pending: bytearray) -> bytearray | None:
+    """The next request's body on `conn` (what follows it stays in `pending`), or None when
+    the client has closed the connection."""
+    while b"\r\n\r\n" not in pending:
+        if not (data := conn.recv(1 << 20)):
+            return None
+        pending += data
+    end = pending.index(b"\r\n\r\n")
+    size = int(bytes(pending[:end]).lower().split(b"content-length:")[1].split(b"\r\n")[0])
+    del pending[: end + 4]
+    while len(pending) < size:
+        if not (data := conn.recv(1 << 20)):
+            return None
+        pending += data
+    body = pending[:size]
+    del pending[:size]
+    return body
+
+
+def asgi_floor(predict: Callable[..., Any]) -> Callable[..., Awaitable[None]]:
+    """The least an ASGI app can do for this request: read the body, call the model on the
+    event loop, answer."""
+    from jiasu.serve.npy import read_npy, write_npy
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+            while (await receive())["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+        chunks, more = [], True
+        while more:
+            message = await receive()
+            chunks.append(message.get("body", b""))
+            more = message.get("more_body", False)
+        answer = write_npy(np.asarray(predict(read_npy(bytearray().join(chunks)))))
+        headers = [
+            (b"content-type", b"application/x-npy"),
+            (b"content-length", b"%d" % len(answer)),
+        ]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": answer})
+
+    return app
+
+
+def start_floors(predict: Callable[..., Any]) -> dict[str, str]:
+    """The two floors listening on loopback (daemon threads): their URLs by block name."""
+    import uvicorn
+
+    urls = {}
+    for name in ("socket", "asgi"):
+        listener = socket.socket()
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(8)
+        if name == "socket":
+            target: Callable[[], None] = functools.partial(socket_floor, listener, predict)
+        else:
+            config = uvicorn.Config(asgi_floor(predict), log_level="warning", access_log=False)
+            target = functools.partial(uvicorn.Server(config).run, sockets=[listener])
+        threading.Thread(target=target, daemon=True).start()
+        urls[name] = f"http://127.0.0.1:{listener.getsockname()[1]}/predict"
+    return urls
+
+
 def drive(
     timed: Timed,
     inputs: tuple[Any, ...],
@@ -91,8 +185,10 @@ def drive(
     lone_inline_s = batcher.ALONE_INLINE_CALL_S
     try:
         wait_ready(ready_url)
-        serve_load.wrk(predict_url, body, 1, 2)  # warm-up, not counted
-        time.sleep(0.5)  # wrk may stop with a request in the model still
+        floors = start_floors(timed) if args.floors else {}
+        for url in (predict_url, *floors.values()):
+            serve_load.wrk(url, body, 1, 2)  # warm-up, not counted
+            time.sleep(0.5)  # wrk may stop with a request in the model still
         rounds = []
         for r in range(args.rounds):
             timed.block = f"bare{r}"
@@ -100,11 +196,12 @@ def drive(
             while time.perf_counter() < end:
                 timed(*inputs)
             row: dict[str, float] = {"bare_ms": timed.median(f"bare{r}")}
-            blocks = ("served", "thread") if args.ab else ("served",)
-            for block in blocks:
+            blocks = ("served", *(("thread",) if args.ab else ()), *floors)
+            for block in blocks if r % 2 == 0 else blocks[::-1]:
                 batcher.ALONE_INLINE_CALL_S = 0.0 if block == "thread" else lone_inline_s
                 timed.block = f"{block}{r}"
-                load = serve_load.wrk(predict_url, body, 1, args.seconds)
+                url = floors.get(block, predict_url)
+                load = serve_load.wrk(url, body, 1, args.seconds)
                 time.sleep(0.5)
                 row[f"{block}_call_ms"] = timed.median(f"{block}{r}")
                 row[f"{block}_p50_ms"] = load.p50_ms
@@ -129,7 +226,21 @@ def summary(result: dict[str, Any]) -> list[str]:
 
     bare = med("bare_ms")
     lines = [f"{result['model']}: medians over {len(rounds)} rounds (bare call {bare:.2f} ms)"]
-    for block in ("served", "thread"):
+    for floor, label in (("socket", "a blocking-socket loop"), ("asgi", "a minimal ASGI app")):
+        if f"{floor}_p50_ms" in rounds[0]:
+            for r in rounds:
+                r[f"{floor}_added_ms"] = r[f"{floor}_p50_ms"] - r["bare_ms"]
+                r[f"{floor}_path_ms"] = r[f"{floor}_p50_ms"] - r[f"{floor}_call_ms"]
+                r[f"served_over_{floor}_ms"] = (
+                    r["served_p50_ms"] - r["served_call_ms"] - r[f"{floor}_path_ms"]
+                )
+            lines.append(
+                f"  floor, {label}: path +{med(f'{floor}_path_ms'):.2f} ms "
+                f"({spread(f'{floor}_path_ms')}), p50 - bare {med(f'{floor}_added_ms'):+.2f} ms "
+                f"({spread(f'{floor}_added_ms')}); jiasu's path over it "
+                f"{med(f'served_over_{floor}_ms'):+.2f} ms ({spread(f'served_over_{floor}_ms')})"
+            )
+    for block in ("served", "thread"):  # the floors' lines come first
         if f"{block}_p50_ms" not in rounds[0]:
             continue
         for r in rounds:
@@ -155,6 +266,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=6)
     parser.add_argument("--seconds", type=float, default=4.0, help="per block")
     parser.add_argument("--ab", action="store_true", help="also a block with the thread")
+    parser.add_argument(
+        "--floors", action="store_true", help="also a raw-socket and a minimal-ASGI yardstick"
+    )
     parser.add_argument("--json", type=Path, help="write the rounds here")
     args = parser.parse_args(argv)
 
