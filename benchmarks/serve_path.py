@@ -34,6 +34,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
 import json
 import os
@@ -97,7 +98,8 @@ def socket_floor(listener: socket.socket, predict: Callable[..., Any]) -> None:
     while True:
         conn, _ = listener.accept()
         conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        with conn:
+        # wrk may drop its connection mid-request when its time is up (a reset)
+        with conn, contextlib.suppress(ConnectionError):
             pending = bytearray()
             while (body := _next_body(conn, pending)) is not None:
                 answer = write_npy(np.asarray(predict(read_npy(body))))
