@@ -127,12 +127,12 @@ class ServedModel:
             self.ready = True
             LOG.info("model %s is ready", self.settings.name)
 
-    def admit(self, nbytes: int = 0) -> Reservation:
+    def admit(self, nbytes: int = 0, client: object = None) -> Reservation:
         """A place in the queue for a request whose body is yet to be read (`_Inference`), or
         `RequestError` 503 at once if a one-sample request would be refused now (queue
         full, the wait past the bound, shutting down)."""
         try:
-            return self.batcher.admit(nbytes=nbytes)
+            return self.batcher.admit(nbytes=nbytes, client=client)
         except (QueueFull, Draining) as exc:
             raise _refusal(exc) from None
 
@@ -472,7 +472,8 @@ class _Inference:
             return
         declared = _declared_size(scope)
         try:
-            reservation = self.model.admit(declared)  # until released
+            # until released; the connection's address tells concurrent clients apart
+            reservation = self.model.admit(declared, scope.get("client"))
         except RequestError as exc:
             # Read (and drop) the body first: answered with it unread, the connection is
             # reset under the client's upload (ResNet-50's 600 kB bodies: 821 wrk read
