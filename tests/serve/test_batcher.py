@@ -302,8 +302,7 @@ def test_a_request_that_breaks_its_batch_fails_alone_and_the_others_are_answered
         np.testing.assert_array_equal(output, model(*inputs))
 
 
-@pytest.mark.parametrize("timeout", ["submit", "wait_for"])
-def test_a_request_that_timed_out_while_waiting_is_not_computed(timeout: str) -> None:
+def test_a_request_that_timed_out_while_waiting_is_not_computed() -> None:
     gate = threading.Event()
     model = Model(gate=gate)
     settings = ServeSettings("m", max_batch_size=1, max_delay_ms=0)
@@ -314,10 +313,7 @@ def test_a_request_that_timed_out_while_waiting_is_not_computed(timeout: str) ->
         first = asyncio.ensure_future(batcher.submit(request(rng, 1)))
         await asyncio.sleep(0.05)
         with pytest.raises(asyncio.TimeoutError):
-            if timeout == "submit":  # the server's way (`ServedModel.infer`)
-                await batcher.submit(request(rng, 7), timeout_s=0.05)
-            else:  # a caller's own
-                await asyncio.wait_for(batcher.submit(request(rng, 7)), 0.05)
+            await asyncio.wait_for(batcher.submit(request(rng, 7)), 0.05)
         gate.set()
         await first
         after = await batcher.submit(request(rng, 2))
@@ -389,7 +385,7 @@ def test_an_answer_reaches_its_caller_before_the_batch_is_recorded() -> None:
         batcher = Batcher(Model(), settings, on_batch=lambda _record: order.append("recorded"))
 
         async def caller() -> None:
-            await batcher.submit(request(np.random.default_rng(8), 1), timeout_s=5)
+            await batcher.submit(request(np.random.default_rng(8), 1))
             order.append("answered")
 
         await asyncio.gather(caller())
@@ -398,25 +394,3 @@ def test_an_answer_reaches_its_caller_before_the_batch_is_recorded() -> None:
 
     run(main())
     assert order == ["answered", "recorded"]
-
-
-def test_a_second_client_within_a_second_turns_the_wait_for_company_on() -> None:
-    """One client's requests, one at a time, never wait for company; one from another client
-    within `OVERLAP_MEMORY_S` does, even when nothing is in flight as it arrives: requests
-    sent while a lone call runs on the event loop are read only after it (24 clients
-    trickling in on a busy machine were each run alone)."""
-    records: list[BatchRecord] = []
-    settings = ServeSettings("m", max_batch_size=8, max_delay_ms=300)
-
-    async def main() -> None:
-        batcher = Batcher(Model(), settings, on_batch=records.append)
-        rng = np.random.default_rng(9)
-        for client in ("a", "a", "a", "b", "a"):
-            reservation = batcher.admit(client=(client, 5000))
-            await batcher.submit(request(rng, 1), reservation)
-        await batcher.drain(1)
-
-    run(main())
-    waits = [record.queue_s[0] for record in records]
-    assert len(waits) == 5 and max(waits[:3]) < 0.15, waits  # alone: run at once
-    assert min(waits[3:]) >= 0.29, waits  # company possible: the 300 ms delay applies

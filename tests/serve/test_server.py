@@ -110,16 +110,25 @@ def test_concurrent_requests_are_batched_and_each_equals_the_predictor_on_it_alo
     # two sequence lengths: only requests of equal length share a batch
     requests = [_tokens(rng, int(rng.integers(1, 4)), int(rng.choice([8, 12]))) for _ in range(24)]
     before = _histogram(bert_server.metrics(), "jiasu_batch_size")
-    barrier = threading.Barrier(len(requests))
-    answers: list[tuple[int, dict] | None] = [None] * len(requests)
-
-    def send(i: int) -> None:
-        barrier.wait()
-        answers[i] = _infer_json(bert_server, requests[i])
-
-    _in_threads(send, len(requests))
+    # Every request is sent, each on its own connection, before any answer is read, so all
+    # are in flight together (client threads released by a barrier can trickle in one at a
+    # time on a busy machine).
+    connections = [
+        http.client.HTTPConnection("127.0.0.1", bert_server.port, timeout=60) for _ in requests
+    ]
+    for connection, tokens in zip(connections, requests, strict=True):
+        body = json.dumps({"inputs": [
+            {"name": k, "shape": list(v.shape), "datatype": "INT64", "data": v.ravel().tolist()}
+            for k, v in tokens.items()
+        ]}).encode()  # fmt: skip
+        connection.request("POST", f"/v2/models/{bert_server.name}/infer", body=body)
+    answers = []
+    for connection in connections:
+        response = connection.getresponse()
+        answers.append((response.status, json.loads(response.read())))
+        connection.close()
     for tokens, answer in zip(requests, answers, strict=True):
-        assert answer is not None and answer[0] == 200, answer
+        assert answer[0] == 200, answer
         np.testing.assert_allclose(_output(answer[1]), predictor(tokens), rtol=1e-5, atol=1e-6)
     after = _histogram(bert_server.metrics(), "jiasu_batch_size")
     calls, samples = after[0] - before[0], after[1] - before[1]

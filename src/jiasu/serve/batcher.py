@@ -5,8 +5,7 @@ requests, and one consumer task takes from the head of the queue as many request
 in ``max_batch_size`` samples (only requests whose per-sample shapes and dtypes match the
 head's, since they are concatenated along axis 0), waiting at most ``max_delay_ms`` after
 the head arrived for others to join -- but only while requests overlap: a request that
-arrives when no other has been in flight, and no other client has sent one, for
-`OVERLAP_MEMORY_S` is run at once, since
+arrives when no other has been in flight for `OVERLAP_MEMORY_S` is run at once, since
 waiting could gather no one (one client at a time then pays no delay, and under
 concurrency the tuned delay applies as before). The model runs in one worker thread, so
 the event loop keeps accepting requests while it computes (calls shorter than `INLINE_CALL_S` run on
@@ -56,17 +55,11 @@ INLINE_CALL_S = 0.001
 # on: the calls go to the thread again.
 ALONE_INLINE_CALL_S = 0.05
 # A lone request waits `max_delay_ms` for company only if another request was in flight
-# (queued, computing, or its body being read), or another client sent one, within this
-# many seconds (`Batcher._note_overlap`). One client sending
+# (queued, computing, or its body being read) within this many seconds. One client sending
 # its next request when the previous answer is in never overlaps itself: on ResNet-50 int8
 # with a tuned 4 ms delay, its p50 was 14.5 ms against a 7.4 ms bare call.
 OVERLAP_MEMORY_S = 1.0
 SHUTTING_DOWN = "the server is shutting down; send the request to another replica"
-
-
-def _expire(future: asyncio.Future[Any]) -> None:
-    if not future.done():
-        future.set_exception(asyncio.TimeoutError())
 
 
 class QueueFull(Exception):
@@ -157,8 +150,6 @@ class Batcher:
         # recent duration of one model call (s), exponentially averaged; None before any
         self._call_s: float | None = None
         self._overlap_at = -math.inf  # loop.time() when a request last arrived beside another
-        self._last_client: object = None  # who sent the last admitted request, and when
-        self._last_client_at = -math.inf
 
     # --- the public side ----------------------------------------------------------------
 
@@ -167,17 +158,15 @@ class Batcher:
         if self._task is None:
             self._task = asyncio.get_running_loop().create_task(self._consume())
 
-    def admit(self, rows: int = 1, nbytes: int = 0, client: object = None) -> Reservation:
+    def admit(self, rows: int = 1, nbytes: int = 0) -> Reservation:
         """Reserve a place for a request of `rows` samples, or raise `QueueFull` (or
         `Draining`) now if it would be refused. The server asks this before it reads and
         decodes a body, so that under overload a refusal costs the event loop little; the
         request then holds its place until ``submit(..., reservation=r)`` queues it or
         ``release(r)``, so that requests admitted together cannot overfill the queue behind
-        each other's backs (and be refused late, after their bodies were decoded).
-        `client` names the request's sender (the server passes its connection's address):
-        requests from two senders within `OVERLAP_MEMORY_S` have company."""
+        each other's backs (and be refused late, after their bodies were decoded)."""
         self._check(rows, nbytes)
-        self._note_overlap(client)
+        self._note_overlap()
         self._reserved += 1
         self._reserved_bytes += nbytes
         return Reservation(nbytes)
@@ -205,18 +194,12 @@ class Batcher:
             raise QueueFull(self._retry_after(), self._wait_bound())
 
     async def submit(
-        self,
-        inputs: tuple[np.ndarray, ...],
-        reservation: Reservation | None = None,
-        *,
-        timeout_s: float | None = None,
+        self, inputs: tuple[np.ndarray, ...], reservation: Reservation | None = None
     ) -> np.ndarray:
         """The output rows for `inputs` (n samples each, batch axis 0), computed in a batch
         with whatever else is waiting. Raises `QueueFull` when `max_queue` requests wait
         or the wait would outlast `max_wait_s`, `Draining` after `drain` began. With a
-        held `reservation` from `admit`, its place is taken instead (only `Draining`).
-        With `timeout_s`, raises `asyncio.TimeoutError` if not answered by then (the
-        request is then skipped if it has not run yet)."""
+        held `reservation` from `admit`, its place is taken instead (only `Draining`)."""
         rows = int(inputs[0].shape[0])
         nbytes = sum(int(a.nbytes) for a in inputs)
         if reservation is not None and reservation.held:
@@ -238,16 +221,7 @@ class Batcher:
         self._idle.clear()
         if first or self._rows_waiting >= self._settings.max_batch_size:
             self._wake.set()
-        if timeout_s is None:
-            return await item.future  # a caller's timeout cancels it; the consumer skips it
-        # The timeout as a timer on the future itself, not `asyncio.wait_for`: that runs
-        # this in a task of its own, and the answer then reaches the caller two event-loop
-        # turns later (a lone request's path, ResNet-50 int8: see `ALONE_INLINE_CALL_S`).
-        expiry = loop.call_later(timeout_s, _expire, item.future)
-        try:
-            return await item.future  # an expired one is done: the consumer skips it
-        finally:
-            expiry.cancel()
+        return await item.future  # a caller's timeout cancels it; the consumer skips it
 
     async def run_alone(self, inputs: tuple[np.ndarray, ...]) -> np.ndarray:
         """`predict(*inputs)` in the model's worker thread, outside any batch (warm-up)."""
@@ -313,22 +287,11 @@ class Batcher:
             if batch:
                 await self._compute(batch, loop, alone=alone and len(batch) == 1)
 
-    def _note_overlap(self, client: object = None) -> None:
-        """Record the time if a request arriving now has company: another in flight, or
-        another sender's within `OVERLAP_MEMORY_S`. The second is what sees clients whose
-        requests come one at a time while lone calls run on the event loop: a request sent
-        during such a call is read only after it, when nothing is in flight any more (24
-        clients' requests trickling in on a busy machine were each run alone)."""
-        try:
-            now = asyncio.get_running_loop().time()
-        except RuntimeError:  # no running loop: nothing to record
-            return
+    def _note_overlap(self) -> None:
+        """Record the time if a request arriving now has company in flight."""
         if self._queue or self._computing or self._reserved:
-            self._overlap_at = now
-        if client is not None:
-            if client != self._last_client and now - self._last_client_at <= OVERLAP_MEMORY_S:
-                self._overlap_at = now
-            self._last_client, self._last_client_at = client, now
+            with contextlib.suppress(RuntimeError):  # no running loop: nothing to record
+                self._overlap_at = asyncio.get_running_loop().time()
 
     def _alone(self, now: float) -> bool:
         """Whether the one queued request has had no company for `OVERLAP_MEMORY_S`."""
