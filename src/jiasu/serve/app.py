@@ -163,7 +163,7 @@ class ServedModel:
         """`inputs` (by name, or one array) as the model's arrays; 400 if they do not fit."""
         key = _fit_key(inputs)
         if key is not None and key in self._fitting:
-            return (inputs,) if type(inputs) is np.ndarray else tuple(inputs[n] for n in self.names)
+            return self._as_given(inputs)
         try:
             arrays: tuple[np.ndarray, ...] = self.signature.check(inputs)
         except ConfigError as exc:
@@ -172,11 +172,19 @@ class ServedModel:
             raise RequestError(
                 400, "the request has no samples (batch axis 0 is empty); send at least one"
             )
-        if key is not None and len(self._fitting) < CACHED_FITS:
-            given = (inputs,) if type(inputs) is np.ndarray else [inputs[n] for n in self.names]
-            if all(a is b for a, b in zip(arrays, given, strict=True)):
-                self._fitting.add(key)
+        if (
+            key is not None  # only then is `_as_given` defined for `inputs`
+            and len(self._fitting) < CACHED_FITS
+            and all(a is b for a, b in zip(arrays, self._as_given(inputs), strict=True))
+        ):
+            self._fitting.add(key)
         return arrays
+
+    def _as_given(self, inputs: Any) -> tuple[np.ndarray, ...]:
+        """The arrays of a request `_fit_key` took (one array, or a dict by name), in order."""
+        if type(inputs) is np.ndarray:
+            return (inputs,)
+        return tuple(inputs[name] for name in self.names)
 
     def check_name(self, name: str, version: str | None = None) -> None:
         if name != self.settings.name or version not in (None, "", "1"):

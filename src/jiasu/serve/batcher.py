@@ -376,9 +376,9 @@ class Batcher:
             for item in batch:  # cancelled mid-call (shutdown): no request is left hanging
                 if not item.future.done():
                     item.future.set_exception(Draining("the server shut down during this call"))
-        # The answers go out before the bookkeeping: one event-loop turn lets the waiting
-        # handlers send them (after a long call this code runs with cold caches, ~0.07 ms
-        # of a lone ResNet-50 request's path; benchmarks/serve_path.py).
+        # The answers go out before the bookkeeping: yield a turn so that callers awaiting
+        # `submit` resume first (the server's, behind `wait_for`, are a turn further; after a
+        # long call the bookkeeping runs with cold caches, ~0.07 ms; serve_path.py).
         await asyncio.sleep(0)
         self._batches += 1
         self._samples += rows
